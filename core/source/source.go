@@ -82,9 +82,9 @@ func OpenFile(path string) (*File, error) {
 }
 
 func (f *File) ReadAt(p []byte, off int64) (int, error) { return f.f.ReadAt(p, off) }
-func (f *File) Size() int64                              { return f.size }
-func (f *File) Name() string                             { return f.name }
-func (f *File) Close() error                             { return f.f.Close() }
+func (f *File) Size() int64                             { return f.size }
+func (f *File) Name() string                            { return f.name }
+func (f *File) Close() error                            { return f.f.Close() }
 
 // Bytes is a Source over memory, for tests and small files.
 type Bytes struct {
