@@ -1,0 +1,235 @@
+// Package llamaref runs llama.cpp (through the npm package node-llama-cpp,
+// prebuilt, CPU only, offline) on a GGUF file, so that tests can cross-check
+// cusprun's engine and prove that exported GGUF files load in llama.cpp.
+//
+// It needs node (20 or later) on PATH and the packages that `./build.sh setup`
+// installs under the deps folder ($CUSPRUN_DEPS, default .deps at the repository
+// root). Tests call Available first and skip with its error when it is not nil.
+//
+// node-llama-cpp 3.21.1 exposes next-token probabilities, not raw logits, so the
+// values returned are log-probabilities (kind "logprobs"): for each position,
+// logits - logsumexp(logits). Compare them with log_softmax of the engine's
+// logits; they carry the same information up to a per-position constant.
+package llamaref
+
+import (
+	"bytes"
+	_ "embed"
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+)
+
+//go:embed logits.mjs
+var logitsScript []byte
+
+// Kind values returned by Logits.
+const (
+	KindLogits   = "logits"
+	KindLogprobs = "logprobs"
+)
+
+// Version of node-llama-cpp this package was written against.
+const Version = "3.21.1"
+
+// Result is one evaluation of a token sequence.
+type Result struct {
+	Kind    string      // KindLogprobs (node-llama-cpp 3.21.1 gives probabilities only)
+	NVocab  int         // vocabulary size
+	Values  [][]float32 // [position][token]; -Inf where a probability underflowed
+	Top1    []int       // most probable next token per position
+	LoadMS  int         // model load and context creation, milliseconds
+	EvalMS  int         // evaluation of all positions, milliseconds
+	WallMS  int         // the whole node process, milliseconds
+	Threads int         // threads requested (0: node-llama-cpp's default)
+}
+
+// DepsDir is the deps folder used when none is given: $CUSPRUN_DEPS, else .deps
+// in the nearest folder above the working directory (or above this source file)
+// that holds go.mod.
+func DepsDir() string {
+	if d := os.Getenv("CUSPRUN_DEPS"); d != "" {
+		if abs, err := filepath.Abs(d); err == nil {
+			return abs
+		}
+		return d
+	}
+	var starts []string
+	if wd, err := os.Getwd(); err == nil {
+		starts = append(starts, wd)
+	}
+	if _, file, _, ok := runtime.Caller(0); ok {
+		starts = append(starts, filepath.Dir(file))
+	}
+	for _, dir := range starts {
+		for d := dir; ; d = filepath.Dir(d) {
+			if _, err := os.Stat(filepath.Join(d, "go.mod")); err == nil {
+				return filepath.Join(d, ".deps")
+			}
+			if filepath.Dir(d) == d {
+				break
+			}
+		}
+	}
+	return ".deps"
+}
+
+// Available reports why llama.cpp cannot be run with the given deps folder
+// ("" means DepsDir()), or nil when it can.
+func Available(depsDir string) error {
+	if depsDir == "" {
+		depsDir = DepsDir()
+	}
+	node, err := exec.LookPath("node")
+	if err != nil {
+		return errors.New("llamaref: node is not on PATH (run ./build.sh setup)")
+	}
+	out, err := exec.Command(node, "--version").Output()
+	if err != nil {
+		return fmt.Errorf("llamaref: node --version: %v", err)
+	}
+	v := strings.TrimPrefix(strings.TrimSpace(string(out)), "v")
+	major, _ := strconv.Atoi(strings.SplitN(v, ".", 2)[0])
+	if major < 20 {
+		return fmt.Errorf("llamaref: node %s is too old (need 20 or later)", v)
+	}
+	mods := filepath.Join(depsDir, "node", "node_modules")
+	for _, pkg := range []string{"node-llama-cpp", "@node-llama-cpp/linux-x64"} {
+		b, err := os.ReadFile(filepath.Join(mods, filepath.FromSlash(pkg), "package.json"))
+		if err != nil {
+			return fmt.Errorf("llamaref: %s is not installed under %s (run ./build.sh setup)", pkg, mods)
+		}
+		var meta struct{ Version string }
+		if err := json.Unmarshal(b, &meta); err != nil || meta.Version != Version {
+			return fmt.Errorf("llamaref: %s is %q under %s, want %s (run ./build.sh setup)", pkg, meta.Version, mods, Version)
+		}
+	}
+	return nil
+}
+
+// Logits evaluates ids (no BOS is added) with llama.cpp and returns, for every
+// position, the distribution of the next token over the whole vocabulary, and
+// its kind: KindLogprobs with node-llama-cpp 3.21.1.
+func Logits(ggufPath string, ids []int) (perPos [][]float32, kind string, err error) {
+	r, err := Eval(ggufPath, ids, 0)
+	if err != nil {
+		return nil, "", err
+	}
+	return r.Values, r.Kind, nil
+}
+
+var (
+	scriptOnce sync.Once
+	scriptPath string
+	scriptErr  error
+)
+
+// script writes the embedded logits.mjs to a private temporary file once per
+// process, so that callers need no path to this package's sources.
+func script() (string, error) {
+	scriptOnce.Do(func() {
+		f, err := os.CreateTemp("", "cusprun-llamaref-*.mjs")
+		if err != nil {
+			scriptErr = err
+			return
+		}
+		if _, err := f.Write(logitsScript); err != nil {
+			f.Close()
+			scriptErr = err
+			return
+		}
+		scriptErr = f.Close()
+		scriptPath = f.Name()
+	})
+	return scriptPath, scriptErr
+}
+
+// Eval is Logits with everything the reference reports. threads 0 leaves the
+// thread count to node-llama-cpp.
+func Eval(ggufPath string, ids []int, threads int) (*Result, error) {
+	if len(ids) == 0 {
+		return nil, errors.New("llamaref: no token ids")
+	}
+	deps := DepsDir()
+	if err := Available(deps); err != nil {
+		return nil, err
+	}
+	abs, err := filepath.Abs(ggufPath)
+	if err != nil {
+		return nil, err
+	}
+	js, err := script()
+	if err != nil {
+		return nil, fmt.Errorf("llamaref: writing the node script: %v", err)
+	}
+	bin, err := os.CreateTemp("", "cusprun-llamaref-*.f32")
+	if err != nil {
+		return nil, err
+	}
+	bin.Close()
+	defer os.Remove(bin.Name())
+
+	input, _ := json.Marshal(map[string][]int{"ids": ids})
+	args := []string{js, abs, "--bin", bin.Name()}
+	if threads > 0 {
+		args = append(args, "--threads", strconv.Itoa(threads))
+	}
+	cmd := exec.Command("node", args...)
+	cmd.Env = append(os.Environ(), "CUSPRUN_DEPS="+deps, "NODE_LLAMA_CPP_SKIP_DOWNLOAD=true")
+	cmd.Stdin = bytes.NewReader(input)
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	start := time.Now()
+	if err := cmd.Run(); err != nil {
+		msg := strings.TrimSpace(stderr.String())
+		if len(msg) > 2000 {
+			msg = msg[len(msg)-2000:]
+		}
+		return nil, fmt.Errorf("llamaref: node %s: %v: %s", filepath.Base(abs), err, msg)
+	}
+	wall := int(time.Since(start).Milliseconds())
+
+	var meta struct {
+		Kind      string `json:"kind"`
+		NVocab    int    `json:"n_vocab"`
+		Positions int    `json:"positions"`
+		Top1      []int  `json:"top1"`
+		LoadMS    int    `json:"load_ms"`
+		EvalMS    int    `json:"eval_ms"`
+	}
+	if err := json.Unmarshal(stdout.Bytes(), &meta); err != nil {
+		return nil, fmt.Errorf("llamaref: bad output from node: %v: %.200q", err, stdout.String())
+	}
+	if meta.Positions != len(ids) || meta.NVocab <= 0 || len(meta.Top1) != len(ids) {
+		return nil, fmt.Errorf("llamaref: node returned %d positions of %d tokens for %d ids", meta.Positions, meta.NVocab, len(ids))
+	}
+	raw, err := os.ReadFile(bin.Name())
+	if err != nil {
+		return nil, err
+	}
+	if len(raw) != 4*meta.Positions*meta.NVocab {
+		return nil, fmt.Errorf("llamaref: node wrote %d bytes, want %d", len(raw), 4*meta.Positions*meta.NVocab)
+	}
+	vals := make([]float32, meta.Positions*meta.NVocab)
+	for i := range vals {
+		vals[i] = math.Float32frombits(binary.LittleEndian.Uint32(raw[4*i:]))
+	}
+	rows := make([][]float32, meta.Positions)
+	for p := range rows {
+		rows[p] = vals[p*meta.NVocab : (p+1)*meta.NVocab : (p+1)*meta.NVocab]
+	}
+	return &Result{
+		Kind: meta.Kind, NVocab: meta.NVocab, Values: rows, Top1: meta.Top1,
+		LoadMS: meta.LoadMS, EvalMS: meta.EvalMS, WallMS: wall, Threads: threads,
+	}, nil
+}

@@ -1,0 +1,149 @@
+// llama.cpp reference: next-token distributions for every position of a token sequence.
+//
+//   node logits.mjs MODEL.gguf [ID ...] [--bin FILE] [--threads N]
+//   echo '[1,2,3]' | node logits.mjs MODEL.gguf        (or {"ids":[1,2,3]} on stdin)
+//
+// Loads MODEL.gguf with node-llama-cpp (prebuilt llama.cpp, CPU only, never
+// builds or downloads anything), evaluates the ids exactly as given (no BOS is
+// added) and prints one JSON object on stdout:
+//
+//   {"kind":"logprobs","n_vocab":V,"positions":N,"top1":[...],
+//    "logprobs":[[V values], ...N rows], "load_ms":..,"eval_ms":..}
+//
+// node-llama-cpp 3.21.1 exposes no raw logits: with greedy sampling its
+// probabilities are softmax(logits) over the whole vocabulary, so the values are
+// log-probabilities, logits - logsumexp(logits) per position (float32 precision;
+// a probability that underflows to 0 is -Infinity, written as null in JSON).
+// With --bin FILE the rows go to FILE as little-endian float32, row-major
+// [positions][n_vocab], and the JSON omits "logprobs".
+//
+// node-llama-cpp is resolved from $CUSPRUN_DEPS/node (default: .deps/node of the
+// repository holding this script), so it runs from any working directory.
+import { createRequire } from "node:module";
+import { readFileSync, writeFileSync } from "node:fs";
+import path from "node:path";
+import { fileURLToPath, pathToFileURL } from "node:url";
+
+function fail(msg) {
+  process.stderr.write(`llamaref: ${msg}\n`);
+  process.exit(1);
+}
+
+function depsDir() {
+  if (process.env.CUSPRUN_DEPS) return path.resolve(process.env.CUSPRUN_DEPS);
+  try {
+    return path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..", "..", ".deps");
+  } catch {
+    return path.resolve(".deps");
+  }
+}
+
+function parseArgs(argv) {
+  const opts = { model: null, ids: [], bin: null, threads: 0 };
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i];
+    if (a === "--bin") opts.bin = argv[++i];
+    else if (a === "--threads") opts.threads = Number(argv[++i]);
+    else if (a.startsWith("--")) fail(`unknown flag ${a}`);
+    else if (opts.model === null) opts.model = a;
+    else for (const s of a.split(",")) if (s !== "") opts.ids.push(Number(s));
+  }
+  if (opts.model === null) fail("usage: logits.mjs MODEL.gguf [ID ...] [--bin FILE] [--threads N]");
+  if (opts.ids.length === 0) {
+    const text = readFileSync(0, "utf8").trim();
+    if (text === "") fail("no token ids (give them as arguments or JSON on stdin)");
+    let v;
+    try {
+      v = JSON.parse(text);
+    } catch (e) {
+      fail(`stdin is not JSON: ${e.message}`);
+    }
+    opts.ids = Array.isArray(v) ? v : v.ids;
+    if (!Array.isArray(opts.ids)) fail('stdin JSON must be [ids] or {"ids":[...]}');
+  }
+  for (const id of opts.ids) if (!Number.isInteger(id) || id < 0) fail(`bad token id ${id}`);
+  if (opts.ids.length === 0) fail("no token ids");
+  return opts;
+}
+
+const opts = parseArgs(process.argv.slice(2));
+const deps = depsDir();
+let entry;
+try {
+  entry = createRequire(path.join(deps, "node", "package.json")).resolve("node-llama-cpp");
+} catch {
+  fail(`node-llama-cpp not found under ${path.join(deps, "node")}: run ./build.sh setup`);
+}
+const { getLlama, LlamaLogLevel } = await import(pathToFileURL(entry).href);
+
+const logger = (level, message) => {
+  if (level === LlamaLogLevel.error || level === LlamaLogLevel.fatal) process.stderr.write(`llama.cpp: ${message}\n`);
+};
+const t0 = performance.now();
+const llama = await getLlama({
+  gpu: false,
+  build: "never",
+  usePrebuiltBinaries: true,
+  skipDownload: true,
+  progressLogs: false,
+  logLevel: LlamaLogLevel.error,
+  logger,
+});
+const model = await llama.loadModel({ modelPath: path.resolve(opts.model), gpuLayers: 0 });
+const nVocab = model.fileInfo.metadata?.tokenizer?.ggml?.tokens?.length;
+const n = opts.ids.length;
+for (const id of opts.ids) {
+  if (nVocab !== undefined && id >= nVocab) fail(`token id ${id} is outside the vocabulary (${nVocab})`);
+}
+const ctxSize = Math.max(256, Math.ceil(n / 256) * 256);
+const context = await model.createContext({
+  contextSize: ctxSize,
+  batchSize: ctxSize,
+  sequences: 1,
+  flashAttention: false,
+  // An f32 KV cache so the reference is not rounded through f16.
+  experimentalKvCacheKeyType: "F32",
+  experimentalKvCacheValueType: "F32",
+  ...(opts.threads > 0 ? { threads: opts.threads } : {}),
+});
+const sequence = context.getSequence();
+const t1 = performance.now();
+
+const input = opts.ids.map((id) => [id, { generateNext: { probabilities: true } }]);
+const results = await sequence.controlledEvaluate(input, { temperature: 0 });
+const t2 = performance.now();
+
+let vocab = 0;
+for (const r of results) if (r?.next?.probabilities) vocab = Math.max(vocab, r.next.probabilities.size);
+if (vocab === 0) fail("node-llama-cpp returned no probabilities");
+if (nVocab !== undefined && vocab !== nVocab) fail(`got ${vocab} probabilities, the vocabulary has ${nVocab}`);
+
+const top1 = new Array(n);
+const rows = new Float32Array(n * vocab).fill(-Infinity);
+for (let p = 0; p < n; p++) {
+  const probs = results[p]?.next?.probabilities;
+  if (!probs) fail(`no probabilities for position ${p}`);
+  top1[p] = probs.keys().next().value; // the map is sorted, most probable first
+  const base = p * vocab;
+  for (const [tok, pr] of probs) rows[base + tok] = Math.log(pr);
+}
+
+const out = {
+  kind: "logprobs",
+  n_vocab: vocab,
+  positions: n,
+  top1,
+  load_ms: Math.round(t1 - t0),
+  eval_ms: Math.round(t2 - t1),
+};
+if (opts.bin) {
+  writeFileSync(opts.bin, new Uint8Array(rows.buffer, rows.byteOffset, rows.byteLength));
+} else {
+  out.logprobs = [];
+  for (let p = 0; p < n; p++) out.logprobs.push(Array.from(rows.subarray(p * vocab, (p + 1) * vocab), (v) => (Number.isFinite(v) ? v : null)));
+}
+process.stdout.write(JSON.stringify(out) + "\n");
+
+await context.dispose();
+await model.dispose();
+await llama.dispose();
