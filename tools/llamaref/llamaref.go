@@ -168,6 +168,9 @@ func Eval(ggufPath string, ids []int, threads int) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
+	if _, err := os.Stat(abs); err != nil {
+		return nil, fmt.Errorf("llamaref: %v", err)
+	}
 	js, err := script()
 	if err != nil {
 		return nil, fmt.Errorf("llamaref: writing the node script: %v", err)

@@ -20,7 +20,7 @@
 // node-llama-cpp is resolved from $CUSPRUN_DEPS/node (default: .deps/node of the
 // repository holding this script), so it runs from any working directory.
 import { createRequire } from "node:module";
-import { readFileSync, writeFileSync } from "node:fs";
+import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
 
@@ -67,6 +67,7 @@ function parseArgs(argv) {
 }
 
 const opts = parseArgs(process.argv.slice(2));
+if (!existsSync(opts.model)) fail(`${opts.model}: no such file`);
 const deps = depsDir();
 let entry;
 try {
