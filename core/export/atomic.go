@@ -1,0 +1,61 @@
+// Package export writes models: a Hugging Face folder (config.json,
+// safetensors, tokenizer files), the same folder as one .zip, or a GGUF
+// file. Writers stream tensor by tensor from a callback, so neither synth nor
+// prune ever holds a whole model; every output is written beside its final
+// path and renamed into place only when complete, so an interrupted job
+// leaves nothing at the output path.
+package export
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+)
+
+// Staging is a temporary path beside the final one; Commit renames it into
+// place, Abort removes it.
+type Staging struct {
+	Final, Tmp string
+}
+
+// Stage prepares writing to final (a file or a folder). It refuses an
+// existing output so nothing a user has is replaced by accident.
+func Stage(final string, dir bool) (*Staging, error) {
+	final = filepath.Clean(final)
+	if _, err := os.Lstat(final); err == nil {
+		return nil, fmt.Errorf("%s already exists; choose a new output path or remove it", final)
+	}
+	parent := filepath.Dir(final)
+	if st, err := os.Stat(parent); err != nil || !st.IsDir() {
+		return nil, fmt.Errorf("output folder %s does not exist", parent)
+	}
+	pattern := "." + filepath.Base(final) + ".partial-*"
+	var tmp string
+	var err error
+	if dir {
+		tmp, err = os.MkdirTemp(parent, pattern)
+	} else {
+		var f *os.File
+		f, err = os.CreateTemp(parent, pattern)
+		if f != nil {
+			tmp = f.Name()
+			f.Close()
+		}
+	}
+	if err != nil {
+		return nil, fmt.Errorf("cannot write beside %s: %w", final, err)
+	}
+	return &Staging{Final: final, Tmp: tmp}, nil
+}
+
+// Commit moves the finished output into place.
+func (s *Staging) Commit() error {
+	if err := os.Rename(s.Tmp, s.Final); err != nil {
+		s.Abort()
+		return fmt.Errorf("cannot move the output into place: %w", err)
+	}
+	return nil
+}
+
+// Abort removes whatever was written.
+func (s *Staging) Abort() { os.RemoveAll(s.Tmp) }

@@ -1,0 +1,60 @@
+package model
+
+import "github.com/cusprun/cusprun/core/ops"
+
+// Backend runs the heavy part of the forward pass: one decoder layer over
+// many documents at a time. The CPU backend is in this package; gpu/ holds
+// the WebGPU/Vulkan one. Hidden states live wherever the backend keeps them
+// (device memory for the GPU) between calls; only statistics and the final
+// normed rows come back.
+type Backend interface {
+	Name() string
+	// Start takes the embedded tokens of a batch ([tokens, hidden]) and the
+	// documents' spans (their positions start at Span.Past).
+	Start(c *Config, h []float32, docs []ops.Span) (State, error)
+	// Layer runs decoder layer L over the batch in place. When st is not nil
+	// it also accumulates the layer's unit statistics into st.
+	Layer(s State, L *Layer, st *Stats) error
+	// Final applies the final norm to the given rows and returns them
+	// ([len(rows), hidden]).
+	Final(s State, h *Head, rows []int) ([]float32, error)
+	// Free releases the batch.
+	Free(s State)
+}
+
+// State is a backend's handle on a batch in flight.
+type State interface{}
+
+// Stats are one layer's unit statistics over a batch of documents, the raw
+// material of every importance score (see core/prune):
+//
+//   - FFNDoc[d][k]: sum over document d's tokens of a_k^2, a the input of
+//     down_proj (fc2): the activations whose neuron k pruning removes;
+//   - AttnDoc[d][u]: sum over document d's tokens of ||y_u||^2, y_u the part of
+//     o_proj's output that KV group u (its KV head and query heads) produces;
+//   - FFNSum/FFNSq and OSum/OSq: over all tokens, the sum and sum of squares of
+//     each input column of down_proj and o_proj (Wanda-sp, FLAP).
+type Stats struct {
+	Tokens       int
+	FFNDoc       [][]float32
+	AttnDoc      [][]float32
+	FFNSum, FFNSq []float64
+	OSum, OSq    []float64
+}
+
+// NewStats sizes statistics for layer L over docs documents.
+func NewStats(L *Layer, hd, docs int) *Stats {
+	st := &Stats{
+		FFNDoc:  make([][]float32, docs),
+		AttnDoc: make([][]float32, docs),
+		FFNSum:  make([]float64, L.FFN),
+		FFNSq:   make([]float64, L.FFN),
+		OSum:    make([]float64, L.Heads*hd),
+		OSq:     make([]float64, L.Heads*hd),
+	}
+	for d := range st.FFNDoc {
+		st.FFNDoc[d] = make([]float32, L.FFN)
+		st.AttnDoc[d] = make([]float32, L.KVHeads)
+	}
+	return st
+}

@@ -1,0 +1,240 @@
+package model
+
+import (
+	"fmt"
+	"math"
+
+	"github.com/cusprun/cusprun/core/ops"
+)
+
+// LayerHook, when given to Run, receives each layer's weights and the
+// statistics the backend gathered for it, before the weights are dropped.
+type LayerHook func(L *Layer, st *Stats) error
+
+// Progress, when set, hears about each finished layer.
+type Progress func(layer, layers int)
+
+// Batch is documents packed one after another, as the backends take them.
+type Batch struct {
+	IDs  []int
+	Docs []ops.Span
+}
+
+// Pack lays documents end to end.
+func Pack(docs [][]int) Batch {
+	var b Batch
+	for _, d := range docs {
+		b.Docs = append(b.Docs, ops.Span{Start: len(b.IDs), Len: len(d)})
+		b.IDs = append(b.IDs, d...)
+	}
+	return b
+}
+
+// Run embeds the batch and pushes it through every decoder layer, reading
+// one layer's weights at a time. With a hook it gathers unit statistics. The
+// returned state holds the last hidden states; free it with be.Free.
+func (m *Model) Run(be Backend, b Batch, hook LayerHook, progress Progress) (State, error) {
+	c := m.Config
+	for i, d := range b.Docs {
+		if d.Len == 0 {
+			return nil, fmt.Errorf("document %d has no tokens", i)
+		}
+		if d.Past+d.Len > c.MaxPos && c.MaxPos > 0 {
+			return nil, fmt.Errorf("document %d has %d tokens, more than the model's context of %d", i, d.Past+d.Len, c.MaxPos)
+		}
+	}
+	h, err := m.Embed(b.IDs)
+	if err != nil {
+		return nil, err
+	}
+	s, err := be.Start(c, h, b.Docs)
+	if err != nil {
+		return nil, err
+	}
+	for l := 0; l < c.Layers; l++ {
+		L, err := m.LoadLayer(l)
+		if err != nil {
+			be.Free(s)
+			return nil, err
+		}
+		var st *Stats
+		if hook != nil {
+			st = NewStats(L, c.HeadDim, len(b.Docs))
+		}
+		if err := be.Layer(s, L, st); err != nil {
+			be.Free(s)
+			return nil, fmt.Errorf("layer %d: %w", l, err)
+		}
+		if hook != nil {
+			if err := hook(L, st); err != nil {
+				be.Free(s)
+				return nil, err
+			}
+		}
+		if progress != nil {
+			progress(l+1, c.Layers)
+		}
+	}
+	return s, nil
+}
+
+// vocabChunk is how many output rows are read and multiplied at a time, so
+// a 150k-row lm_head never sits in memory as float32 whole.
+const vocabChunk = 4096
+
+// Logits computes the logits of the given rows of a finished batch,
+// streaming the output matrix from the file in chunks of vocabulary rows.
+// For each chunk, fn gets [lo, hi) and the logits of every row for those
+// vocabulary entries ([len(rows), hi-lo], row-major).
+func (m *Model) Logits(be Backend, s State, hd *Head, rows []int, fn func(lo, hi int, logits []float32)) error {
+	c := m.Config
+	x, err := be.Final(s, hd, rows)
+	if err != nil {
+		return err
+	}
+	outName := m.name(RoleLMHead, -1)
+	if c.Tied {
+		outName = m.name(RoleEmbed, -1)
+	}
+	info, _ := m.Store.Lookup(outName)
+	R := len(rows)
+	buf := make([]float32, R*vocabChunk)
+	for lo := 0; lo < c.Vocab; lo += vocabChunk {
+		hi := min(lo+vocabChunk, c.Vocab)
+		w, err := m.readRows(outName, info, lo, hi-lo)
+		if err != nil {
+			return err
+		}
+		var bias []float32
+		if hd.OutB != nil {
+			bias = hd.OutB.F32()[lo:hi]
+		}
+		y := buf[:R*(hi-lo)]
+		ops.MatMul(y, x, w.F32(), bias, R, c.Hidden, hi-lo)
+		fn(lo, hi, y)
+	}
+	return nil
+}
+
+// LoadHeadNorm reads the final norm (and the lm_head bias); the output
+// matrix itself is streamed by Logits.
+func (m *Model) LoadHeadNorm() (*Head, error) {
+	c := m.Config
+	h := &Head{}
+	var err error
+	if h.Norm, err = m.read(RoleFinalNorm, -1); err != nil {
+		return nil, err
+	}
+	if c.LayerNorm {
+		if h.NormB, err = m.read(RoleFinalNormB, -1); err != nil {
+			return nil, err
+		}
+	}
+	if c.HeadBias {
+		if h.OutB, err = m.read(RoleLMHeadB, -1); err != nil {
+			return nil, err
+		}
+	}
+	return h, nil
+}
+
+// AllLogits runs one sequence and returns the logits at every position
+// ([len(ids), vocab]); for tests and small comparisons.
+func (m *Model) AllLogits(be Backend, ids []int) ([]float32, error) {
+	s, err := m.Run(be, Pack([][]int{ids}), nil, nil)
+	if err != nil {
+		return nil, err
+	}
+	defer be.Free(s)
+	hd, err := m.LoadHeadNorm()
+	if err != nil {
+		return nil, err
+	}
+	V := m.Config.Vocab
+	rows := make([]int, len(ids))
+	for i := range rows {
+		rows[i] = i
+	}
+	out := make([]float32, len(ids)*V)
+	err = m.Logits(be, s, hd, rows, func(lo, hi int, y []float32) {
+		for r := range rows {
+			copy(out[r*V+lo:r*V+hi], y[r*(hi-lo):(r+1)*(hi-lo)])
+		}
+	})
+	return out, err
+}
+
+// LastLogits returns the logits after the last token of ids.
+func (m *Model) LastLogits(be Backend, ids []int) ([]float32, error) {
+	s, err := m.Run(be, Pack([][]int{ids}), nil, nil)
+	if err != nil {
+		return nil, err
+	}
+	defer be.Free(s)
+	hd, err := m.LoadHeadNorm()
+	if err != nil {
+		return nil, err
+	}
+	out := make([]float32, m.Config.Vocab)
+	err = m.Logits(be, s, hd, []int{len(ids) - 1}, func(lo, hi int, y []float32) { copy(out[lo:hi], y) })
+	return out, err
+}
+
+// NLL is the negative log-likelihood of each document's tokens after the
+// first: every document is predicted alone (its own positions from 0).
+// It returns the summed NLL per document and the number of predicted tokens.
+func (m *Model) NLL(be Backend, docs [][]int, progress Progress) (sum []float64, count []int, err error) {
+	b := Pack(docs)
+	s, err := m.Run(be, b, nil, progress)
+	if err != nil {
+		return nil, nil, err
+	}
+	defer be.Free(s)
+	hd, err := m.LoadHeadNorm()
+	if err != nil {
+		return nil, nil, err
+	}
+	var rows, target, owner []int
+	for d, sp := range b.Docs {
+		for i := 0; i+1 < sp.Len; i++ {
+			rows = append(rows, sp.Start+i)
+			target = append(target, b.IDs[sp.Start+i+1])
+			owner = append(owner, d)
+		}
+	}
+	// Running log-sum-exp per row over the vocabulary chunks.
+	mx := make([]float64, len(rows))
+	se := make([]float64, len(rows))
+	tl := make([]float64, len(rows))
+	for i := range mx {
+		mx[i] = math.Inf(-1)
+	}
+	err = m.Logits(be, s, hd, rows, func(lo, hi int, y []float32) {
+		w := hi - lo
+		for r := range rows {
+			row := y[r*w : (r+1)*w]
+			cm := mx[r]
+			for _, v := range row {
+				cm = max(cm, float64(v))
+			}
+			acc := se[r] * math.Exp(mx[r]-cm)
+			for _, v := range row {
+				acc += math.Exp(float64(v) - cm)
+			}
+			mx[r], se[r] = cm, acc
+			if t := target[r]; t >= lo && t < hi {
+				tl[r] = float64(row[t-lo])
+			}
+		}
+	})
+	if err != nil {
+		return nil, nil, err
+	}
+	sum = make([]float64, len(docs))
+	count = make([]int, len(docs))
+	for r := range rows {
+		sum[owner[r]] += mx[r] + math.Log(se[r]) - tl[r]
+		count[owner[r]]++
+	}
+	return sum, count, nil
+}

@@ -1,0 +1,12 @@
+package ops
+
+import "math"
+
+// GeluTanh applies the tanh approximation of GELU in place (Phi's "gelu_new").
+func GeluTanh(x []float32) {
+	const c = 0.7978845608028654 // sqrt(2/pi)
+	for i, v := range x {
+		u := float64(v)
+		x[i] = float32(0.5 * u * (1 + math.Tanh(c*(u+0.044715*u*u*u))))
+	}
+}
