@@ -35,11 +35,11 @@ type State interface{}
 //   - FFNSum/FFNSq and OSum/OSq: over all tokens, the sum and sum of squares of
 //     each input column of down_proj and o_proj (Wanda-sp, FLAP).
 type Stats struct {
-	Tokens       int
-	FFNDoc       [][]float32
-	AttnDoc      [][]float32
+	Tokens        int
+	FFNDoc        [][]float32
+	AttnDoc       [][]float32
 	FFNSum, FFNSq []float64
-	OSum, OSq    []float64
+	OSum, OSq     []float64
 }
 
 // NewStats sizes statistics for layer L over docs documents.

@@ -56,15 +56,15 @@ func (w *Weight) PermuteRows(from func(int) int) *Weight {
 // Layer is one decoder block's weights, named by their role. Optional ones
 // are nil when the family has none (biases, q/k norms, the gate of a plain MLP).
 type Layer struct {
-	Index                 int
-	Heads, KVHeads, FFN   int
-	AttnNorm, AttnNormB   *Weight
-	Q, K, V, O            *Weight
-	QB, KB, VB, OB        *Weight
-	QNorm, KNorm          *Weight
-	FFNNorm, FFNNormB     *Weight // nil for a parallel block (phi)
-	Gate, Up, Down        *Weight // Gate nil for a plain MLP: Up is fc1, Down fc2
-	UpB, DownB            *Weight
+	Index               int
+	Heads, KVHeads, FFN int
+	AttnNorm, AttnNormB *Weight
+	Q, K, V, O          *Weight
+	QB, KB, VB, OB      *Weight
+	QNorm, KNorm        *Weight
+	FFNNorm, FFNNormB   *Weight // nil for a parallel block (phi)
+	Gate, Up, Down      *Weight // Gate nil for a plain MLP: Up is fc1, Down fc2
+	UpB, DownB          *Weight
 }
 
 // Head holds what turns the last hidden state into logits.
