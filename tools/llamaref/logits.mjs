@@ -2,6 +2,7 @@
 //
 //   node logits.mjs MODEL.gguf [ID ...] [--bin FILE] [--threads N]
 //   echo '[1,2,3]' | node logits.mjs MODEL.gguf        (or {"ids":[1,2,3]} on stdin)
+//   node logits.mjs --check     only load llama.cpp (prebuilt, CPU) and print {"build":..}
 //
 // Loads MODEL.gguf with node-llama-cpp (prebuilt llama.cpp, CPU only, never
 // builds or downloads anything), evaluates the ids exactly as given (no BOS is
@@ -39,15 +40,17 @@ function depsDir() {
 }
 
 function parseArgs(argv) {
-  const opts = { model: null, ids: [], bin: null, threads: 0 };
+  const opts = { model: null, ids: [], bin: null, threads: 0, check: false };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     if (a === "--bin") opts.bin = argv[++i];
     else if (a === "--threads") opts.threads = Number(argv[++i]);
+    else if (a === "--check") opts.check = true;
     else if (a.startsWith("--")) fail(`unknown flag ${a}`);
     else if (opts.model === null) opts.model = a;
     else for (const s of a.split(",")) if (s !== "") opts.ids.push(Number(s));
   }
+  if (opts.check) return opts;
   if (opts.model === null) fail("usage: logits.mjs MODEL.gguf [ID ...] [--bin FILE] [--threads N]");
   if (opts.ids.length === 0) {
     const text = readFileSync(0, "utf8").trim();
@@ -67,7 +70,7 @@ function parseArgs(argv) {
 }
 
 const opts = parseArgs(process.argv.slice(2));
-if (!existsSync(opts.model)) fail(`${opts.model}: no such file`);
+if (!opts.check && !existsSync(opts.model)) fail(`${opts.model}: no such file`);
 const deps = depsDir();
 let entry;
 try {
@@ -90,6 +93,12 @@ const llama = await getLlama({
   logLevel: LlamaLogLevel.error,
   logger,
 });
+if (opts.check) {
+  if (llama.buildType !== "prebuilt") fail(`llama.cpp is not the prebuilt binary but ${llama.buildType}`);
+  process.stdout.write(JSON.stringify({ build: llama.buildType, gpu: llama.gpu, cores: llama.cpuMathCores, ms: Math.round(performance.now() - t0) }) + "\n");
+  await llama.dispose();
+  process.exit(0);
+}
 const model = await llama.loadModel({ modelPath: path.resolve(opts.model), gpuLayers: 0 });
 const nVocab = model.fileInfo.metadata?.tokenizer?.ggml?.tokens?.length;
 const n = opts.ids.length;
