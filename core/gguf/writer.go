@@ -30,6 +30,7 @@ type Writer struct {
 	tensors []wtensor
 	names   map[string]bool
 	align   int64
+	version uint32
 	start   int64 // data section start, known after WriteHeader
 	state   int   // 0 building, 1 header written, 2 closed
 	next    int
@@ -46,7 +47,17 @@ type wtensor struct {
 
 // NewWriter starts a GGUF file on w.
 func NewWriter(w io.Writer) *Writer {
-	return &Writer{w: w, kvIndex: map[string]int{}, names: map[string]bool{}, align: DefaultAlignment}
+	return &Writer{w: w, kvIndex: map[string]int{}, names: map[string]bool{}, align: DefaultAlignment, version: Version}
+}
+
+// SetVersion chooses the version written in the header: 3 (the default) or
+// 2, which has the same layout (to rewrite an old file byte for byte).
+func (w *Writer) SetVersion(v uint32) error {
+	if v != 2 && v != 3 {
+		return w.fail(fmt.Errorf("gguf writer: cannot write GGUF version %d (want 2 or 3)", v))
+	}
+	w.version = v
+	return nil
 }
 
 func (w *Writer) fail(err error) error {
@@ -286,7 +297,7 @@ func (w *Writer) WriteHeader() error {
 	bw := bufio.NewWriterSize(cw, 64<<10)
 	e := encoder{w: bw}
 	e.raw([]byte(Magic))
-	e.u32(Version)
+	e.u32(w.version)
 	e.u64(uint64(len(w.tensors)))
 	e.u64(uint64(len(w.kvs)))
 	for _, kv := range w.kvs {
