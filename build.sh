@@ -90,6 +90,10 @@ setup_llama_cpp() {
 	local key
 	key=$(git bundle list-heads "$bundle" | head -1 | cut -d' ' -f1)
 	if stamp_ok llama.cpp "$key" && [ -d "$dst/models" ]; then return; fi
+	if [ "$(git -C "$dst" rev-parse HEAD 2>/dev/null)" = "$key" ] && [ -d "$dst/models" ]; then
+		stamp_set llama.cpp "$key"
+		return
+	fi
 	log "cloning llama.cpp sources ($key) from node-llama-cpp's bundle into $dst"
 	rm -rf "$dst" "$dst.tmp"
 	git -c advice.detachedHead=false clone -q "$bundle" "$dst.tmp"
@@ -146,13 +150,29 @@ test_env() {
 	export NODE_PATH=$DEPS/node/node_modules
 }
 
+# go_test_files: the repository's *_test.go files (tracked or not, never ignored ones).
+go_test_files() {
+	if git rev-parse --is-inside-work-tree >/dev/null 2>&1; then
+		git ls-files --cached --others --exclude-standard -- '*_test.go'
+	else
+		find . -name '.*' -prune -o -name node_modules -prune -o -name '*_test.go' -print | sed 's|^\./||'
+	fi
+}
+
 # fuzz_targets: "DIR NAME" for every func FuzzX in a *_test.go file.
 fuzz_targets() {
-	git ls-files --cached --others --exclude-standard -- '*_test.go' |
-		while read -r f; do
-			grep -oE '^func Fuzz[A-Za-z0-9_]*\(' "$f" 2>/dev/null | sed -E 's/^func (Fuzz[A-Za-z0-9_]*)\(/\1/' |
-				while read -r name; do printf '%s %s\n' "$(dirname "$f")" "$name"; done
-		done | sort -u
+	local f
+	go_test_files | while read -r f; do
+		sed -nE "s|^func (Fuzz[A-Za-z0-9_]*)\(.*|$(dirname "$f") \1|p" "$f"
+	done | sort -u
+}
+
+# bench_packages: ./DIR for every package with a func BenchmarkX.
+bench_packages() {
+	local f
+	go_test_files | while read -r f; do
+		if grep -q '^func Benchmark' "$f"; then echo "./$(dirname "$f")"; fi
+	done | sort -u
 }
 
 run_fuzz() { # DIR NAME TIME
@@ -190,8 +210,7 @@ cmd_test() {
 
 bench_go() {
 	local pkgs
-	pkgs=$(git ls-files --cached --others --exclude-standard -- '*_test.go' | xargs -r grep -l '^func Benchmark' |
-		xargs -r -n1 dirname | sort -u | sed 's|^|./|')
+	pkgs=$(bench_packages)
 	[ -n "$pkgs" ] || { log "no Go benchmarks"; return; }
 	log "go test -bench . over: $(echo $pkgs)"
 	# shellcheck disable=SC2086
@@ -242,7 +261,7 @@ cmd_serve() {
 cmd_fuzz() {
 	local name=${1:-} time=${2:-60s} dir
 	[ -n "$name" ] || die "usage: ./build.sh fuzz NAME [TIME]; targets: $(fuzz_targets | awk '{print $2}' | tr '\n' ' ')"
-	dir=$(fuzz_targets | awk -v n="$name" '$2 == n {print $1; exit}')
+	dir=$(fuzz_targets | awk -v n="$name" '$2 == n && !d {d = $1} END {print d}')
 	[ -n "$dir" ] || die "no fuzz target $name; targets: $(fuzz_targets | awk '{print $2}' | tr '\n' ' ')"
 	test_env
 	run_fuzz "$dir" "$name" "$time"

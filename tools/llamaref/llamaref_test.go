@@ -11,26 +11,34 @@ import (
 	"testing"
 )
 
-// A tiny llama: one layer, hidden 32, 2 query heads sharing 1 KV head (GQA),
-// FFN 64, F32 tensors under llama.cpp's names; the vocabulary is SentencePiece
-// style: 3 specials, the 256 byte tokens (llama.cpp looks them up) and 61 pieces.
-const (
-	tHidden = 32
-	tHeads  = 2
-	tKV     = 1
-	tHeadD  = tHidden / tHeads
-	tFFN    = 64
-	tVocab  = 320
-	tCtx    = 128
-	tEps    = 1e-5
-	tTheta  = 10000
-)
-
-type tinyLlama struct {
-	embd, attnNorm, q, k, v, o, ffnNorm, gate, up, down, outNorm, out []float32
+// shape of a hand-made llama: F32 tensors under llama.cpp's names and a
+// SentencePiece-style vocabulary of 3 specials, the 256 byte tokens (llama.cpp
+// looks them up and aborts when one is missing) and plain pieces.
+type shape struct {
+	hidden, heads, kv, ffn, vocab, layers, ctx int
 }
 
-func newTinyLlama(seed uint64) *tinyLlama {
+func (c shape) headDim() int { return c.hidden / c.heads }
+
+// tiny: one layer, hidden 32, 2 query heads sharing 1 KV head (GQA), FFN 64.
+var tiny = shape{hidden: 32, heads: 2, kv: 1, ffn: 64, vocab: 320, layers: 1, ctx: 128}
+
+const (
+	tEps   = 1e-5
+	tTheta = 10000
+)
+
+type layer struct {
+	attnNorm, q, k, v, o, ffnNorm, gate, up, down []float32
+}
+
+type tinyLlama struct {
+	shape
+	embd, outNorm, out []float32
+	blk                []layer
+}
+
+func newTinyLlama(c shape, seed uint64) *tinyLlama {
 	r := rand.New(rand.NewPCG(seed, 1))
 	mat := func(n int, scale float64) []float32 {
 		w := make([]float32, n)
@@ -40,26 +48,31 @@ func newTinyLlama(seed uint64) *tinyLlama {
 		return w
 	}
 	norm := func() []float32 {
-		w := make([]float32, tHidden)
+		w := make([]float32, c.hidden)
 		for i := range w {
 			w[i] = float32(1 + 0.1*r.NormFloat64())
 		}
 		return w
 	}
-	return &tinyLlama{
-		embd:     mat(tVocab*tHidden, 1),
-		attnNorm: norm(),
-		q:        mat(tHidden*tHidden, 0.3),
-		k:        mat(tKV*tHeadD*tHidden, 0.3),
-		v:        mat(tKV*tHeadD*tHidden, 0.3),
-		o:        mat(tHidden*tHidden, 0.2),
-		ffnNorm:  norm(),
-		gate:     mat(tFFN*tHidden, 0.2),
-		up:       mat(tFFN*tHidden, 0.2),
-		down:     mat(tHidden*tFFN, 0.15),
-		outNorm:  norm(),
-		out:      mat(tVocab*tHidden, 0.3),
+	h, kvd := c.hidden, c.kv*c.headDim()
+	is := 1 / math.Sqrt(float64(h))
+	m := &tinyLlama{shape: c, embd: mat(c.vocab*h, 1)}
+	for range c.layers {
+		m.blk = append(m.blk, layer{
+			attnNorm: norm(),
+			q:        mat(h*h, 1.7*is),
+			k:        mat(kvd*h, 1.7*is),
+			v:        mat(kvd*h, 1.7*is),
+			o:        mat(h*h, 1.1*is),
+			ffnNorm:  norm(),
+			gate:     mat(c.ffn*h, 1.1*is),
+			up:       mat(c.ffn*h, 1.1*is),
+			down:     mat(h*c.ffn, 1.2/math.Sqrt(float64(c.ffn))),
+		})
 	}
+	m.outNorm = norm()
+	m.out = mat(c.vocab*h, 1.7*is)
+	return m
 }
 
 // ggufBuf writes GGUF v3 by hand (the test owns no dependency on core/gguf).
@@ -77,26 +90,30 @@ const (
 	gArray  = 9
 )
 
-func (m *tinyLlama) writeGGUF(t *testing.T, path string) {
+func (m *tinyLlama) writeGGUF(t testing.TB, path string) {
 	type tensor struct {
 		name string
 		dims []uint64 // ne0 first: the row length, then the row count
 		data []float32
 	}
-	tensors := []tensor{
-		{"token_embd.weight", []uint64{tHidden, tVocab}, m.embd},
-		{"blk.0.attn_norm.weight", []uint64{tHidden}, m.attnNorm},
-		{"blk.0.attn_q.weight", []uint64{tHidden, tHidden}, m.q},
-		{"blk.0.attn_k.weight", []uint64{tHidden, tKV * tHeadD}, m.k},
-		{"blk.0.attn_v.weight", []uint64{tHidden, tKV * tHeadD}, m.v},
-		{"blk.0.attn_output.weight", []uint64{tHidden, tHidden}, m.o},
-		{"blk.0.ffn_norm.weight", []uint64{tHidden}, m.ffnNorm},
-		{"blk.0.ffn_gate.weight", []uint64{tHidden, tFFN}, m.gate},
-		{"blk.0.ffn_up.weight", []uint64{tHidden, tFFN}, m.up},
-		{"blk.0.ffn_down.weight", []uint64{tFFN, tHidden}, m.down},
-		{"output_norm.weight", []uint64{tHidden}, m.outNorm},
-		{"output.weight", []uint64{tHidden, tVocab}, m.out},
+	h, kvd, ff := uint64(m.hidden), uint64(m.kv*m.headDim()), uint64(m.ffn)
+	tensors := []tensor{{"token_embd.weight", []uint64{h, uint64(m.vocab)}, m.embd}}
+	for i, l := range m.blk {
+		p := fmt.Sprintf("blk.%d.", i)
+		tensors = append(tensors,
+			tensor{p + "attn_norm.weight", []uint64{h}, l.attnNorm},
+			tensor{p + "attn_q.weight", []uint64{h, h}, l.q},
+			tensor{p + "attn_k.weight", []uint64{h, kvd}, l.k},
+			tensor{p + "attn_v.weight", []uint64{h, kvd}, l.v},
+			tensor{p + "attn_output.weight", []uint64{h, h}, l.o},
+			tensor{p + "ffn_norm.weight", []uint64{h}, l.ffnNorm},
+			tensor{p + "ffn_gate.weight", []uint64{h, ff}, l.gate},
+			tensor{p + "ffn_up.weight", []uint64{h, ff}, l.up},
+			tensor{p + "ffn_down.weight", []uint64{ff, h}, l.down})
 	}
+	tensors = append(tensors,
+		tensor{"output_norm.weight", []uint64{h}, m.outNorm},
+		tensor{"output.weight", []uint64{h, uint64(m.vocab)}, m.out})
 	var b ggufBuf
 	type kv struct {
 		key string
@@ -105,9 +122,9 @@ func (m *tinyLlama) writeGGUF(t *testing.T, path string) {
 	u32 := func(v uint32) func() { return func() { b.u32(gU32); b.u32(v) } }
 	f32 := func(v float32) func() { return func() { b.u32(gF32); b.u32(math.Float32bits(v)) } }
 	str := func(s string) func() { return func() { b.u32(gString); b.str(s) } }
-	tokens := make([]string, tVocab)
-	types := make([]int32, tVocab)
-	scores := make([]float32, tVocab)
+	tokens := make([]string, m.vocab)
+	types := make([]int32, m.vocab)
+	scores := make([]float32, m.vocab)
 	for i := range tokens {
 		switch {
 		case i == 0:
@@ -119,7 +136,7 @@ func (m *tinyLlama) writeGGUF(t *testing.T, path string) {
 		case i < 3+256:
 			tokens[i], types[i] = fmt.Sprintf("<0x%02X>", i-3), 6
 		default:
-			tokens[i], types[i] = "▁"+string(rune('a'+(i-259)%26))+string(rune('a'+(i-259)/26)), 1
+			tokens[i], types[i] = fmt.Sprintf("▁%c%d", 'a'+(i-259)%26, (i-259)/26), 1
 			scores[i] = -float32(i)
 		}
 	}
@@ -127,15 +144,15 @@ func (m *tinyLlama) writeGGUF(t *testing.T, path string) {
 		{"general.architecture", str("llama")},
 		{"general.name", str("llamaref-tiny")},
 		{"general.alignment", u32(32)},
-		{"llama.context_length", u32(tCtx)},
-		{"llama.embedding_length", u32(tHidden)},
-		{"llama.block_count", u32(1)},
-		{"llama.feed_forward_length", u32(tFFN)},
-		{"llama.attention.head_count", u32(tHeads)},
-		{"llama.attention.head_count_kv", u32(tKV)},
+		{"llama.context_length", u32(uint32(m.ctx))},
+		{"llama.embedding_length", u32(uint32(m.hidden))},
+		{"llama.block_count", u32(uint32(m.layers))},
+		{"llama.feed_forward_length", u32(uint32(m.ffn))},
+		{"llama.attention.head_count", u32(uint32(m.heads))},
+		{"llama.attention.head_count_kv", u32(uint32(m.kv))},
 		{"llama.attention.layer_norm_rms_epsilon", f32(tEps)},
 		{"llama.rope.freq_base", f32(tTheta)},
-		{"llama.rope.dimension_count", u32(tHeadD)},
+		{"llama.rope.dimension_count", u32(uint32(m.headDim()))},
 		{"tokenizer.ggml.model", str("llama")},
 		{"tokenizer.ggml.tokens", func() {
 			b.u32(gArray)
@@ -203,6 +220,7 @@ func (m *tinyLlama) writeGGUF(t *testing.T, path string) {
 // RMSNorm, RoPE on adjacent pairs (GGUF stores Q/K rows in that order), causal
 // GQA attention, SwiGLU. It returns log_softmax of the logits per position.
 func (m *tinyLlama) forward(ids []int) [][]float64 {
+	hd, kvd := m.headDim(), m.kv*m.headDim()
 	matvec := func(w []float32, x []float64, rows int) []float64 {
 		cols := len(x)
 		y := make([]float64, rows)
@@ -228,72 +246,72 @@ func (m *tinyLlama) forward(ids []int) [][]float64 {
 		return y
 	}
 	rope := func(x []float64, pos int) {
-		for h := 0; h < len(x)/tHeadD; h++ {
-			for i := 0; i < tHeadD/2; i++ {
-				theta := float64(pos) * math.Pow(tTheta, -2*float64(i)/tHeadD)
+		for h := 0; h < len(x)/hd; h++ {
+			for i := 0; i < hd/2; i++ {
+				theta := float64(pos) * math.Pow(tTheta, -2*float64(i)/float64(hd))
 				c, s := math.Cos(theta), math.Sin(theta)
-				a, b := x[h*tHeadD+2*i], x[h*tHeadD+2*i+1]
-				x[h*tHeadD+2*i], x[h*tHeadD+2*i+1] = a*c-b*s, a*s+b*c
+				a, b := x[h*hd+2*i], x[h*hd+2*i+1]
+				x[h*hd+2*i], x[h*hd+2*i+1] = a*c-b*s, a*s+b*c
 			}
 		}
 	}
 	n := len(ids)
 	hs := make([][]float64, n)
-	ks := make([][]float64, n)
-	vs := make([][]float64, n)
 	for p, id := range ids {
-		h := make([]float64, tHidden)
-		for i := range h {
-			h[i] = float64(m.embd[id*tHidden+i])
+		hs[p] = make([]float64, m.hidden)
+		for i := range hs[p] {
+			hs[p][i] = float64(m.embd[id*m.hidden+i])
 		}
-		hs[p] = h
-		x := rmsnorm(h, m.attnNorm)
-		ks[p] = matvec(m.k, x, tKV*tHeadD)
-		rope(ks[p], p)
-		vs[p] = matvec(m.v, x, tKV*tHeadD)
+	}
+	for _, l := range m.blk {
+		qs, ks, vs := make([][]float64, n), make([][]float64, n), make([][]float64, n)
+		for p := range n {
+			x := rmsnorm(hs[p], l.attnNorm)
+			qs[p], ks[p], vs[p] = matvec(l.q, x, m.hidden), matvec(l.k, x, kvd), matvec(l.v, x, kvd)
+			rope(qs[p], p)
+			rope(ks[p], p)
+		}
+		for p := range n {
+			att := make([]float64, m.hidden)
+			for h := range m.heads {
+				g := h / (m.heads / m.kv)
+				sc := make([]float64, p+1)
+				mx := math.Inf(-1)
+				for j := range sc {
+					var d float64
+					for i := range hd {
+						d += qs[p][h*hd+i] * ks[j][g*hd+i]
+					}
+					sc[j] = d / math.Sqrt(float64(hd))
+					mx = math.Max(mx, sc[j])
+				}
+				var sum float64
+				for j := range sc {
+					sc[j] = math.Exp(sc[j] - mx)
+					sum += sc[j]
+				}
+				for j := range sc {
+					for i := range hd {
+						att[h*hd+i] += sc[j] / sum * vs[j][g*hd+i]
+					}
+				}
+			}
+			for i, v := range matvec(l.o, att, m.hidden) {
+				hs[p][i] += v
+			}
+			x := rmsnorm(hs[p], l.ffnNorm)
+			gate, up := matvec(l.gate, x, m.ffn), matvec(l.up, x, m.ffn)
+			for i := range gate {
+				gate[i] = gate[i] / (1 + math.Exp(-gate[i])) * up[i]
+			}
+			for i, v := range matvec(l.down, gate, m.hidden) {
+				hs[p][i] += v
+			}
+		}
 	}
 	out := make([][]float64, n)
-	for p := range ids {
-		x := rmsnorm(hs[p], m.attnNorm)
-		q := matvec(m.q, x, tHidden)
-		rope(q, p)
-		att := make([]float64, tHidden)
-		for h := range tHeads {
-			g := h / (tHeads / tKV)
-			sc := make([]float64, p+1)
-			mx := math.Inf(-1)
-			for j := 0; j <= p; j++ {
-				var d float64
-				for i := range tHeadD {
-					d += q[h*tHeadD+i] * ks[j][g*tHeadD+i]
-				}
-				sc[j] = d / math.Sqrt(tHeadD)
-				mx = math.Max(mx, sc[j])
-			}
-			var sum float64
-			for j := range sc {
-				sc[j] = math.Exp(sc[j] - mx)
-				sum += sc[j]
-			}
-			for j := range sc {
-				for i := range tHeadD {
-					att[h*tHeadD+i] += sc[j] / sum * vs[j][g*tHeadD+i]
-				}
-			}
-		}
-		h := append([]float64(nil), hs[p]...)
-		for i, v := range matvec(m.o, att, tHidden) {
-			h[i] += v
-		}
-		x = rmsnorm(h, m.ffnNorm)
-		gate, up := matvec(m.gate, x, tFFN), matvec(m.up, x, tFFN)
-		for i := range gate {
-			gate[i] = gate[i] / (1 + math.Exp(-gate[i])) * up[i]
-		}
-		for i, v := range matvec(m.down, gate, tHidden) {
-			h[i] += v
-		}
-		logits := matvec(m.out, rmsnorm(h, m.outNorm), tVocab)
+	for p := range n {
+		logits := matvec(m.out, rmsnorm(hs[p], m.outNorm), m.vocab)
 		mx := math.Inf(-1)
 		for _, v := range logits {
 			mx = math.Max(mx, v)
@@ -311,15 +329,10 @@ func (m *tinyLlama) forward(ids []int) [][]float64 {
 	return out
 }
 
-func TestLogitsTinyLlama(t *testing.T) {
-	if err := Available(""); err != nil {
-		t.Skip(err)
-	}
-	m := newTinyLlama(7)
-	path := filepath.Join(t.TempDir(), "tiny.gguf")
+// check compares llama.cpp with the reference forward pass and with itself.
+func check(t *testing.T, m *tinyLlama, ids []int, tol float64) {
+	path := filepath.Join(t.TempDir(), "model.gguf")
 	m.writeGGUF(t, path)
-	ids := []int{1, 17, 300, 5, 263, 8, 8, 319, 2, 11, 50, 4}
-
 	r, err := Eval(path, ids, 1)
 	if err != nil {
 		t.Fatal(err)
@@ -328,13 +341,13 @@ func TestLogitsTinyLlama(t *testing.T) {
 	if r.Kind != KindLogprobs && r.Kind != KindLogits {
 		t.Fatalf("kind %q", r.Kind)
 	}
-	if r.NVocab != tVocab || len(r.Values) != len(ids) {
-		t.Fatalf("got %d positions of %d values, want %d of %d", len(r.Values), r.NVocab, len(ids), tVocab)
+	if r.NVocab != m.vocab || len(r.Values) != len(ids) {
+		t.Fatalf("got %d positions of %d values, want %d of %d", len(r.Values), r.NVocab, len(ids), m.vocab)
 	}
 	want := m.forward(ids)
 	var worst float64
 	for p, row := range r.Values {
-		if len(row) != tVocab {
+		if len(row) != m.vocab {
 			t.Fatalf("position %d has %d values", p, len(row))
 		}
 		best, sum := 0, 0.0
@@ -356,7 +369,7 @@ func TestLogitsTinyLlama(t *testing.T) {
 		}
 	}
 	t.Logf("max |log p(llama.cpp) - log p(float64 reference)| = %.3g", worst)
-	if worst > 1e-4 {
+	if worst > tol {
 		t.Errorf("llama.cpp and the reference forward pass differ by up to %.3g in log-probability", worst)
 	}
 
@@ -376,6 +389,26 @@ func TestLogitsTinyLlama(t *testing.T) {
 	}
 }
 
+func TestLogitsTinyLlama(t *testing.T) {
+	if err := Available(""); err != nil {
+		t.Skip(err)
+	}
+	check(t, newTinyLlama(tiny, 7), []int{1, 17, 300, 5, 263, 8, 8, 319, 2, 11, 50, 4}, 1e-4)
+}
+
+// Three layers, 4 query heads over 2 KV groups, 40 positions.
+func TestLogitsSmallLlama(t *testing.T) {
+	if err := Available(""); err != nil {
+		t.Skip(err)
+	}
+	c := shape{hidden: 64, heads: 4, kv: 2, ffn: 96, vocab: 400, layers: 3, ctx: 256}
+	ids := make([]int, 40)
+	for i := range ids {
+		ids[i] = (i*97 + 1) % c.vocab
+	}
+	check(t, newTinyLlama(c, 3), ids, 1e-4)
+}
+
 func TestLogitsErrors(t *testing.T) {
 	if err := Available(""); err != nil {
 		t.Skip(err)
@@ -388,10 +421,10 @@ func TestLogitsErrors(t *testing.T) {
 	if _, _, err := Logits("x.gguf", nil); err == nil {
 		t.Error("no ids gave no error")
 	}
-	m := newTinyLlama(1)
+	m := newTinyLlama(tiny, 1)
 	path := filepath.Join(t.TempDir(), "tiny.gguf")
 	m.writeGGUF(t, path)
-	if _, _, err := Logits(path, []int{1, tVocab}); err == nil {
+	if _, _, err := Logits(path, []int{1, tiny.vocab}); err == nil {
 		t.Error("an id outside the vocabulary gave no error")
 	} else {
 		t.Log(err)
@@ -402,4 +435,31 @@ func TestAvailableReportsMissingDeps(t *testing.T) {
 	if err := Available(t.TempDir()); err == nil {
 		t.Error("an empty deps folder was reported usable")
 	}
+}
+
+// BenchmarkLlamaCpp times one node-llama-cpp run (node start, load, evaluate,
+// write) on a model of tiny-multi's shape: hidden 256, 4 layers, 8 heads over 4
+// KV groups, FFN 768, vocabulary 32000, 256 positions.
+func BenchmarkLlamaCpp(b *testing.B) {
+	if err := Available(""); err != nil {
+		b.Skip(err)
+	}
+	c := shape{hidden: 256, heads: 8, kv: 4, ffn: 768, vocab: 32000, layers: 4, ctx: 512}
+	path := filepath.Join(b.TempDir(), "model.gguf")
+	newTinyLlama(c, 5).writeGGUF(b, path)
+	ids := make([]int, 256)
+	for i := range ids {
+		ids[i] = (i*7919 + 1) % c.vocab
+	}
+	var load, eval int
+	for b.Loop() {
+		r, err := Eval(path, ids, 0)
+		if err != nil {
+			b.Fatal(err)
+		}
+		load += r.LoadMS
+		eval += r.EvalMS
+	}
+	b.ReportMetric(float64(load)/float64(b.N), "load-ms/op")
+	b.ReportMetric(float64(eval)/float64(b.N), "eval-ms/op")
 }
