@@ -6,7 +6,8 @@
 // stdin: a JSON array of strings. stdout: a JSON array, one {"ids":[...],
 // "decoded":"..."} per string (decoded = decode(ids), special tokens kept).
 // Without --special, special added tokens are plain text (HF's
-// encode_special_tokens=true, emulated by dropping them from added_tokens;
+// encode_special_tokens=true, which the node binding does not expose,
+// emulated by renaming them to text that never occurs, so ids stay put;
 // non-special added tokens such as Qwen3's <think> still match). Without
 // --add-special, the post-processor adds nothing (no BOS).
 // Module lookup: CUSPRUN_DEPS/node_modules (default <repo>/.deps).
@@ -23,7 +24,9 @@ async function main() {
   const addSpecial = args.includes('--add-special');
   const j = JSON.parse(fs.readFileSync(file, 'utf8'));
   if (!special && Array.isArray(j.added_tokens)) {
-    j.added_tokens = j.added_tokens.filter((t) => !t.special);
+    for (const t of j.added_tokens) {
+      if (t.special) t.content = '\u0000cusprun-special-' + t.id + '\u0000';
+    }
   }
   const tok = Tokenizer.fromString(JSON.stringify(j));
   const inputs = JSON.parse(fs.readFileSync(0, 'utf8'));
