@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/cusprun/cusprun/core/gguf"
 	"github.com/cusprun/cusprun/core/source"
 )
 
@@ -70,7 +71,7 @@ func Load(f source.Folder) (*Tokenizer, error) {
 
 // LoadGGUF reads the vocabulary embedded in a GGUF file.
 func LoadGGUF(src source.Source) (*Tokenizer, error) {
-	m, err := ReadGGUFMeta(src)
+	m, err := gguf.Parse(src)
 	if err != nil {
 		return nil, err
 	}
