@@ -1,0 +1,115 @@
+package model_test
+
+import (
+	"math"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/cusprun/cusprun/core/model"
+	"github.com/cusprun/cusprun/core/synth"
+	"github.com/cusprun/cusprun/core/tensor"
+	"github.com/cusprun/cusprun/tools/llamaref"
+)
+
+// logSoftmax turns one position's logits into log-probabilities, the form
+// node-llama-cpp reports.
+func logSoftmax(x []float32) []float64 {
+	mx := math.Inf(-1)
+	for _, v := range x {
+		mx = math.Max(mx, float64(v))
+	}
+	s := 0.0
+	for _, v := range x {
+		s += math.Exp(float64(v) - mx)
+	}
+	out := make([]float64, len(x))
+	for i, v := range x {
+		out[i] = float64(v) - mx - math.Log(s)
+	}
+	return out
+}
+
+// TestAgainstLlamaCpp writes each family as an HF folder and as GGUF, runs
+// the GGUF in llama.cpp (node-llama-cpp), and compares log-probabilities at
+// every position with the engine on both files.
+func TestAgainstLlamaCpp(t *testing.T) {
+	if err := llamaref.Available(llamaref.DepsDir()); err != nil {
+		if os.Getenv("CI") != "" {
+			t.Fatalf("llama.cpp reference missing in CI: %v", err)
+		}
+		t.Skipf("llama.cpp reference not installed (./build.sh setup): %v", err)
+	}
+	ids := []int{1, 17, 200, 45, 45, 3, 380, 99, 7, 150, 22, 301, 260, 261, 5, 9}
+	for _, o := range Cases {
+		t.Run(caseName(o), func(t *testing.T) {
+			c, err := synth.Config(o)
+			if err != nil {
+				t.Fatal(err)
+			}
+			dir := t.TempDir()
+			hf, gg := filepath.Join(dir, "hf"), filepath.Join(dir, "m.gguf")
+			if err := synth.WriteHF(hf, c, 11, tensor.BF16, ""); err != nil {
+				t.Fatal(err)
+			}
+			if err := synth.WriteGGUFRounded(gg, c, 11, tensor.BF16, tensor.BF16); err != nil {
+				t.Fatal(err)
+			}
+			// llama.cpp's CPU kernels round activations to bf16 when the
+			// weights are bf16; an F32 file with the same (bf16-rounded)
+			// values makes it compute in float32 like the engine.
+			ref32 := filepath.Join(dir, "ref-f32.gguf")
+			if err := synth.WriteGGUFRounded(ref32, c, 11, tensor.F32, tensor.BF16); err != nil {
+				t.Fatal(err)
+			}
+			ref, err := llamaref.Eval(ref32, ids, 2)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, path := range []string{hf, gg} {
+				m, err := model.OpenPath(path)
+				if err != nil {
+					t.Fatal(err)
+				}
+				got, err := m.AllLogits(model.CPU{}, ids)
+				if err != nil {
+					t.Fatal(err)
+				}
+				V := c.Vocab
+				worst, scale, top1 := 0.0, 0.0, 0
+				for p := range ids {
+					lp := logSoftmax(got[p*V : (p+1)*V])
+					best := 0
+					for v := range lp {
+						if lp[v] > lp[best] {
+							best = v
+						}
+						r := float64(ref.Values[p][v])
+						if math.IsInf(r, -1) {
+							continue
+						}
+						worst = math.Max(worst, math.Abs(lp[v]-r))
+						scale = math.Max(scale, math.Abs(float64(got[p*V+v])))
+					}
+					if best == ref.Top1[p] {
+						top1++
+					}
+				}
+				t.Logf("%s (%s): top-1 agrees at %d/%d positions, max |log p - log p(llama.cpp)| = %.3g (logit scale %.3g)",
+					filepath.Base(path), m.Format, top1, len(ids), worst, scale)
+				if top1 != len(ids) {
+					t.Errorf("top-1 token differs from llama.cpp at %d positions", len(ids)-top1)
+				}
+				// ggml's CPU GELU reads an fp16 lookup table (GGML_GELU_FP16),
+				// so phi's MLP carries half-precision error there.
+				tol := 1e-4 * scale
+				if c.Family == "phi" {
+					tol = 5e-4 * scale
+				}
+				if worst > tol {
+					t.Errorf("log-probabilities differ from llama.cpp by %.3g (tolerance %.3g)", worst, tol)
+				}
+			}
+		})
+	}
+}
