@@ -1,4 +1,4 @@
-package main
+package cli
 
 import (
 	"fmt"
@@ -9,7 +9,7 @@ import (
 )
 
 func init() {
-	register("logits", "print the logits after the last of the given token ids", runLogits)
+	Register("logits", "print the logits after the last of the given token ids", runLogits)
 }
 
 // parseIDs reads "1,2,3".
@@ -48,8 +48,8 @@ func runLogits(args []string) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	if *eng == "wasm" {
-		return runWasm(append([]string{"logits"}, args...))
+	if inWasm(*eng) {
+		return WasmRunner("logits", args)
 	}
 	m, err := model.OpenPath(*path)
 	if err != nil {

@@ -1,4 +1,4 @@
-package main
+package cli
 
 import (
 	"fmt"
@@ -8,7 +8,7 @@ import (
 )
 
 func init() {
-	register("synth", "write a model with a family's exact structure and deterministic random weights", runSynth)
+	Register("synth", "write a model with a family's exact structure and deterministic random weights", runSynth)
 }
 
 func runSynth(args []string) (any, error) {
