@@ -248,9 +248,9 @@ func Parse(src source.Source) (*File, error) {
 		f.KVs = append(f.KVs, KV{Key: key, Type: t, Value: v})
 	}
 	if kv, ok := f.Get("general.alignment"); ok {
-		a, isInt := asUint(kv.Value)
-		if !isInt || a == 0 || a&(a-1) != 0 || a > 1<<30 {
-			return nil, fmt.Errorf("%s: general.alignment %v (%s) is not a power of two", name, kv.Value, kv.Type)
+		a, isU32 := kv.Value.(uint32)
+		if !isU32 || a == 0 || a&(a-1) != 0 || a > 1<<30 {
+			return nil, fmt.Errorf("%s: general.alignment %v (%s) is not a uint32 power of two", name, kv.Value, kv.Type)
 		}
 		f.Alignment = int64(a)
 	}
@@ -285,11 +285,11 @@ func Parse(src source.Source) (*File, error) {
 	if nt > 0 {
 		f.DataStart = alignUp(f.DataStart, f.Alignment)
 	}
-	dataSize := src.Size() - f.DataStart
+	dataSize := max(src.Size()-f.DataStart, 0)
 	for i := range f.Tensors {
 		t := &f.Tensors[i]
-		if t.Size > 0 && (dataSize < 0 || rel[i] > dataSize-t.Size) {
-			return nil, fmt.Errorf("%s: tensor %q: data [%d, %d) lies outside the file (data section is %d bytes)", name, t.Name, rel[i], rel[i]+t.Size, max(dataSize, 0))
+		if rel[i] > dataSize-t.Size {
+			return nil, fmt.Errorf("%s: tensor %q: data [%d, %d) lies outside the file (data section is %d bytes)", name, t.Name, rel[i], rel[i]+t.Size, dataSize)
 		}
 		t.Offset = f.DataStart + rel[i]
 	}
@@ -349,7 +349,7 @@ func readTensorInfo(r *reader, name string) (Tensor, uint64, error) {
 	if blk > 1 && (nd == 0 || int64(dims[0])%blk != 0) {
 		return Tensor{}, 0, fmt.Errorf("type %s needs rows of a multiple of %d elements, got dims %v", typ, blk, dims[:nd])
 	}
-	if elems/blk > math.MaxInt64/bsize {
+	if elems/blk > math.MaxInt64/bsize || (nd > 0 && int64(dims[0])/blk > math.MaxInt64/bsize) {
 		return Tensor{}, 0, fmt.Errorf("dims %v have too many elements", dims[:nd])
 	}
 	t := Tensor{Info: tensor.Info{Name: name, DType: -1, Shape: shape}, Type: typ, Size: elems / blk * bsize}

@@ -34,6 +34,9 @@ func FuzzParse(f *testing.F) {
 			if tt.Elems() > int64(len(b)) {
 				t.Fatalf("tensor %q has %d elements in a %d-byte file", tt.Name, tt.Elems(), len(b))
 			}
+			if tt.RowBytes()*int64(tt.Rows()) != tt.Bytes() {
+				t.Fatalf("tensor %q: %d rows of %d bytes, %d bytes in all", tt.Name, tt.Rows(), tt.RowBytes(), tt.Bytes())
+			}
 			raw, err := tt.ReadRaw(0, tt.Rows())
 			if err != nil || int64(len(raw)) != tt.Bytes() {
 				t.Fatalf("ReadRaw %q: %v", tt.Name, err)

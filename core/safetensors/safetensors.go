@@ -193,7 +193,7 @@ func (f *File) parseHeader(hdr []byte) error {
 			if err != nil || v < 0 {
 				return fmt.Errorf("tensor %q: shape %v: dimension %s is not a non-negative integer", tn, e.Shape, s)
 			}
-			if v > math.MaxInt || (v != 0 && elems > math.MaxInt64/v) {
+			if v > math.MaxInt64/4 || (v != 0 && elems > math.MaxInt64/v) {
 				return fmt.Errorf("tensor %q: shape %v has too many elements", tn, e.Shape)
 			}
 			shape[i] = int(v)

@@ -216,6 +216,7 @@ func TestParseErrors(t *testing.T) {
 		{"2^60 elements", "needs 4611686018427387904", rawFile(`{"a":{"dtype":"F32","shape":[1152921504606846976],"data_offsets":[0,4]}}`, 4)},
 		{"huge dim", "not a non-negative integer", rawFile(`{"a":{"dtype":"F32","shape":[99999999999999999999999],"data_offsets":[0,4]}}`, 4)},
 		{"2^62 elements", "too many elements", rawFile(`{"a":{"dtype":"F32","shape":[4611686018427387904],"data_offsets":[0,4]}}`, 4)},
+		{"empty with huge dim", "too many elements", rawFile(`{"a":{"dtype":"F32","shape":[0,4611686018427387904],"data_offsets":[0,0]}}`, 4)},
 		{"offsets mismatch", "needs 16", rawFile(`{"a":{"dtype":"F32","shape":[2,2],"data_offsets":[0,12]}}`, 16)},
 		{"offsets reversed", "needs 16", rawFile(`{"a":{"dtype":"F32","shape":[2,2],"data_offsets":[16,0]}}`, 16)},
 		{"offsets one", "data_offsets must be", rawFile(`{"a":{"dtype":"F32","shape":[2,2],"data_offsets":[0]}}`, 16)},
