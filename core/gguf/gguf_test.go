@@ -633,3 +633,36 @@ func BenchmarkParseVocab(b *testing.B) {
 		}
 	}
 }
+
+// TestReadChunks reads a tensor larger than the decode chunk.
+func TestReadChunks(t *testing.T) {
+	var out bytes.Buffer
+	w := NewWriter(&out)
+	in := tensor.Info{Name: "big", DType: tensor.Q8_0, Shape: []int{500, 1024}}
+	w.AddTensor(in)
+	w.WriteHeader()
+	v := make([]float32, in.Elems())
+	for i := range v {
+		v[i] = float32(i%251) - 125
+	}
+	b, _ := tensor.Encode(nil, v, tensor.Q8_0)
+	tensor.Decode(v, b, tensor.Q8_0)
+	if err := w.WriteTensor("big", b); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	f, err := Parse(mem("big", out.Bytes()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	big := f.Tensors[0]
+	dst := make([]float32, 499*1024)
+	if err := big.ReadF32(dst, 1, 499); err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(dst, v[1024:]) {
+		t.Fatal("values differ")
+	}
+}

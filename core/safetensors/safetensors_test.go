@@ -433,3 +433,23 @@ func TestSharedModel(t *testing.T) {
 		}
 	}
 }
+
+// TestReadChunks reads a tensor larger than the decode chunk.
+func TestReadChunks(t *testing.T) {
+	in := []tensor.Info{{Name: "big", DType: tensor.BF16, Shape: []int{700, 1000}}}
+	b, vals := writeFile(t, in, nil)
+	f, err := Parse(mem("big", b))
+	if err != nil {
+		t.Fatal(err)
+	}
+	big, _ := f.Tensor("big")
+	dst := make([]float32, 699*1000)
+	if err := big.ReadF32(dst, 1, 699); err != nil {
+		t.Fatal(err)
+	}
+	for i := range dst {
+		if dst[i] != vals[0][1000+i] {
+			t.Fatalf("element %d differs", i)
+		}
+	}
+}
