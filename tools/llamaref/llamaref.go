@@ -42,16 +42,28 @@ const (
 // Version of node-llama-cpp this package was written against.
 const Version = "3.21.1"
 
+// Options for Eval.
+type Options struct {
+	// Threads for llama.cpp; 0 means 1, which is fastest and most repeatable on
+	// a small shared machine (llama.cpp's threads spin while they wait).
+	Threads int
+	// LastOnly returns the last position only: the full distributions cost
+	// about 11 ms per position at a 32000 vocabulary, far more than evaluating
+	// a small model.
+	LastOnly bool
+}
+
 // Result is one evaluation of a token sequence.
 type Result struct {
-	Kind    string      // KindLogprobs (node-llama-cpp 3.21.1 gives probabilities only)
-	NVocab  int         // vocabulary size
-	Values  [][]float32 // [position][token]; -Inf where a probability underflowed
-	Top1    []int       // most probable next token per position
-	LoadMS  int         // model load and context creation, milliseconds
-	EvalMS  int         // evaluation of all positions, milliseconds
-	WallMS  int         // the whole node process, milliseconds
-	Threads int         // threads requested (0: node-llama-cpp's default)
+	Kind      string      // KindLogprobs (node-llama-cpp 3.21.1 gives probabilities only)
+	NVocab    int         // vocabulary size
+	Positions []int       // the position of each row of Values
+	Values    [][]float32 // [row][token]; -Inf where a probability underflowed
+	Top1      []int       // most probable next token per row
+	LoadMS    int         // model load and context creation, milliseconds
+	EvalMS    int         // evaluation, milliseconds
+	ConvertMS int         // turning node-llama-cpp's probability maps into rows, milliseconds
+	WallMS    int         // the whole node process, milliseconds
 }
 
 // DepsDir is the deps folder used when none is given: $CUSPRUN_DEPS, else .deps
@@ -121,7 +133,7 @@ func Available(depsDir string) error {
 // position, the distribution of the next token over the whole vocabulary, and
 // its kind: KindLogprobs with node-llama-cpp 3.21.1.
 func Logits(ggufPath string, ids []int) (perPos [][]float32, kind string, err error) {
-	r, err := Eval(ggufPath, ids, 0)
+	r, err := Eval(ggufPath, ids, Options{})
 	if err != nil {
 		return nil, "", err
 	}
@@ -154,9 +166,8 @@ func script() (string, error) {
 	return scriptPath, scriptErr
 }
 
-// Eval is Logits with everything the reference reports. threads 0 leaves the
-// thread count to node-llama-cpp.
-func Eval(ggufPath string, ids []int, threads int) (*Result, error) {
+// Eval is Logits with options and everything the reference reports.
+func Eval(ggufPath string, ids []int, opt Options) (*Result, error) {
 	if len(ids) == 0 {
 		return nil, errors.New("llamaref: no token ids")
 	}
@@ -183,9 +194,10 @@ func Eval(ggufPath string, ids []int, threads int) (*Result, error) {
 	defer os.Remove(bin.Name())
 
 	input, _ := json.Marshal(map[string][]int{"ids": ids})
-	args := []string{js, abs, "--bin", bin.Name()}
-	if threads > 0 {
-		args = append(args, "--threads", strconv.Itoa(threads))
+	threads := max(opt.Threads, 1)
+	args := []string{js, abs, "--bin", bin.Name(), "--threads", strconv.Itoa(threads)}
+	if opt.LastOnly {
+		args = append(args, "--last")
 	}
 	cmd := exec.Command("node", args...)
 	cmd.Env = append(os.Environ(), "CUSPRUN_DEPS="+deps, "NODE_LLAMA_CPP_SKIP_DOWNLOAD=true")
@@ -205,34 +217,40 @@ func Eval(ggufPath string, ids []int, threads int) (*Result, error) {
 	var meta struct {
 		Kind      string `json:"kind"`
 		NVocab    int    `json:"n_vocab"`
-		Positions int    `json:"positions"`
+		Positions []int  `json:"positions"`
 		Top1      []int  `json:"top1"`
 		LoadMS    int    `json:"load_ms"`
 		EvalMS    int    `json:"eval_ms"`
+		ConvertMS int    `json:"convert_ms"`
 	}
 	if err := json.Unmarshal(stdout.Bytes(), &meta); err != nil {
 		return nil, fmt.Errorf("llamaref: bad output from node: %v: %.200q", err, stdout.String())
 	}
-	if meta.Positions != len(ids) || meta.NVocab <= 0 || len(meta.Top1) != len(ids) {
-		return nil, fmt.Errorf("llamaref: node returned %d positions of %d tokens for %d ids", meta.Positions, meta.NVocab, len(ids))
+	rowsWant := len(ids)
+	if opt.LastOnly {
+		rowsWant = 1
 	}
+	if len(meta.Positions) != rowsWant || meta.NVocab <= 0 || len(meta.Top1) != rowsWant {
+		return nil, fmt.Errorf("llamaref: node returned %d rows of %d tokens for %d ids", len(meta.Positions), meta.NVocab, len(ids))
+	}
+	n := rowsWant
 	raw, err := os.ReadFile(bin.Name())
 	if err != nil {
 		return nil, err
 	}
-	if len(raw) != 4*meta.Positions*meta.NVocab {
-		return nil, fmt.Errorf("llamaref: node wrote %d bytes, want %d", len(raw), 4*meta.Positions*meta.NVocab)
+	if len(raw) != 4*n*meta.NVocab {
+		return nil, fmt.Errorf("llamaref: node wrote %d bytes, want %d", len(raw), 4*n*meta.NVocab)
 	}
-	vals := make([]float32, meta.Positions*meta.NVocab)
+	vals := make([]float32, n*meta.NVocab)
 	for i := range vals {
 		vals[i] = math.Float32frombits(binary.LittleEndian.Uint32(raw[4*i:]))
 	}
-	rows := make([][]float32, meta.Positions)
+	rows := make([][]float32, n)
 	for p := range rows {
 		rows[p] = vals[p*meta.NVocab : (p+1)*meta.NVocab : (p+1)*meta.NVocab]
 	}
 	return &Result{
-		Kind: meta.Kind, NVocab: meta.NVocab, Values: rows, Top1: meta.Top1,
-		LoadMS: meta.LoadMS, EvalMS: meta.EvalMS, WallMS: wall, Threads: threads,
+		Kind: meta.Kind, NVocab: meta.NVocab, Positions: meta.Positions, Values: rows, Top1: meta.Top1,
+		LoadMS: meta.LoadMS, EvalMS: meta.EvalMS, ConvertMS: meta.ConvertMS, WallMS: wall,
 	}, nil
 }

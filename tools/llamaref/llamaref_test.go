@@ -333,11 +333,12 @@ func (m *tinyLlama) forward(ids []int) [][]float64 {
 func check(t *testing.T, m *tinyLlama, ids []int, tol float64) {
 	path := filepath.Join(t.TempDir(), "model.gguf")
 	m.writeGGUF(t, path)
-	r, err := Eval(path, ids, 1)
+	r, err := Eval(path, ids, Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Logf("llama.cpp: load %d ms, eval %d ms, node process %d ms (%d tokens, vocab %d)", r.LoadMS, r.EvalMS, r.WallMS, len(ids), r.NVocab)
+	t.Logf("llama.cpp: load %d ms, eval %d ms, convert %d ms, node process %d ms (%d tokens, vocab %d)",
+		r.LoadMS, r.EvalMS, r.ConvertMS, r.WallMS, len(ids), r.NVocab)
 	if r.Kind != KindLogprobs && r.Kind != KindLogits {
 		t.Fatalf("kind %q", r.Kind)
 	}
@@ -371,6 +372,19 @@ func check(t *testing.T, m *tinyLlama, ids []int, tol float64) {
 	t.Logf("max |log p(llama.cpp) - log p(float64 reference)| = %.3g", worst)
 	if worst > tol {
 		t.Errorf("llama.cpp and the reference forward pass differ by up to %.3g in log-probability", worst)
+	}
+
+	last, err := Eval(path, ids, Options{LastOnly: true, Threads: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(last.Values) != 1 || len(last.Positions) != 1 || last.Positions[0] != len(ids)-1 || last.Top1[0] != r.Top1[len(ids)-1] {
+		t.Fatalf("LastOnly gave positions %v, top1 %v", last.Positions, last.Top1)
+	}
+	for i, v := range last.Values[0] {
+		if d := math.Abs(float64(v - r.Values[len(ids)-1][i])); d > 1e-5 {
+			t.Fatalf("LastOnly with 2 threads differs from every position with 1 at token %d by %g", i, d)
+		}
 	}
 
 	again, kind, err := Logits(path, ids)
@@ -451,15 +465,23 @@ func BenchmarkLlamaCpp(b *testing.B) {
 	for i := range ids {
 		ids[i] = (i*7919 + 1) % c.vocab
 	}
-	var load, eval int
-	for b.Loop() {
-		r, err := Eval(path, ids, 0)
-		if err != nil {
-			b.Fatal(err)
+	for _, last := range []bool{false, true} {
+		name := "all-positions"
+		if last {
+			name = "last-position"
 		}
-		load += r.LoadMS
-		eval += r.EvalMS
+		b.Run(name, func(b *testing.B) {
+			var load, eval, conv int
+			for b.Loop() {
+				r, err := Eval(path, ids, Options{LastOnly: last})
+				if err != nil {
+					b.Fatal(err)
+				}
+				load, eval, conv = load+r.LoadMS, eval+r.EvalMS, conv+r.ConvertMS
+			}
+			b.ReportMetric(float64(load)/float64(b.N), "load-ms/op")
+			b.ReportMetric(float64(eval)/float64(b.N), "eval-ms/op")
+			b.ReportMetric(float64(conv)/float64(b.N), "convert-ms/op")
+		})
 	}
-	b.ReportMetric(float64(load)/float64(b.N), "load-ms/op")
-	b.ReportMetric(float64(eval)/float64(b.N), "eval-ms/op")
 }
