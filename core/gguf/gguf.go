@@ -44,6 +44,10 @@ const DefaultAlignment = 32
 // MaxDims is the largest number of dimensions a tensor may have.
 const MaxDims = 4
 
+// MaxHeaderBytes bounds the size of the metadata and tensor infos (real
+// headers, 256k-token vocabularies included, are a few tens of MB).
+const MaxHeaderBytes = 128 << 20
+
 // maxDepth bounds the nesting of arrays of arrays.
 const maxDepth = 8
 
@@ -220,14 +224,14 @@ func Parse(src source.Source) (*File, error) {
 		return nil, fmt.Errorf("%s: unsupported GGUF version %d (want 2 or 3)", name, f.Version)
 	}
 	if left := r.left(); nkv > uint64(left/minKVBytes) {
-		return nil, fmt.Errorf("%s: metadata count %d cannot fit in the %d bytes left in the file", name, nkv, left)
+		return nil, fmt.Errorf("%s: metadata count %d cannot fit in the %d bytes %s", name, nkv, left, r.leftWhat())
 	}
 	if left := r.left(); nt > uint64(left/minTensorBytes) {
-		return nil, fmt.Errorf("%s: tensor count %d cannot fit in the %d bytes left in the file", name, nt, left)
+		return nil, fmt.Errorf("%s: tensor count %d cannot fit in the %d bytes %s", name, nt, left, r.leftWhat())
 	}
 
-	f.KVs = make([]KV, 0, nkv)
-	f.kvIndex = make(map[string]int, nkv)
+	f.KVs = make([]KV, 0, min(nkv, 1024))
+	f.kvIndex = make(map[string]int, min(nkv, 1024))
 	for i := range int(nkv) {
 		key := r.str()
 		if r.err != nil {
@@ -255,9 +259,9 @@ func Parse(src source.Source) (*File, error) {
 		f.Alignment = int64(a)
 	}
 
-	f.Tensors = make([]Tensor, 0, nt)
-	f.byName = make(map[string]int, nt)
-	rel := make([]int64, 0, nt) // offsets relative to the data section
+	f.Tensors = make([]Tensor, 0, min(nt, 4096))
+	f.byName = make(map[string]int, min(nt, 4096))
+	rel := make([]int64, 0, min(nt, 4096)) // offsets relative to the data section
 	for i := range int(nt) {
 		tn := r.str()
 		if r.err != nil {
@@ -425,22 +429,26 @@ func (r *reader) array(et ValueType, depth int) Array {
 		a.Data = fixed(r, r.count(what, 8), 8, decF64)
 	case ValString:
 		n := r.count(what, 8)
-		s := make([]string, n)
+		s := make([]string, 0, min(n, prealloc))
 		for i := 0; i < n && r.err == nil; i++ {
-			s[i] = r.str()
+			s = append(s, r.str())
 		}
-		a.Data = s
+		if r.err == nil {
+			a.Data = s
+		}
 	case ValArray:
 		if depth >= maxDepth {
 			r.fail("arrays nested deeper than %d", maxDepth)
 			return a
 		}
 		n := r.count(what, 12)
-		s := make([]Array, n)
+		s := make([]Array, 0, min(n, prealloc))
 		for i := 0; i < n && r.err == nil; i++ {
-			s[i] = r.array(ValueType(r.u32()), depth+1)
+			s = append(s, r.array(ValueType(r.u32()), depth+1))
 		}
-		a.Data = s
+		if r.err == nil {
+			a.Data = s
+		}
 	default:
 		r.fail("unknown array element type %d", uint32(et))
 	}

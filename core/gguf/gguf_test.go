@@ -666,3 +666,34 @@ func TestReadChunks(t *testing.T) {
 		t.Fatal("values differ")
 	}
 }
+
+// sparse is a large Source that holds data at its start and zeros after.
+type sparse struct {
+	data []byte
+	size int64
+}
+
+func (s *sparse) ReadAt(p []byte, off int64) (int, error) {
+	clear(p)
+	if off < int64(len(s.data)) {
+		copy(p, s.data[off:])
+	}
+	return len(p), nil
+}
+func (s *sparse) Size() int64  { return s.size }
+func (s *sparse) Name() string { return "sparse.gguf" }
+
+func TestHeaderLimit(t *testing.T) {
+	var b bld
+	b.head(0, 1).str("k").u32(uint32(ValArray)).u32(uint32(ValUint8)).u64(MaxHeaderBytes)
+	_, err := Parse(&sparse{b.Bytes(), 1 << 40})
+	if err == nil || !strings.Contains(err.Error(), "header limit") {
+		t.Fatalf("error %v", err)
+	}
+	var c bld
+	c.head(0, 1).str("k").u32(uint32(ValArray)).u32(uint32(ValUint8)).u64(8 << 20)
+	_, err = Parse(&sparse{c.Bytes(), 1 << 40})
+	if err != nil {
+		t.Fatalf("large array within the limit: %v", err)
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"math"
+	"slices"
 
 	"github.com/cusprun/cusprun/core/source"
 )
@@ -16,7 +17,8 @@ const bufSize = 64 << 10
 // callers check r.err once per entry.
 type reader struct {
 	src   source.Source
-	size  int64
+	size  int64  // file size
+	limit int64  // header bytes may not extend past this
 	store []byte // backing buffer
 	buf   []byte // valid bytes, starting at file offset base
 	base  int64
@@ -25,11 +27,24 @@ type reader struct {
 }
 
 func newReader(src source.Source) *reader {
-	return &reader{src: src, size: src.Size(), store: make([]byte, bufSize)}
+	return &reader{src: src, size: src.Size(), limit: min(src.Size(), MaxHeaderBytes), store: make([]byte, bufSize)}
+}
+
+// prealloc bounds the capacity allocated up front for a count read from the
+// file; larger slices grow as their elements are actually read, so memory
+// follows the bytes consumed rather than what a header claims.
+const prealloc = 1 << 16
+
+// leftWhat names what left() measures, for error messages.
+func (r *reader) leftWhat() string {
+	if r.limit < r.size {
+		return fmt.Sprintf("left before the %d-byte header limit", r.limit)
+	}
+	return "left in the file"
 }
 
 func (r *reader) pos() int64  { return r.base + int64(r.p) }
-func (r *reader) left() int64 { return r.size - r.pos() }
+func (r *reader) left() int64 { return r.limit - r.pos() }
 
 func (r *reader) fail(format string, args ...any) {
 	if r.err == nil {
@@ -54,8 +69,12 @@ func (r *reader) next(n int) []byte {
 // fill makes at least n bytes available at r.p.
 func (r *reader) fill(n int) bool {
 	pos := r.pos()
-	if int64(n) > r.size-pos {
-		r.fail("truncated: %d bytes needed at offset %d but the file ends at %d", n, pos, r.size)
+	if int64(n) > r.limit-pos {
+		if r.limit < r.size {
+			r.fail("header larger than the %d bytes allowed", r.limit)
+		} else {
+			r.fail("truncated: %d bytes needed at offset %d but the file ends at %d", n, pos, r.size)
+		}
 		return false
 	}
 	if n > len(r.store) {
@@ -63,7 +82,7 @@ func (r *reader) fill(n int) bool {
 	}
 	k := copy(r.store, r.buf[r.p:])
 	want := int64(len(r.store) - k)
-	if rest := r.size - pos - int64(k); want > rest {
+	if rest := r.limit - pos - int64(k); want > rest {
 		want = rest
 	}
 	got, err := r.src.ReadAt(r.store[k:k+int(want)], pos+int64(k))
@@ -115,7 +134,7 @@ func (r *reader) count(what string, minSize int64) int {
 		return 0
 	}
 	if left := r.left(); n > uint64(left/minSize) {
-		r.fail("%s %d cannot fit in the %d bytes left in the file", what, n, left)
+		r.fail("%s %d cannot fit in the %d bytes %s", what, n, left, r.leftWhat())
 		return 0
 	}
 	return int(n)
@@ -127,7 +146,7 @@ func (r *reader) str() string {
 		return ""
 	}
 	if left := r.left(); n > uint64(left) {
-		r.fail("string length %d exceeds the %d bytes left in the file", n, left)
+		r.fail("string length %d exceeds the %d bytes %s", n, left, r.leftWhat())
 		return ""
 	}
 	if n == 0 {
@@ -139,16 +158,19 @@ func (r *reader) str() string {
 // fixed reads n elements of size bytes each, decoding them in bulk from the
 // buffer.
 func fixed[T any](r *reader, n, size int, dec func([]byte) T) []T {
-	out := make([]T, n)
+	out := make([]T, 0, min(n, prealloc))
 	for i := 0; i < n && r.err == nil; {
 		if len(r.buf)-r.p < size && !r.fill(size) {
 			break
 		}
 		k := min(n-i, (len(r.buf)-r.p)/size)
 		b := r.buf[r.p : r.p+k*size]
-		for j := range k {
-			out[i+j] = dec(b[j*size:])
+		out = slices.Grow(out, k)
+		dst := out[len(out) : len(out)+k]
+		for j := range dst {
+			dst[j] = dec(b[j*size:])
 		}
+		out = out[:len(out)+k]
 		r.p += k * size
 		i += k
 	}
