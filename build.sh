@@ -267,7 +267,7 @@ cmd_fuzz() {
 	run_fuzz "$dir" "$name" "$time"
 }
 
-usage() { sed -n '2,15p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2; }
+usage() { awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "${BASH_SOURCE[0]}" >&2; }
 
 verb=${1:-}
 [ $# -gt 0 ] && shift
