@@ -1,0 +1,136 @@
+// Package corpus reads documents for calibration and evaluation: the JSONL
+// format of DESIGN §4 ({"text", "language", "domain", "task"} per line), and
+// the built-in corpora this team wrote, embedded in the binary.
+package corpus
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"unicode/utf8"
+)
+
+// Doc is one document with its tags ("" when a user corpus leaves one out).
+type Doc struct {
+	Text     string `json:"text"`
+	Language string `json:"language,omitempty"`
+	Domain   string `json:"domain,omitempty"`
+	Task     string `json:"task,omitempty"`
+}
+
+// MaxLine bounds one JSONL line: a document is at most a few thousand
+// tokens, so anything longer is a mistake (a file without newlines, say).
+const MaxLine = 4 << 20
+
+// ReadJSONL reads one document per line. Blank lines are skipped; anything
+// else that is not a JSON object with a non-empty "text" is an error that
+// names the file and line.
+func ReadJSONL(r io.Reader, name string) ([]Doc, error) {
+	br := bufio.NewReaderSize(r, 64<<10)
+	var docs []Doc
+	for line := 1; ; line++ {
+		b, err := readLine(br)
+		if err == errLong {
+			return nil, fmt.Errorf("%s:%d: line is longer than %d MiB; each line must be one JSON document", name, line, MaxLine>>20)
+		}
+		if err != nil && err != io.EOF {
+			return nil, fmt.Errorf("%s:%d: %v", name, line, err)
+		}
+		b = bytes.TrimSpace(b)
+		if len(b) > 0 {
+			if !utf8.Valid(b) {
+				return nil, fmt.Errorf("%s:%d: not valid UTF-8 text; save the file as UTF-8", name, line)
+			}
+			var d Doc
+			if jerr := json.Unmarshal(b, &d); jerr != nil {
+				return nil, fmt.Errorf("%s:%d: not a JSON object like {\"text\": \"...\"}: %v", name, line, jerr)
+			}
+			if d.Text == "" {
+				return nil, fmt.Errorf("%s:%d: no \"text\" field (or it is empty)", name, line)
+			}
+			docs = append(docs, d)
+		}
+		if err == io.EOF {
+			break
+		}
+	}
+	if len(docs) == 0 {
+		return nil, fmt.Errorf("%s: no documents (expected one JSON object per line with a \"text\" field)", name)
+	}
+	return docs, nil
+}
+
+var errLong = fmt.Errorf("line too long")
+
+// readLine reads up to a newline, refusing lines over MaxLine without
+// holding them.
+func readLine(br *bufio.Reader) ([]byte, error) {
+	var out []byte
+	for {
+		chunk, err := br.ReadSlice('\n')
+		if len(out)+len(chunk) > MaxLine {
+			// Drain the rest of the line so memory stays bounded, then fail.
+			for err == bufio.ErrBufferFull {
+				_, err = br.ReadSlice('\n')
+			}
+			return nil, errLong
+		}
+		out = append(out, chunk...)
+		if err == bufio.ErrBufferFull {
+			continue
+		}
+		return out, err
+	}
+}
+
+// ReadFile reads a JSONL file; a file not ending in .jsonl is taken as plain
+// text, one document per blank-line-separated paragraph block.
+func ReadFile(path string) ([]Doc, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	if len(path) > 6 && path[len(path)-6:] == ".jsonl" || len(path) > 5 && path[len(path)-5:] == ".json" {
+		return ReadJSONL(f, path)
+	}
+	return ReadText(f, path)
+}
+
+// ReadText splits plain text into documents at blank lines, joining short
+// paragraphs so that each document has at least about 600 bytes.
+func ReadText(r io.Reader, name string) ([]Doc, error) {
+	b, err := io.ReadAll(io.LimitReader(r, 256<<20))
+	if err != nil {
+		return nil, err
+	}
+	if !utf8.Valid(b) {
+		return nil, fmt.Errorf("%s: not valid UTF-8 text; save the file as UTF-8", name)
+	}
+	var docs []Doc
+	var cur []byte
+	for _, p := range bytes.Split(bytes.ReplaceAll(b, []byte("\r\n"), []byte("\n")), []byte("\n\n")) {
+		p = bytes.TrimSpace(p)
+		if len(p) == 0 {
+			continue
+		}
+		if len(cur) > 0 {
+			cur = append(cur, '\n', '\n')
+		}
+		cur = append(cur, p...)
+		if len(cur) >= 600 {
+			docs = append(docs, Doc{Text: string(cur)})
+			cur = nil
+		}
+	}
+	if len(cur) > 0 {
+		docs = append(docs, Doc{Text: string(cur)})
+	}
+	if len(docs) == 0 {
+		return nil, fmt.Errorf("%s: no text", name)
+	}
+	return docs, nil
+}
