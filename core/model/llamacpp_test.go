@@ -62,7 +62,7 @@ func TestAgainstLlamaCpp(t *testing.T) {
 			if err := synth.WriteGGUFRounded(ref32, c, 11, tensor.F32, tensor.BF16); err != nil {
 				t.Fatal(err)
 			}
-			ref, err := llamaref.Eval(ref32, ids, 2)
+			ref, err := llamaref.Eval(ref32, ids, llamaref.Options{})
 			if err != nil {
 				t.Fatal(err)
 			}

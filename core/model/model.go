@@ -220,3 +220,10 @@ func (m *Model) Embed(ids []int) ([]float32, error) {
 	}
 	return out, nil
 }
+
+// ReadRole reads a whole tensor by role (layer -1 for global tensors) in
+// the file's own layout; exporters use it for tensors they copy unchanged.
+func (m *Model) ReadRole(r Role, l int) (*Weight, error) { return m.read(r, l) }
+
+// TensorName is a role's tensor name in this model's file.
+func (m *Model) TensorName(r Role, l int) string { return m.name(r, l) }
