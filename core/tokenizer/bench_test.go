@@ -79,6 +79,7 @@ func BenchmarkEncode(b *testing.B) {
 			}
 			b.SetBytes(int64(total))
 			b.ResetTimer()
+			cpu0 := cpuSeconds()
 			toks := 0
 			var buf []int32
 			for i := 0; i < b.N; i++ {
@@ -88,7 +89,13 @@ func BenchmarkEncode(b *testing.B) {
 					toks += len(buf)
 				}
 			}
+			cpu := cpuSeconds() - cpu0
 			b.ReportMetric(float64(toks)*float64(b.N)/b.Elapsed().Seconds(), "tokens/s")
+			if cpu > 0 {
+				// per CPU-second: the figure on an idle core
+				b.ReportMetric(float64(total)*float64(b.N)/1e6/cpu, "MB/cpu-s")
+				b.ReportMetric(float64(toks)*float64(b.N)/cpu, "tokens/cpu-s")
+			}
 			b.ReportMetric(float64(total)/1e6, "MB-text")
 		})
 	}

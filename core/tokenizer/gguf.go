@@ -101,6 +101,7 @@ func FromGGUF(m GGUFMeta) (*Tokenizer, error) {
 		if t.unk < 0 {
 			t.unk = 0
 		}
+		t.setMetaSplit()
 		t.decoders = []decoder{replaceDec{"\u2581", " "}, byteFallbackDec{}, fuseDec{}}
 		if t.spmSpacePrefix {
 			t.decoders = append(t.decoders, stripDec{content: ' ', start: 1})

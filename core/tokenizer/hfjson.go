@@ -202,6 +202,9 @@ func ParseTokenizerJSON(data, config []byte) (*Tokenizer, error) {
 		t.addedNorm.toks[i].content = c
 	}
 	t.addedNorm = newMatcher(t.addedNorm.toks)
+	if !usesByteLevel(t.pre) {
+		t.setMetaSplit()
+	}
 
 	// BOS/EOS: tokenizer_config.json, else the post-processor's template.
 	bosText, eosText := "", ""
@@ -517,4 +520,13 @@ func parseDecoder(raw json.RawMessage) ([]decoder, error) {
 func sortedAdded(a []addedToken) []addedToken {
 	sort.Slice(a, func(i, j int) bool { return a[i].id < a[j].id })
 	return a
+}
+
+func usesByteLevel(ps []preTokenizer) bool {
+	for _, p := range ps {
+		if _, ok := p.(byteLevelPre); ok {
+			return true
+		}
+	}
+	return false
 }

@@ -63,6 +63,8 @@ type Tokenizer struct {
 	// spaces become U+2581.
 	spmEscape      bool
 	spmSpacePrefix bool
+	// metaSplit: long words may be cut before U+2581 runs (see setMetaSplit).
+	metaSplit bool
 
 	bos, eos int32 // -1: none
 	addBOS   bool  // what the tokenizer's configuration asks for
@@ -149,7 +151,7 @@ func (t *Tokenizer) encode32(text string, o EncodeOptions, out []int32) []int32 
 				s = " " + s
 			}
 			s = strings.ReplaceAll(s, " ", "\u2581")
-			out = t.spmWord(w, s, out)
+			out = t.word(w, s, out)
 			prevSpecial = false
 			continue
 		}
@@ -180,14 +182,27 @@ func (t *Tokenizer) encode32(text string, o EncodeOptions, out []int32) []int32 
 
 // word runs the model on one pre-token.
 func (t *Tokenizer) word(w *work, s string, out []int32) []int32 {
-	if t.kind == modelSPM {
-		return t.spmWord(w, s, out)
-	}
 	if t.ignoreMerges {
 		if id, ok := t.ids[s]; ok {
 			return append(out, id)
 		}
 	}
+	if !t.metaSplit || len(s) <= maxCachedWord {
+		return t.cachedWord(w, s, out)
+	}
+	// No piece holds U+2581 after another character: merges never cross the
+	// start of a U+2581 run, so the text can be cut there.
+	start := 0
+	for i := 1; i < len(s); i++ {
+		if s[i] == 0xE2 && strings.HasPrefix(s[i:], "\u2581") && !strings.HasSuffix(s[:i], "\u2581") {
+			out = t.cachedWord(w, s[start:i], out)
+			start = i
+		}
+	}
+	return t.cachedWord(w, s[start:], out)
+}
+
+func (t *Tokenizer) cachedWord(w *work, s string, out []int32) []int32 {
 	if len(s) <= maxCachedWord {
 		t.mu.RLock()
 		c, ok := t.cache[s]
@@ -197,7 +212,11 @@ func (t *Tokenizer) word(w *work, s string, out []int32) []int32 {
 		}
 	}
 	n := len(out)
-	out = t.bpeWord(w, s, out)
+	if t.kind == modelSPM {
+		out = t.spmWord(w, s, out)
+	} else {
+		out = t.bpeWord(w, s, out)
+	}
 	if len(s) <= maxCachedWord {
 		c := append([]int32(nil), out[n:]...)
 		t.mu.Lock()
@@ -208,6 +227,27 @@ func (t *Tokenizer) word(w *work, s string, out []int32) []int32 {
 		t.mu.Unlock()
 	}
 	return out
+}
+
+// setMetaSplit enables cutting long words at U+2581 runs when that cannot
+// change the result: no vocabulary piece has U+2581 after another character.
+func (t *Tokenizer) setMetaSplit() {
+	if t.ignoreMerges {
+		return
+	}
+	for s := range t.ids {
+		for i := strings.Index(s, "\u2581"); i >= 0; {
+			if i > 0 && !strings.HasSuffix(s[:i], "\u2581") {
+				return
+			}
+			j := strings.Index(s[i+3:], "\u2581")
+			if j < 0 {
+				break
+			}
+			i += 3 + j
+		}
+	}
+	t.metaSplit = true
 }
 
 const (
