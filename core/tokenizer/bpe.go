@@ -98,6 +98,11 @@ func (t *Tokenizer) bpeWord(w *work, s string, out []int32) []int32 {
 			id, ok = t.ids[t.contPrefix+ch]
 		case t.eowSuffix != "" && i+n == len(s):
 			id, ok = t.ids[ch+t.eowSuffix]
+		case n == 1 || (n == 2 && s[i] < 0xE0):
+			if r, _ := utf8.DecodeRuneInString(ch); r < rune(len(t.runeIDs)) {
+				id = t.runeIDs[r]
+				ok = id >= 0
+			}
 		default:
 			id, ok = t.ids[ch]
 		}

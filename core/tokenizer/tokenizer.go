@@ -13,6 +13,7 @@ package tokenizer
 import (
 	"strings"
 	"sync"
+	"unicode/utf8"
 )
 
 // EncodeOptions says how Encode treats its text.
@@ -43,6 +44,7 @@ type Tokenizer struct {
 	scores []float32        // SPM: id -> score
 
 	byteIDs      [256]int32 // "<0xXX>" byte tokens, -1 where absent
+	runeIDs      []int32    // ids of one-rune tokens below U+0800 (-1: none)
 	unk          int32      // -1: none
 	byteFallback bool
 	fuseUnk      bool
@@ -117,7 +119,9 @@ func (t *Tokenizer) IsSpecial(id int) bool {
 // Name says where the vocabulary came from.
 func (t *Tokenizer) Name() string { return t.name }
 
-// Encode turns text into token ids.
+// Encode turns text into token ids. Invalid UTF-8 in text is first replaced
+// by U+FFFD (one per maximal invalid sequence), as a browser's TextDecoder
+// would.
 func (t *Tokenizer) Encode(text string, o EncodeOptions) []int {
 	ids := t.encode32(text, o, nil)
 	out := make([]int, len(ids))
@@ -133,6 +137,9 @@ func (t *Tokenizer) EncodeInt32(dst []int32, text string, o EncodeOptions) []int
 }
 
 func (t *Tokenizer) encode32(text string, o EncodeOptions, out []int32) []int32 {
+	if !utf8.ValidString(text) {
+		text = lossyUTF8([]byte(text))
+	}
 	if o.AddBOS && t.bos >= 0 {
 		out = append(out, t.bos)
 	}
@@ -302,8 +309,15 @@ func newTokenizer(n int) *Tokenizer {
 	return t
 }
 
-// setByteIDs finds the "<0xXX>" tokens.
+// setByteIDs finds the "<0xXX>" tokens and the one-rune tokens.
 func (t *Tokenizer) setByteIDs() {
+	t.runeIDs = make([]int32, 0x800)
+	for r := range t.runeIDs {
+		t.runeIDs[r] = -1
+		if id, ok := t.ids[string(rune(r))]; ok && r != utf8.RuneError {
+			t.runeIDs[r] = id
+		}
+	}
 	const hex = "0123456789ABCDEF"
 	for b := 0; b < 256; b++ {
 		if id, ok := t.ids["<0x"+string(hex[b>>4])+string(hex[b&15])+">"]; ok {
