@@ -1,6 +1,7 @@
 package tokenizer
 
 import (
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"testing"
@@ -30,3 +31,5 @@ func depsDir(t testing.TB, need ...string) string {
 	}
 	return dir
 }
+
+func jsonUnmarshal(b []byte, v any) error { return json.Unmarshal(b, v) }

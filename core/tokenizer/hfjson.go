@@ -138,6 +138,9 @@ func ParseTokenizerJSON(data, config []byte) (*Tokenizer, error) {
 		}
 		n = max(n, a.ID+1)
 	}
+	if n > 2*(len(vocab)+len(f.AddedTokens))+256 {
+		return nil, fmt.Errorf("tokenizer.json: ids reach %d for %d tokens", n-1, len(vocab)+len(f.AddedTokens))
+	}
 	t := newTokenizer(n)
 	t.name = "tokenizer.json"
 	t.kind = modelBPE
