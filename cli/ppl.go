@@ -1,11 +1,12 @@
 package cli
 
 import (
+	"context"
 	"fmt"
-	"math"
 
 	"github.com/cusprun/cusprun/core/corpus"
 	"github.com/cusprun/cusprun/core/model"
+	"github.com/cusprun/cusprun/core/prune"
 	"github.com/cusprun/cusprun/core/tokenizer"
 )
 
@@ -13,73 +14,16 @@ func init() {
 	Register("ppl", "perplexity of a model on the documents of a JSONL file", runPPL)
 }
 
-// Tokenized documents as DESIGN §4 defines them for scoring: BOS + the
-// document's tokens, cut to maxTokens.
-func tokenizeDocs(tok *tokenizer.Tokenizer, docs []corpus.Doc, maxTokens int) [][]int {
-	out := make([][]int, 0, len(docs))
-	for _, d := range docs {
-		ids := tok.Encode(d.Text, tokenizer.EncodeOptions{})
-		if b := tok.BOS(); b >= 0 {
-			ids = append([]int{b}, ids...)
-		}
-		if len(ids) > maxTokens {
-			ids = ids[:maxTokens]
-		}
-		if len(ids) >= 2 {
-			out = append(out, ids)
+// progressLog prints a phase's progress on stderr, at most every 5%.
+func progressLog() prune.Progress {
+	last := map[string]int{}
+	return func(phase string, done, total int) {
+		pct := 100 * done / max(total, 1)
+		if pct >= last[phase]+5 || done == total {
+			last[phase] = pct
+			Logf("%s: %d/%d (%d%%)", phase, done, total, pct)
 		}
 	}
-	return out
-}
-
-// batches groups documents so one batch holds about maxTok tokens, bounding
-// the memory of the hidden states.
-func batches(docs [][]int, maxTok int) [][][]int {
-	var out [][][]int
-	var cur [][]int
-	n := 0
-	for _, d := range docs {
-		if n+len(d) > maxTok && len(cur) > 0 {
-			out = append(out, cur)
-			cur, n = nil, 0
-		}
-		cur = append(cur, d)
-		n += len(d)
-	}
-	if len(cur) > 0 {
-		out = append(out, cur)
-	}
-	return out
-}
-
-// Perplexity is the result of ppl.
-type Perplexity struct {
-	PPL    float64 `json:"ppl"`
-	NLL    float64 `json:"nll"`
-	Tokens int     `json:"tokens"`
-	Docs   int     `json:"docs"`
-}
-
-// perplexity scores documents with a model through a backend.
-func perplexity(m *model.Model, be model.Backend, docs [][]int, label string) (Perplexity, error) {
-	var sum float64
-	var n int
-	for i, b := range batches(docs, 8192) {
-		s, c, err := m.NLL(be, b, nil)
-		if err != nil {
-			return Perplexity{}, err
-		}
-		for d := range s {
-			sum += s[d]
-			n += c[d]
-		}
-		Logf("%s: batch %d, %d tokens scored", label, i+1, n)
-	}
-	if n == 0 {
-		return Perplexity{}, fmt.Errorf("no tokens to score: every document is shorter than two tokens")
-	}
-	nll := sum / float64(n)
-	return Perplexity{PPL: math.Exp(nll), NLL: nll, Tokens: n, Docs: len(docs)}, nil
 }
 
 func runPPL(args []string) (any, error) {
@@ -119,5 +63,5 @@ func runPPL(args []string) (any, error) {
 	}
 	defer done()
 	limit := min(*maxTokens, m.Config.MaxPos)
-	return perplexity(m, be, tokenizeDocs(tok, docs, limit), "ppl")
+	return prune.Evaluate(context.Background(), m, be, prune.Tokenize(tok, docs, limit), progressLog())
 }

@@ -257,3 +257,12 @@ func (s ggufStore) ReadRows(name string, lo, n int) ([]byte, error) {
 	}
 	return t.ReadRaw(lo, n)
 }
+
+// GGUF returns the parsed GGUF file of a model opened from one, else nil
+// (exporters copy its tokenizer keys).
+func (m *Model) GGUF() *gguf.File {
+	if s, ok := m.Store.(ggufStore); ok {
+		return s.g
+	}
+	return nil
+}

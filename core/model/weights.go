@@ -72,3 +72,59 @@ type Head struct {
 	Norm, NormB *Weight
 	Out, OutB   *Weight // Out is the embedding matrix when tied
 }
+
+// SelectCols returns a weight holding only the given columns. Whole-element
+// dtypes are copied byte for byte; Q8_0 rows cannot be cut inside a block,
+// so they are widened to F32 first.
+func (w *Weight) SelectCols(cols []int) *Weight {
+	if w.DType == tensor.Q8_0 {
+		f := w.F32()
+		out := make([]float32, 0, w.Rows*len(cols))
+		for r := 0; r < w.Rows; r++ {
+			for _, c := range cols {
+				out = append(out, f[r*w.Cols+c])
+			}
+		}
+		raw, _ := tensor.Encode(nil, out, tensor.F32)
+		return &Weight{Name: w.Name, DType: tensor.F32, Rows: w.Rows, Cols: len(cols), Raw: raw}
+	}
+	es := int(w.DType.ByteSize(1))
+	rb := w.rowBytes()
+	raw := make([]byte, 0, w.Rows*len(cols)*es)
+	for r := 0; r < w.Rows; r++ {
+		row := w.Raw[r*rb : (r+1)*rb]
+		for _, c := range cols {
+			raw = append(raw, row[c*es:(c+1)*es]...)
+		}
+	}
+	return &Weight{Name: w.Name, DType: w.DType, Rows: w.Rows, Cols: len(cols), Raw: raw}
+}
+
+// SelectRows returns a weight holding only the given rows.
+func (w *Weight) SelectRows(rows []int) *Weight {
+	rb := w.rowBytes()
+	raw := make([]byte, 0, len(rows)*rb)
+	for _, r := range rows {
+		raw = append(raw, w.Raw[r*rb:(r+1)*rb]...)
+	}
+	return &Weight{Name: w.Name, DType: w.DType, Rows: len(rows), Cols: w.Cols, Raw: raw}
+}
+
+// ConcatRows stacks weights of one width and dtype (fused qkv, gate_up).
+func ConcatRows(name string, ws ...*Weight) *Weight {
+	out := &Weight{Name: name, DType: ws[0].DType, Cols: ws[0].Cols}
+	for _, w := range ws {
+		out.Rows += w.Rows
+		out.Raw = append(out.Raw, w.Raw...)
+	}
+	return out
+}
+
+// As returns the weight's bytes in dtype d (converting through float32 when
+// it is stored otherwise).
+func (w *Weight) As(d tensor.DType) ([]byte, error) {
+	if w.DType == d {
+		return w.Raw, nil
+	}
+	return tensor.Encode(nil, w.F32(), d)
+}

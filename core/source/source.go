@@ -122,6 +122,13 @@ func OpenPath(path string) (Folder, error) {
 		return nil, fmt.Errorf("cannot open model: %w", err)
 	}
 	if !st.IsDir() {
+		if strings.HasSuffix(strings.ToLower(path), ".zip") {
+			f, err := OpenFile(path)
+			if err != nil {
+				return nil, err
+			}
+			return OpenZip(f)
+		}
 		return &Dir{Path: filepath.Dir(path), names: []string{filepath.Base(path)}}, nil
 	}
 	ents, err := os.ReadDir(path)

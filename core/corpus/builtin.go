@@ -1,0 +1,157 @@
+package corpus
+
+import (
+	"bytes"
+	"embed"
+	"fmt"
+	"io/fs"
+	"path"
+	"sort"
+)
+
+// The built-in corpora: documents this team wrote for calibration (calib/)
+// and for held-out evaluation (heldout/), one JSONL file per language, each
+// document tagged with language, domain and task (PLAN.tsv lists the tags).
+//
+//go:embed builtin
+var builtin embed.FS
+
+// Builtin returns the built-in documents of a split ("calib" or "heldout").
+func Builtin(split string) ([]Doc, error) {
+	dir := path.Join("builtin", split)
+	ents, err := fs.ReadDir(builtin, dir)
+	if err != nil {
+		return nil, fmt.Errorf("no built-in %s corpus", split)
+	}
+	var names []string
+	for _, e := range ents {
+		if path.Ext(e.Name()) == ".jsonl" {
+			names = append(names, e.Name())
+		}
+	}
+	sort.Strings(names)
+	var docs []Doc
+	for _, n := range names {
+		b, _ := builtin.ReadFile(path.Join(dir, n))
+		d, err := ReadJSONL(bytes.NewReader(b), "built-in "+split+"/"+n)
+		if err != nil {
+			return nil, err
+		}
+		docs = append(docs, d...)
+	}
+	return docs, nil
+}
+
+// Values lists the distinct tags of a dimension ("language", "domain",
+// "task") among docs, sorted.
+func Values(docs []Doc, dim string) []string {
+	seen := map[string]bool{}
+	for _, d := range docs {
+		if v := d.Tag(dim); v != "" {
+			seen[v] = true
+		}
+	}
+	var out []string
+	for v := range seen {
+		out = append(out, v)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// Tag is the document's value for a dimension.
+func (d Doc) Tag(dim string) string {
+	switch dim {
+	case "language":
+		return d.Language
+	case "domain":
+		return d.Domain
+	case "task":
+		return d.Task
+	}
+	return ""
+}
+
+// Dims are the three dimensions of an expert target.
+var Dims = []string{"language", "domain", "task"}
+
+// Target is what the expert is for; "" (or "any") leaves a dimension open.
+type Target struct{ Language, Domain, Task string }
+
+// Get is the target's value for a dimension, "" when open.
+func (t Target) Get(dim string) string {
+	v := map[string]string{"language": t.Language, "domain": t.Domain, "task": t.Task}[dim]
+	if v == "any" {
+		return ""
+	}
+	return v
+}
+
+// Calibration returns the union of the target's corpora, C_L ∪ C_D ∪ C_T
+// (DESIGN §1): every document whose tag equals the chosen value of some
+// dimension, or that leaves that dimension untagged (a user document counts
+// for the chosen value). With no dimension chosen, every document. A chosen
+// value with no document is an error that says what to add.
+func (t Target) Calibration(docs []Doc) ([]Doc, error) {
+	var chosen []string
+	for _, dim := range Dims {
+		if t.Get(dim) != "" {
+			chosen = append(chosen, dim)
+		}
+	}
+	if len(chosen) == 0 {
+		return docs, nil
+	}
+	in := make([]bool, len(docs))
+	for _, dim := range chosen {
+		v, n := t.Get(dim), 0
+		for i, d := range docs {
+			if tag := d.Tag(dim); tag == v || tag == "" {
+				in[i] = true
+				n++
+			}
+		}
+		if n == 0 {
+			return nil, fmt.Errorf("no calibration document has %s %q (known: %v); add a --corpus file with such documents", dim, v, Values(docs, dim))
+		}
+	}
+	var out []Doc
+	for i, d := range docs {
+		if in[i] {
+			out = append(out, d)
+		}
+	}
+	return out, nil
+}
+
+// Slice returns the documents matching every chosen dimension (the expert
+// slice of held-out text), or, when fewer than min match all, those matching
+// any chosen dimension.
+func (t Target) Slice(docs []Doc, min int) []Doc {
+	var all, anyOf []Doc
+	for _, d := range docs {
+		every, some, chosen := true, false, false
+		for _, dim := range Dims {
+			v := t.Get(dim)
+			if v == "" {
+				continue
+			}
+			chosen = true
+			if d.Tag(dim) == v {
+				some = true
+			} else {
+				every = false
+			}
+		}
+		if !chosen || every {
+			all = append(all, d)
+		}
+		if some {
+			anyOf = append(anyOf, d)
+		}
+	}
+	if len(all) >= min {
+		return all
+	}
+	return anyOf
+}

@@ -1,0 +1,238 @@
+package prune
+
+import (
+	"bufio"
+	"encoding/json"
+	"fmt"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/klauspost/compress/zip"
+
+	"github.com/cusprun/cusprun/core/export"
+	"github.com/cusprun/cusprun/core/gguf"
+	"github.com/cusprun/cusprun/core/model"
+	"github.com/cusprun/cusprun/core/source"
+	"github.com/cusprun/cusprun/core/tensor"
+)
+
+// Output says where and how to write the expert.
+type Output struct {
+	Path   string
+	Format string // hf, zip or gguf
+	Name   string // general.name of a GGUF
+	// Files are the source folder's small files (tokenizer, generation
+	// config); config.json is rewritten from the plan.
+	Files []export.File
+	// VocabMeta writes the tokenizer keys of a GGUF made from an HF source.
+	VocabMeta func(*gguf.Writer) error
+}
+
+// matrixDType is the dtype the output stores matrices in: the source's,
+// except that safetensors has no Q8_0 and a Q8_0 row must be whole blocks.
+func matrixDType(src tensor.DType, format string, cols int) tensor.DType {
+	if src == tensor.Q8_0 && (format != "gguf" || cols%tensor.Q8Block != 0) {
+		return tensor.F32
+	}
+	return src
+}
+
+// vectorDType is the source's dtype for norms and biases in HF outputs and
+// F32 in GGUF, as llama.cpp's converter writes them.
+func (s *Slicer) vectorDType(format string) tensor.DType {
+	if format == "gguf" {
+		return tensor.F32
+	}
+	info, _ := s.M.Store.Lookup(s.M.TensorName(model.RoleAttnNorm, 0))
+	if info.DType == tensor.Q8_0 {
+		return tensor.F32
+	}
+	return info.DType
+}
+
+// outDType is the dtype of one output tensor.
+func (s *Slicer) outDType(shape []int, format string) tensor.DType {
+	if len(shape) == 1 {
+		return s.vectorDType(format)
+	}
+	return matrixDType(s.M.DType, format, shape[1])
+}
+
+// Export writes the pruned model atomically at out.Path.
+func Export(s *Slicer, out Output) error {
+	to := s.Plan.To
+	switch out.Format {
+	case "hf", "zip":
+		if to.LayerFFN != nil || to.LayerKVHeads != nil {
+			return fmt.Errorf("an adaptive plan has per-layer widths that config.json cannot hold; use --format gguf (deci)")
+		}
+		cfg, err := s.configJSON(out.Format)
+		if err != nil {
+			return err
+		}
+		files := append([]export.File{{Name: "config.json", Data: cfg}}, out.Files...)
+		infos, data := s.hfTensors(out.Format)
+		if out.Format == "hf" {
+			return export.HFDir(out.Path, files, infos, data)
+		}
+		return writeZip(out.Path, files, infos, data)
+	case "gguf":
+		layout := export.GGUFLayout(to, s.M.DType)
+		for i := range layout {
+			if !layout[i].Extra {
+				layout[i].Info.DType = s.outDType(layout[i].Info.Shape, "gguf")
+			}
+		}
+		meta := out.VocabMeta
+		if g := s.M.GGUF(); g != nil {
+			meta = func(w *gguf.Writer) error { return copyTokenizerKeys(g, w) }
+		}
+		if meta == nil {
+			return fmt.Errorf("no vocabulary to put in the GGUF: the source has no tokenizer")
+		}
+		return export.GGUFile(out.Path, to, out.Name, layout, meta, func(t export.GGUFTensor) ([]byte, error) {
+			w, err := s.Tensor(t.Spec.Role, t.Spec.Layer)
+			if err != nil {
+				return nil, err
+			}
+			return w.As(t.Info.DType)
+		})
+	}
+	return fmt.Errorf("unknown output format %q (hf, zip or gguf)", out.Format)
+}
+
+// hfTensors lists the output's safetensors and returns their data source.
+func (s *Slicer) hfTensors(format string) ([]tensor.Info, export.TensorData) {
+	to := s.Plan.To
+	specs := to.Specs()
+	infos := make([]tensor.Info, len(specs))
+	byName := map[string]model.TensorSpec{}
+	for i, sp := range specs {
+		infos[i] = tensor.Info{Name: to.HFName(sp.Role, sp.Layer), DType: s.outDType(sp.Shape, format), Shape: sp.Shape}
+		byName[infos[i].Name] = sp
+	}
+	return infos, func(in tensor.Info) ([]byte, error) {
+		sp := byName[in.Name]
+		w, err := s.Tensor(sp.Role, sp.Layer)
+		if err != nil {
+			return nil, err
+		}
+		return w.As(in.DType)
+	}
+}
+
+// configJSON patches the source's config.json (keeping every field the
+// user had) or, for a GGUF source, writes one for the family.
+func (s *Slicer) configJSON(format string) ([]byte, error) {
+	to := s.Plan.To
+	if s.M.Format != "hf" {
+		dt := map[tensor.DType]string{tensor.F32: "float32", tensor.F16: "float16", tensor.BF16: "bfloat16"}[matrixDType(s.M.DType, format, 32)]
+		return model.HFConfigJSON(to, dt)
+	}
+	var cfg map[string]any
+	for _, f := range s.sourceFiles() {
+		if f.Name == "config.json" {
+			if err := json.Unmarshal(f.Data, &cfg); err != nil {
+				return nil, fmt.Errorf("config.json: %v", err)
+			}
+		}
+	}
+	if cfg == nil {
+		return nil, fmt.Errorf("the source has no config.json")
+	}
+	cfg["intermediate_size"] = to.FFN
+	cfg["num_key_value_heads"] = to.KVHeads
+	cfg["num_attention_heads"] = to.Heads
+	cfg["head_dim"] = to.HeadDim
+	cfg["vocab_size"] = to.Vocab
+	return json.MarshalIndent(cfg, "", "  ")
+}
+
+// sourceFiles reads the small files of the source folder, if it has one.
+func (s *Slicer) sourceFiles() []export.File {
+	if s.Source == nil {
+		return nil
+	}
+	return SmallFiles(s.Source)
+}
+
+// SmallFiles returns the files of a model folder an export carries over
+// unchanged: tokenizer and generation files, never weights.
+func SmallFiles(f source.Folder) []export.File {
+	var out []export.File
+	for _, n := range f.Names() {
+		ln := strings.ToLower(n)
+		if strings.HasSuffix(ln, ".safetensors") || strings.HasSuffix(ln, ".gguf") || strings.HasSuffix(ln, ".bin") ||
+			strings.HasSuffix(ln, ".index.json") || strings.HasSuffix(ln, ".pt") || strings.HasSuffix(ln, ".zip") || strings.HasSuffix(ln, "report.json") {
+			continue
+		}
+		src, err := f.Open(n)
+		if err != nil {
+			continue
+		}
+		if b, err := source.ReadAll(src, 64<<20); err == nil {
+			out = append(out, export.File{Name: n, Data: b})
+		}
+	}
+	return out
+}
+
+// copyTokenizerKeys carries a GGUF source's vocabulary into the output.
+func copyTokenizerKeys(g *gguf.File, w *gguf.Writer) error {
+	for _, kv := range g.KVs {
+		if strings.HasPrefix(kv.Key, "tokenizer.") {
+			if err := w.Set(kv.Key, kv.Value); err != nil {
+				return fmt.Errorf("copying %s: %w", kv.Key, err)
+			}
+		}
+	}
+	return nil
+}
+
+// writeZip writes the HF folder as one .zip, streamed: small files
+// compressed, the safetensors stored.
+func writeZip(final string, files []export.File, infos []tensor.Info, data export.TensorData) error {
+	st, err := export.Stage(final, false)
+	if err != nil {
+		return err
+	}
+	err = func() error {
+		f, err := os.Create(st.Tmp)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		bw := bufio.NewWriterSize(f, 1<<20)
+		zw := zip.NewWriter(bw)
+		mod := time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC) // fixed: same inputs, same bytes
+		for _, fl := range files {
+			w, err := zw.CreateHeader(&zip.FileHeader{Name: fl.Name, Method: zip.Deflate, Modified: mod})
+			if err != nil {
+				return err
+			}
+			if _, err := w.Write(fl.Data); err != nil {
+				return err
+			}
+		}
+		w, err := zw.CreateHeader(&zip.FileHeader{Name: "model.safetensors", Method: zip.Store, Modified: mod})
+		if err != nil {
+			return err
+		}
+		if err := export.WriteSafetensors(w, infos, data, map[string]string{"format": "pt"}); err != nil {
+			return err
+		}
+		if err := zw.Close(); err != nil {
+			return err
+		}
+		if err := bw.Flush(); err != nil {
+			return err
+		}
+		return f.Sync()
+	}()
+	if err != nil {
+		st.Abort()
+		return fmt.Errorf("writing %s: %w", final, err)
+	}
+	return st.Commit()
+}

@@ -1,0 +1,241 @@
+package prune
+
+import (
+	"fmt"
+	"math"
+	"sort"
+
+	"github.com/cusprun/cusprun/core/model"
+)
+
+// Plan says which units of every layer survive, and the model they make.
+type Plan struct {
+	Method    string  `json:"method"`
+	Ratio     float64 `json:"ratio"`
+	Placement string  `json:"placement"`
+	// Kept neuron and KV-group indices per layer, ascending.
+	KeepFFN    [][]int `json:"keep_ffn"`
+	KeepGroups [][]int `json:"keep_groups"`
+	// Source and result architectures.
+	From *model.Config `json:"-"`
+	To   *model.Config `json:"-"`
+}
+
+// Counts of parameters, DESIGN §1: the ratio is over the decoder layers'
+// attention and FFN weights and biases (norms, embeddings and lm_head not
+// counted); totals count everything.
+type Counts struct {
+	Total    int64   `json:"total"`
+	Decoder  int64   `json:"decoder_attn_ffn"`
+	Embed    int64   `json:"embeddings_and_head"`
+	PerLayer []int64 `json:"per_layer_attn_ffn"`
+}
+
+// unitParams is what one FFN neuron and one attention group of layer l own.
+func unitParams(c *model.Config, l int) (neuron, group int64) {
+	H, hd := int64(c.Hidden), int64(c.HeadDim)
+	grp := int64(c.Group())
+	neuron = 2 * H
+	if c.Gated {
+		neuron += H
+	}
+	if c.MLPBias {
+		neuron++
+	}
+	group = (2*grp + 2) * hd * H
+	if c.QKVBias {
+		group += (grp + 2) * hd
+	}
+	return
+}
+
+// Count the parameters of a config.
+func Count(c *model.Config) Counts {
+	var k Counts
+	H := int64(c.Hidden)
+	for l := 0; l < c.Layers; l++ {
+		pn, pg := unitParams(c, l)
+		p := pn*int64(c.FFNAt(l)) + pg*int64(c.KVHeadsAt(l))
+		if c.OBias {
+			p += H
+		}
+		if c.MLPBias {
+			p += H
+		}
+		k.PerLayer = append(k.PerLayer, p)
+		k.Decoder += p
+		// norms
+		norms := H
+		if !c.Parallel {
+			norms += H
+		}
+		if c.LayerNorm {
+			norms *= 2
+		}
+		if c.QKNorm {
+			norms += 2 * int64(c.HeadDim)
+		}
+		k.Total += p + norms
+	}
+	k.Embed = int64(c.Vocab) * H
+	if !c.Tied {
+		k.Embed *= 2
+	}
+	if c.HeadBias {
+		k.Embed += int64(c.Vocab)
+	}
+	fin := H
+	if c.LayerNorm {
+		fin *= 2
+	}
+	k.Total += k.Embed + fin
+	return k
+}
+
+type unit struct {
+	layer, idx int
+	attn       bool
+	score, tie float64
+	cost       int64
+}
+
+func less(a, b unit) bool {
+	if a.score != b.score {
+		return a.score < b.score
+	}
+	if a.tie != b.tie {
+		return a.tie < b.tie
+	}
+	if a.layer != b.layer {
+		return a.layer < b.layer
+	}
+	if a.attn != b.attn {
+		return a.attn
+	}
+	return a.idx < b.idx
+}
+
+// Select decides what to remove for a ratio of the decoder's attention and
+// FFN parameters. Uniform removes the same number of neurons and groups in
+// every layer (ratio of groups rounded, the rest taken from FFN so the
+// budget is met within one neuron per layer); adaptive removes the globally
+// lowest-scored units. No layer loses all its FFN neurons or all its groups.
+func Select(c *model.Config, sc UnitScores, method string, ratio float64, placement string) (*Plan, error) {
+	if !(ratio >= 0 && ratio < 1) {
+		return nil, fmt.Errorf("prune ratio %g must be at least 0 and below 1", ratio)
+	}
+	budget := int64(math.Round(ratio * float64(Count(c).Decoder)))
+	removeF := make([]int, c.Layers)
+	removeG := make([]int, c.Layers)
+	switch placement {
+	case "uniform":
+		if c.LayerFFN != nil || c.LayerKVHeads != nil {
+			return nil, fmt.Errorf("uniform placement needs equal layers; this model's widths differ per layer")
+		}
+		pn, pg := unitParams(c, 0)
+		L := int64(c.Layers)
+		g := int(math.Round(ratio * float64(c.KVHeads)))
+		g = min(g, c.KVHeads-1)
+		for g > 0 && L*int64(g)*pg > budget {
+			g--
+		}
+		k := int(math.Round(float64(budget-L*int64(g)*pg) / float64(L*pn)))
+		if k > c.FFN-1 {
+			return nil, fmt.Errorf("ratio %g would remove every FFN neuron", ratio)
+		}
+		for l := range removeF {
+			removeF[l], removeG[l] = max(k, 0), g
+		}
+	case "adaptive":
+		if !sc.Comparable {
+			return nil, fmt.Errorf("%s scores are not comparable across layers; use --placement uniform", method)
+		}
+		var units []unit
+		for l := 0; l < c.Layers; l++ {
+			pn, pg := unitParams(c, l)
+			for k, s := range sc.FFN[l] {
+				units = append(units, unit{l, k, false, s, sc.FFNTie[l][k], pn})
+			}
+			for u, s := range sc.Attn[l] {
+				units = append(units, unit{l, u, true, s, sc.AttnTie[l][u], pg})
+			}
+		}
+		sort.Slice(units, func(i, j int) bool { return less(units[i], units[j]) })
+		var removed int64
+		for _, u := range units {
+			if removed+u.cost > budget {
+				continue
+			}
+			if u.attn {
+				if removeG[u.layer]+1 >= c.KVHeadsAt(u.layer) {
+					continue
+				}
+				removeG[u.layer]++
+			} else {
+				if removeF[u.layer]+1 >= c.FFNAt(u.layer) {
+					continue
+				}
+				removeF[u.layer]++
+			}
+			removed += u.cost
+		}
+	default:
+		return nil, fmt.Errorf("unknown placement %q (uniform or adaptive)", placement)
+	}
+	p := &Plan{Method: method, Ratio: ratio, Placement: placement, From: c,
+		KeepFFN: make([][]int, c.Layers), KeepGroups: make([][]int, c.Layers)}
+	for l := 0; l < c.Layers; l++ {
+		p.KeepFFN[l] = keepHighest(sc.FFN[l], sc.FFNTie[l], removeF[l], l, false)
+		p.KeepGroups[l] = keepHighest(sc.Attn[l], sc.AttnTie[l], removeG[l], l, true)
+	}
+	p.To = p.config()
+	return p, nil
+}
+
+// keepHighest drops the n lowest-scored units and returns the rest, ascending.
+func keepHighest(score, tie []float64, n, layer int, attn bool) []int {
+	us := make([]unit, len(score))
+	for i := range us {
+		us[i] = unit{layer: layer, idx: i, attn: attn, score: score[i], tie: tie[i]}
+	}
+	sort.Slice(us, func(i, j int) bool { return less(us[i], us[j]) })
+	keep := make([]int, 0, len(score)-n)
+	for _, u := range us[n:] {
+		keep = append(keep, u.idx)
+	}
+	sort.Ints(keep)
+	return keep
+}
+
+// config is the architecture after pruning.
+func (p *Plan) config() *model.Config {
+	c := *p.From
+	c.LayerFFN, c.LayerKVHeads = nil, nil
+	uniform := true
+	for l := range p.KeepFFN {
+		uniform = uniform && len(p.KeepFFN[l]) == len(p.KeepFFN[0]) && len(p.KeepGroups[l]) == len(p.KeepGroups[0])
+	}
+	if uniform {
+		c.FFN, c.KVHeads = len(p.KeepFFN[0]), len(p.KeepGroups[0])
+		c.Heads = c.KVHeads * p.From.Group()
+		return &c
+	}
+	c.LayerFFN = make([]int, c.Layers)
+	c.LayerKVHeads = make([]int, c.Layers)
+	c.FFN, c.KVHeads = 0, 0
+	for l := range p.KeepFFN {
+		c.LayerFFN[l], c.LayerKVHeads[l] = len(p.KeepFFN[l]), len(p.KeepGroups[l])
+		c.FFN, c.KVHeads = max(c.FFN, c.LayerFFN[l]), max(c.KVHeads, c.LayerKVHeads[l])
+	}
+	c.Heads = c.KVHeads * p.From.Group()
+	return &c
+}
+
+// Pruned is, per layer, how many neurons and groups were removed.
+func (p *Plan) Pruned() (ffn, groups []int) {
+	for l := range p.KeepFFN {
+		ffn = append(ffn, p.From.FFNAt(l)-len(p.KeepFFN[l]))
+		groups = append(groups, p.From.KVHeadsAt(l)-len(p.KeepGroups[l]))
+	}
+	return
+}
