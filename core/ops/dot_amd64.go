@@ -1,0 +1,96 @@
+package ops
+
+import (
+	"os"
+
+	"golang.org/x/sys/cpu"
+)
+
+// Assembly kernels (dot_amd64.s). Each reproduces the pure-Go lane sums of
+// dot.go exactly: VMULPS then VADDPS per lane, never VFMADD.
+
+//go:noescape
+func lanes2x3avx2(acc, x *float32, xs int, w *float32, ws int, k int)
+
+//go:noescape
+func lanes1x1avx2(acc, x, w *float32, k int)
+
+//go:noescape
+func lanes4x4avx512(acc, x *float32, xs int, w *float32, ws int, k int)
+
+//go:noescape
+func lanes1x1avx512(acc, x, w *float32, k int)
+
+//go:noescape
+func axpyRowsAVX2(out, p, v *float32, vs, n, width int)
+
+// SIMD names the kernels in use: "avx512", "avx2" or "go". The environment
+// variable CUSPRUN_SIMD (go, avx2, avx512) can lower the choice; results are
+// the same bits whatever it is.
+var SIMD = "go"
+
+func init() {
+	want := os.Getenv("CUSPRUN_SIMD")
+	switch {
+	case want == "go":
+	case cpu.X86.HasAVX512F && want != "avx2":
+		useSIMD("avx512")
+	case cpu.X86.HasAVX2:
+		useSIMD("avx2")
+	}
+}
+
+// useSIMD switches the kernels (tests compare them); it reports whether the
+// CPU can run the named set.
+func useSIMD(name string) bool {
+	switch name {
+	case "go":
+		block, one, axpyRowsFn = laneKernel{4, 4, lanes4x4}, laneKernel{1, 1, lanes1x1}, axpyRowsGo
+	case "avx2":
+		if !cpu.X86.HasAVX2 {
+			return false
+		}
+		block = laneKernel{2, 3, func(acc, x []float32, xs int, w []float32, ws int, k int) {
+			_, _, _ = acc[2*3*lanes-1], x[xs+k-1], w[2*ws+k-1]
+			lanes2x3avx2(&acc[0], &x[0], xs, &w[0], ws, k)
+		}}
+		one = laneKernel{1, 1, func(acc, x []float32, _ int, w []float32, _ int, k int) {
+			_, _, _ = acc[lanes-1], x[k-1], w[k-1]
+			lanes1x1avx2(&acc[0], &x[0], &w[0], k)
+		}}
+		axpyRowsFn = axpyRowsAsm
+	case "avx512":
+		if !cpu.X86.HasAVX512F || !cpu.X86.HasAVX2 {
+			return false
+		}
+		block = laneKernel{4, 4, func(acc, x []float32, xs int, w []float32, ws int, k int) {
+			_, _, _ = acc[4*4*lanes-1], x[3*xs+k-1], w[3*ws+k-1]
+			lanes4x4avx512(&acc[0], &x[0], xs, &w[0], ws, k)
+		}}
+		one = laneKernel{1, 1, func(acc, x []float32, _ int, w []float32, _ int, k int) {
+			_, _, _ = acc[lanes-1], x[k-1], w[k-1]
+			lanes1x1avx512(&acc[0], &x[0], &w[0], k)
+		}}
+		axpyRowsFn = axpyRowsAsm
+	default:
+		return false
+	}
+	SIMD = name
+	return true
+}
+
+// axpyRowsAsm does the first width&^7 columns in assembly, the rest in Go.
+func axpyRowsAsm(out, p, v []float32, vs, width int) {
+	n := len(p)
+	if n == 0 || width == 0 {
+		return
+	}
+	_, _ = out[width-1], v[(n-1)*vs+width-1]
+	wv := width &^ 7
+	if wv > 0 {
+		axpyRowsAVX2(&out[0], &p[0], &v[0], vs, n, wv)
+	}
+	if wv < width {
+		axpyRowsGo(out[wv:width], p, v[wv:], vs, width-wv)
+	}
+}
