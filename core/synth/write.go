@@ -34,7 +34,8 @@ func values(c *model.Config, seed uint64, s model.TensorSpec, d tensor.DType) []
 
 // WriteHF writes a Hugging Face folder at out (atomically): config.json,
 // generation_config.json, model.safetensors in dtype d, and the tokenizer
-// files found in the folder tokDir when it is not empty.
+// files found in the folder tokDir, or else the synthetic vocabulary of
+// NewVocab as tokenizer.json.
 func WriteHF(out string, c *model.Config, seed uint64, d tensor.DType, tokDir string) error {
 	dtName := map[tensor.DType]string{tensor.F32: "float32", tensor.F16: "float16", tensor.BF16: "bfloat16"}[d]
 	if dtName == "" {
@@ -46,11 +47,23 @@ func WriteHF(out string, c *model.Config, seed uint64, d tensor.DType, tokDir st
 	}
 	gen, _ := json.MarshalIndent(map[string]any{"bos_token_id": c.BOS, "eos_token_id": c.EOS, "do_sample": false}, "", "  ")
 	files := []export.File{{Name: "config.json", Data: cfg}, {Name: "generation_config.json", Data: gen}}
-	tf, err := tokenizerFiles(tokDir)
-	if err != nil {
-		return err
+	if tokDir != "" {
+		tf, err := tokenizerFiles(tokDir)
+		if err != nil {
+			return err
+		}
+		files = append(files, tf...)
+	} else {
+		v, err := NewVocab(c.Vocab)
+		if err != nil {
+			return err
+		}
+		tok, cfg, err := v.TokenizerJSON()
+		if err != nil {
+			return err
+		}
+		files = append(files, export.File{Name: "tokenizer.json", Data: tok}, export.File{Name: "tokenizer_config.json", Data: cfg})
 	}
-	files = append(files, tf...)
 	specs := c.Specs()
 	infos := make([]tensor.Info, len(specs))
 	byName := map[string]model.TensorSpec{}
