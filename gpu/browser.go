@@ -1,0 +1,9 @@
+//go:build js && wasm
+
+package gpu
+
+import "github.com/gogpu/wgpu"
+
+func instanceDescriptor() *wgpu.InstanceDescriptor { return nil }
+
+const platform = "webgpu"

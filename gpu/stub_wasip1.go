@@ -1,0 +1,21 @@
+//go:build wasip1
+
+package gpu
+
+import (
+	"errors"
+
+	"github.com/cusprun/cusprun/core/model"
+)
+
+// ErrNoAdapter is returned when no GPU adapter is available.
+var ErrNoAdapter = errors.New("gpu: no GPU under WASI")
+
+// Backend is not available under WASI.
+type Backend struct{ model.CPU }
+
+// New always fails under WASI: there is no GPU to reach.
+func New() (*Backend, error) { return nil, ErrNoAdapter }
+
+// Close does nothing.
+func (*Backend) Close() {}
