@@ -7,6 +7,6 @@ func GeluTanh(x []float32) {
 	const c = 0.7978845608028654 // sqrt(2/pi)
 	for i, v := range x {
 		u := float64(v)
-		x[i] = float32(0.5 * u * (1 + math.Tanh(c*(u+0.044715*u*u*u))))
+		x[i] = float32(0.5 * u * (1 + math.Tanh(c*(u+float64(0.044715*u*u*u)))))
 	}
 }

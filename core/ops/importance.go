@@ -10,7 +10,7 @@ func SumSquaresByDoc(acc [][]float32, x []float32, docs []Span, width int) {
 		for r := doc.Start; r < doc.Start+doc.Len; r++ {
 			row := x[r*width : (r+1)*width]
 			for c, v := range row {
-				a[c] += v * v
+				a[c] += float32(v * v)
 			}
 		}
 	}
@@ -23,7 +23,7 @@ func ColumnSums(sum, sq []float64, x []float32, n, width int) {
 		row := x[r*width : (r+1)*width]
 		for c, v := range row {
 			sum[c] += float64(v)
-			sq[c] += float64(v) * float64(v)
+			sq[c] += float64(float64(v) * float64(v))
 		}
 	}
 }

@@ -15,11 +15,11 @@ func LayerNorm(y, x, w, b []float32, n, dim int, eps float32) {
 		var ss float64
 		for _, v := range xr {
 			d := float64(v) - mean
-			ss += d * d
+			ss += float64(d * d)
 		}
 		inv := 1 / math.Sqrt(ss/float64(dim)+float64(eps))
 		for i, v := range xr {
-			yr[i] = float32((float64(v)-mean)*inv)*w[i] + b[i]
+			yr[i] = float32(float32((float64(v)-mean)*inv)*w[i]) + b[i]
 		}
 	}
 }

@@ -9,7 +9,7 @@ func RMSNorm(y, x, w []float32, n, dim int, eps float32) {
 		xr, yr := x[t*dim:(t+1)*dim], y[t*dim:(t+1)*dim]
 		var ss float64
 		for _, v := range xr {
-			ss += float64(v) * float64(v)
+			ss += float64(float64(v) * float64(v))
 		}
 		inv := float32(1 / math.Sqrt(ss/float64(dim)+float64(eps)))
 		for i, v := range xr {

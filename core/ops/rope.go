@@ -23,8 +23,8 @@ func Rope(x []float32, pos []int, n, heads, headDim, rotDim int, invFreq []float
 			v := x[(t*heads+h)*headDim:]
 			for i := 0; i < half; i++ {
 				a, b := v[i], v[i+half]
-				v[i] = a*cos[i] - b*sin[i]
-				v[i+half] = b*cos[i] + a*sin[i]
+				v[i] = float32(a*cos[i]) - float32(b*sin[i])
+				v[i+half] = float32(b*cos[i]) + float32(a*sin[i])
 			}
 		}
 	}
