@@ -71,7 +71,12 @@ func Export(s *Slicer, out Output) error {
 		if err != nil {
 			return err
 		}
-		files := append([]export.File{{Name: "config.json", Data: cfg}}, out.Files...)
+		files := []export.File{{Name: "config.json", Data: cfg}}
+		for _, f := range out.Files {
+			if f.Name != "config.json" {
+				files = append(files, f)
+			}
+		}
 		infos, data := s.hfTensors(out.Format)
 		if out.Format == "hf" {
 			return export.HFDir(out.Path, files, infos, data)

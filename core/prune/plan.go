@@ -141,7 +141,8 @@ func Select(c *model.Config, sc UnitScores, method string, ratio float64, placem
 		}
 		k := int(math.Round(float64(budget-L*int64(g)*pg) / float64(L*pn)))
 		if k > c.FFN-1 {
-			return nil, fmt.Errorf("ratio %g would remove every FFN neuron", ratio)
+			most := float64(L*(int64(c.FFN-1)*pn+int64(c.KVHeads-1)*pg)) / float64(Count(c).Decoder)
+			return nil, fmt.Errorf("ratio %g cannot be met while every layer keeps an FFN neuron and an attention group (at most %.3f)", ratio, most)
 		}
 		for l := range removeF {
 			removeF[l], removeG[l] = max(k, 0), g
