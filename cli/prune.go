@@ -198,7 +198,9 @@ func Prune(ctx context.Context, folder source.Folder, be model.Backend, r Reques
 		return nil, err
 	}
 	lap("score")
-	plan, err := prune.Select(m.Config, sc.Scores(r.Method, r.Seed), r.Method, r.Ratio, r.Placement)
+	// llama.cpp's phi2 graph needs every attention head: a phi GGUF keeps them.
+	ffnOnly := r.Format == "gguf" && m.Config.Family == "phi"
+	plan, err := prune.Select(m.Config, sc.Scores(r.Method, r.Seed), r.Method, r.Ratio, r.Placement, ffnOnly)
 	if err != nil {
 		return nil, err
 	}

@@ -129,10 +129,10 @@ func ArchMeta(w *gguf.Writer, c *model.Config, name string) error {
 	case "longrope":
 		if c.Family == "phi3" {
 			w.SetUint32(k("rope.scaling.original_context_length"), uint32(c.Rope.OrigMax))
-			if c.Rope.AttnFactor != 0 {
-				w.SetFloat32(k("rope.scaling.attn_factor"), float32(c.Rope.AttnFactor))
-			}
 		}
+	}
+	if c.Rope.AttnFactor != 0 {
+		w.SetFloat32(k("rope.scaling.attn_factor"), float32(c.Rope.AttnFactor))
 	}
 	return nil
 }
@@ -189,13 +189,19 @@ func writeGGUF(path string, c *model.Config, name string, layout []GGUFTensor, m
 		if err != nil {
 			return err
 		}
-		if c.Family == "llama" && (t.Spec.Role == model.RoleQ || t.Spec.Role == model.RoleK) && !t.Extra {
+		if r := t.Spec.Role; c.Family == "llama" && !t.Extra && (r == model.RoleQ || r == model.RoleK || r == model.RoleQB || r == model.RoleKB) {
+			// llama.cpp rotates adjacent pairs for llama: reorder each head's rows.
 			heads := c.HeadsAt(t.Spec.Layer)
-			if t.Spec.Role == model.RoleK {
+			if r == model.RoleK || r == model.RoleKB {
 				heads = c.KVHeadsAt(t.Spec.Layer)
 			}
-			w := &model.Weight{Name: t.Info.Name, DType: t.Info.DType, Rows: t.Info.Rows(), Cols: t.Info.Cols(), Raw: b}
-			b = model.Permute(w, heads, c.HeadDim).Raw
+			if r == model.RoleQ || r == model.RoleK {
+				w := &model.Weight{Name: t.Info.Name, DType: t.Info.DType, Rows: t.Info.Rows(), Cols: t.Info.Cols(), Raw: b}
+				b = model.Permute(w, heads, c.HeadDim).Raw
+			} else {
+				w := &model.Weight{Name: t.Info.Name, DType: t.Info.DType, Rows: 1, Cols: int(t.Info.Elems()), Raw: b}
+				b = model.PermuteVec(w, heads, c.HeadDim).Raw
+			}
 		}
 		if err := w.WriteTensor(t.Info.Name, b); err != nil {
 			return err

@@ -172,6 +172,10 @@ func (m *Model) LoadLayer(l int) (*Layer, error) {
 	if m.unpermuteQK {
 		L.Q = unpermute(L.Q, L.Heads, hd)
 		L.K = unpermute(L.K, L.KVHeads, hd)
+		if L.QB != nil {
+			L.QB = unpermuteVec(L.QB, L.Heads, hd)
+			L.KB = unpermuteVec(L.KB, L.KVHeads, hd)
+		}
 	}
 	return L, nil
 }
@@ -184,6 +188,20 @@ func unpermute(w *Weight, heads, hd int) *Weight {
 		half, i := j/(hd/2), j%(hd/2)
 		return head*hd + 2*i + half
 	})
+}
+
+// unpermuteVec applies unpermute to a bias vector (one entry per row).
+func unpermuteVec(b *Weight, heads, hd int) *Weight {
+	col := &Weight{Name: b.Name, DType: b.DType, Rows: b.Cols, Cols: 1, Raw: b.Raw}
+	col = unpermute(col, heads, hd)
+	return &Weight{Name: b.Name, DType: b.DType, Rows: 1, Cols: b.Cols, Raw: col.Raw}
+}
+
+// PermuteVec applies Permute to a bias vector.
+func PermuteVec(b *Weight, heads, hd int) *Weight {
+	col := &Weight{Name: b.Name, DType: b.DType, Rows: b.Cols, Cols: 1, Raw: b.Raw}
+	col = Permute(col, heads, hd)
+	return &Weight{Name: b.Name, DType: b.DType, Rows: 1, Cols: b.Cols, Raw: col.Raw}
 }
 
 // Permute is the inverse of unpermute, for writers of llama GGUF files:

@@ -83,6 +83,10 @@ func Export(s *Slicer, out Output) error {
 		}
 		return writeZip(out.Path, files, infos, data)
 	case "gguf":
+		to, err := model.ForGGUF(to)
+		if err != nil {
+			return err
+		}
 		layout := export.GGUFLayout(to, s.M.DType)
 		for i := range layout {
 			if !layout[i].Extra {

@@ -120,7 +120,10 @@ func less(a, b unit) bool {
 // every layer (ratio of groups rounded, the rest taken from FFN so the
 // budget is met within one neuron per layer); adaptive removes the globally
 // lowest-scored units. No layer loses all its FFN neurons or all its groups.
-func Select(c *model.Config, sc UnitScores, method string, ratio float64, placement string) (*Plan, error) {
+//
+// With ffnOnly, attention groups are kept whole (for outputs whose loader
+// cannot hold fewer heads, such as llama.cpp's phi2).
+func Select(c *model.Config, sc UnitScores, method string, ratio float64, placement string, ffnOnly bool) (*Plan, error) {
 	if !(ratio >= 0 && ratio < 1) {
 		return nil, fmt.Errorf("prune ratio %g must be at least 0 and below 1", ratio)
 	}
@@ -136,6 +139,9 @@ func Select(c *model.Config, sc UnitScores, method string, ratio float64, placem
 		L := int64(c.Layers)
 		g := int(math.Round(ratio * float64(c.KVHeads)))
 		g = min(g, c.KVHeads-1)
+		if ffnOnly {
+			g = 0
+		}
 		for g > 0 && L*int64(g)*pg > budget {
 			g--
 		}
@@ -158,7 +164,9 @@ func Select(c *model.Config, sc UnitScores, method string, ratio float64, placem
 				units = append(units, unit{l, k, false, s, sc.FFNTie[l][k], pn})
 			}
 			for u, s := range sc.Attn[l] {
-				units = append(units, unit{l, u, true, s, sc.AttnTie[l][u], pg})
+				if !ffnOnly {
+					units = append(units, unit{l, u, true, s, sc.AttnTie[l][u], pg})
+				}
 			}
 		}
 		sort.Slice(units, func(i, j int) bool { return less(units[i], units[j]) })

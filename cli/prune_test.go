@@ -1,0 +1,147 @@
+package cli
+
+import (
+	"bytes"
+	"encoding/json"
+	"math"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/cusprun/cusprun/core/model"
+	"github.com/cusprun/cusprun/core/synth"
+	"github.com/cusprun/cusprun/core/tensor"
+	"github.com/cusprun/cusprun/tools/llamaref"
+)
+
+// call runs a verb in-process, returning its stdout, stderr and exit code.
+func call(args ...string) (string, string, int) {
+	var out, errb bytes.Buffer
+	Stdout, Stderr = &out, &errb
+	defer func() { Stdout, Stderr = os.Stdout, os.Stderr }()
+	code := Main(args)
+	return out.String(), errb.String(), code
+}
+
+func mustCall(t *testing.T, args ...string) map[string]json.RawMessage {
+	t.Helper()
+	out, errs, code := call(args...)
+	if code != 0 {
+		t.Fatalf("cusprun %s: exit %d: %s", strings.Join(args, " "), code, errs)
+	}
+	var m map[string]json.RawMessage
+	if err := json.Unmarshal([]byte(out), &m); err != nil {
+		t.Fatalf("cusprun %s printed %q", strings.Join(args, " "), out)
+	}
+	return m
+}
+
+func logSoftmax(x []float32) []float64 {
+	mx := math.Inf(-1)
+	for _, v := range x {
+		mx = math.Max(mx, float64(v))
+	}
+	s := 0.0
+	for _, v := range x {
+		s += math.Exp(float64(v) - mx)
+	}
+	out := make([]float64, len(x))
+	for i, v := range x {
+		out[i] = float64(v) - mx - math.Log(s)
+	}
+	return out
+}
+
+// TestPrunedGGUFInLlamaCpp prunes a model of every family into a German
+// expert as GGUF (uniform; and adaptive, written as deci, for llama) and
+// checks that llama.cpp loads it and computes what the engine computes.
+func TestPrunedGGUFInLlamaCpp(t *testing.T) {
+	if err := llamaref.Available(llamaref.DepsDir()); err != nil {
+		if os.Getenv("CI") != "" {
+			t.Fatalf("llama.cpp reference missing in CI: %v", err)
+		}
+		t.Skipf("llama.cpp reference not installed (./build.sh setup): %v", err)
+	}
+	type tc struct {
+		fam, placement string
+	}
+	cases := []tc{{"llama", "uniform"}, {"llama", "adaptive"}, {"qwen2", "uniform"}, {"qwen3", "uniform"}, {"phi3", "uniform"}, {"phi", "uniform"}}
+	for _, k := range cases {
+		t.Run(k.fam+"-"+k.placement, func(t *testing.T) {
+			c, err := synth.Config(synth.Options{Family: k.fam, Shape: "tiny", Layers: 3})
+			if err != nil {
+				t.Fatal(err)
+			}
+			dir := t.TempDir()
+			src := filepath.Join(dir, "src.gguf")
+			// F32 storage of bf16-rounded values: llama.cpp then computes in float32.
+			if err := synth.WriteGGUFRounded(src, c, 9, tensor.F32, tensor.BF16); err != nil {
+				t.Fatal(err)
+			}
+			out := filepath.Join(dir, "expert.gguf")
+			res := mustCall(t, "prune", "--model", src, "--language", "de", "--ratio", "0.3", "--placement", k.placement,
+				"--format", "gguf", "--out", out, "--eval=false", "--max-docs", "8", "--max-tokens", "64")
+			var kept struct {
+				FFN []int `json:"ffn"`
+				KV  []int `json:"kv_heads"`
+			}
+			json.Unmarshal(res["kept"], &kept)
+			if _, err := os.Stat(ReportPath(out)); err != nil {
+				t.Errorf("no report beside the output: %v", err)
+			}
+			m, err := model.OpenPath(out)
+			if err != nil {
+				t.Fatal(err)
+			}
+			want := model.GGUFArch(c)
+			switch {
+			case k.placement == "adaptive":
+				want = "deci"
+			case (k.fam == "qwen2" || k.fam == "phi3") && kept.KV[0] < c.KVHeads:
+				want = "llama" // llama.cpp's own qwen2/phi3 graphs cannot hold fewer heads
+			}
+			if m.Arch != want {
+				t.Errorf("architecture %q, want %q", m.Arch, want)
+			}
+			for l := 0; l < m.Config.Layers; l++ {
+				if m.Config.FFNAt(l) != kept.FFN[l] || m.Config.KVHeadsAt(l) != kept.KV[l] {
+					t.Errorf("layer %d: FFN %d, KV %d; the summary says %d, %d", l, m.Config.FFNAt(l), m.Config.KVHeadsAt(l), kept.FFN[l], kept.KV[l])
+				}
+			}
+			ids := []int{1, 300, 301, 45, 290, 7, 350, 260, 99, 101}
+			got, err := m.AllLogits(model.CPU{}, ids)
+			if err != nil {
+				t.Fatal(err)
+			}
+			ref, err := llamaref.Eval(out, ids, llamaref.Options{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			V, worst, top1 := m.Config.Vocab, 0.0, 0
+			for p := range ids {
+				lp := logSoftmax(got[p*V : (p+1)*V])
+				best := 0
+				for v := range lp {
+					if lp[v] > lp[best] {
+						best = v
+					}
+					if r := float64(ref.Values[p][v]); !math.IsInf(r, -1) {
+						worst = math.Max(worst, math.Abs(lp[v]-r))
+					}
+				}
+				if best == ref.Top1[p] {
+					top1++
+				}
+			}
+			t.Logf("%s %s: kept FFN %v KV %v; top-1 agrees at %d/%d, max |dlogp| %.3g", k.fam, k.placement, kept.FFN, kept.KV, top1, len(ids), worst)
+			tol := 2e-3
+			if k.fam == "phi" {
+				tol = 2e-2 // ggml's fp16 GELU table
+			}
+			if top1 != len(ids) || worst > tol {
+				t.Errorf("llama.cpp disagrees with the engine on the pruned model: top-1 %d/%d, max |dlogp| %.3g", top1, len(ids), worst)
+			}
+		})
+	}
+}
