@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
-	"sort"
 	"strings"
 	"unicode/utf8"
 
@@ -519,11 +518,6 @@ func parseDecoder(raw json.RawMessage) ([]decoder, error) {
 	return nil, fmt.Errorf("tokenizer.json: decoder %q is not supported", c.Type)
 }
 
-// sortedAdded is used by tests and the GGUF loader: added tokens by id.
-func sortedAdded(a []addedToken) []addedToken {
-	sort.Slice(a, func(i, j int) bool { return a[i].id < a[j].id })
-	return a
-}
 
 func usesByteLevel(ps []preTokenizer) bool {
 	for _, p := range ps {
