@@ -21,20 +21,25 @@ package ops
 // from fusing a multiply and an add (it does with GOAMD64=v3 otherwise).
 const lanes = 16
 
-// laneKernel adds to acc the lane sums of a block of T x-rows by J w-rows over
-// the first k elements (k a multiple of 16): acc[(t*J+j)*16+l] continues lane
-// l of dot(x row t, w row j). Row t of x starts at x[t*xs], row j of w at
-// w[j*ws]. The kernel reads acc first, so a block may be done in pieces.
-type laneKernel struct {
+// laneKernel adds to acc the lane sums of one dot product over the first k
+// elements of x and w (k a multiple of 16): acc[l] continues lane l. It reads
+// acc first, so a dot product may be done in pieces.
+type laneKernel func(acc, x, w []float32, k int)
+
+// blockKernel computes a block of T x-rows by J w-rows over the first k
+// elements (k a multiple of 16), lanes from zero, reduced in the fixed tree:
+// y[t*ys+j] = reduce(lanes of x row t . w row j), where row t of x starts at
+// x[t*xs] and row j of w at w[j*ws]. The tail is the caller's.
+type blockKernel struct {
 	T, J int
-	fn   func(acc, x []float32, xs int, w []float32, ws int, k int)
+	fn   func(y []float32, ys int, x []float32, xs int, w []float32, ws int, k int)
 }
 
-// kernels: block is the main kernel, one does a single dot (remainders).
-// dot_amd64.go replaces them with assembly when the CPU has AVX2 or AVX-512.
+// The kernels in use; dot_amd64.go switches them to assembly when the CPU has
+// AVX2 or AVX-512.
 var (
-	block = laneKernel{4, 4, lanes4x4}
-	one   = laneKernel{1, 1, lanes1x1}
+	block = blockKernel{4, 4, block4x4}
+	one   = laneKernel(lanes1x1)
 )
 
 // dot is the dot product of a and b[:len(a)] as defined above.
@@ -44,7 +49,7 @@ func dot(a, b []float32) float32 {
 	m := k &^ (lanes - 1)
 	var acc [lanes]float32
 	if m > 0 {
-		one.fn(acc[:], a, 0, b, 0, m)
+		one(acc[:], a, b, m)
 	}
 	return finish(&acc, a[m:], b[m:k])
 }
@@ -56,7 +61,11 @@ func finish(s *[lanes]float32, xt, wt []float32) float32 {
 	c4, c5, c6, c7 := s[4]+s[12], s[5]+s[13], s[6]+s[14], s[7]+s[15]
 	d0, d1, d2, d3 := c0+c4, c1+c5, c2+c6, c3+c7
 	e0, e1 := d0+d2, d1+d3
-	r := e0 + e1
+	return tail(e0+e1, xt, wt)
+}
+
+// tail adds the products xt[i]*wt[i] to r in order.
+func tail(r float32, xt, wt []float32) float32 {
 	wt = wt[:len(xt)]
 	for i, a := range xt {
 		r += float32(a * wt[i])
@@ -70,28 +79,26 @@ func dots(y []float32, ys int, x []float32, xs int, w []float32, ws int, nt, nj,
 	if nt <= 0 || nj <= 0 {
 		return
 	}
-	_ = x[(nt-1)*xs+k-1]
-	_ = w[(nj-1)*ws+k-1]
+	if k > 0 {
+		_ = x[(nt-1)*xs+k-1]
+		_ = w[(nj-1)*ws+k-1]
+	}
 	_ = y[(nt-1)*ys+nj-1]
 	m := k &^ (lanes - 1)
 	T, J := block.T, block.J
-	var buf [4 * 4 * lanes]float32
-	acc := buf[:T*J*lanes]
 	var one16 [lanes]float32
 	j := 0
 	for ; j+J <= nj; j += J {
 		t := 0
 		for ; t+T <= nt; t += T {
-			clear(acc)
-			if m > 0 {
-				block.fn(acc, x[t*xs:], xs, w[j*ws:], ws, m)
-			}
-			for a := 0; a < T; a++ {
-				xr := x[(t+a)*xs:]
-				yr := y[(t+a)*ys+j:]
-				for b := 0; b < J; b++ {
-					wr := w[(j+b)*ws:]
-					yr[b] = finish((*[lanes]float32)(acc[(a*J+b)*lanes:]), xr[m:k], wr[m:k])
+			block.fn(y[t*ys+j:], ys, x[t*xs:], xs, w[j*ws:], ws, m)
+			if m < k {
+				for a := 0; a < T; a++ {
+					xr := x[(t+a)*xs:]
+					yr := y[(t+a)*ys+j : (t+a)*ys+j+J]
+					for b := range yr {
+						yr[b] = tail(yr[b], xr[m:k], w[(j+b)*ws+m:(j+b)*ws+k])
+					}
 				}
 			}
 		}
@@ -111,13 +118,27 @@ func dots(y []float32, ys int, x []float32, xs int, w []float32, ws int, nt, nj,
 func dotOne(acc *[lanes]float32, x, w []float32, m, k int) float32 {
 	clear(acc[:])
 	if m > 0 {
-		one.fn(acc[:], x, 0, w, 0, m)
+		one(acc[:], x, w, m)
 	}
 	return finish(acc, x[m:k], w[m:k])
 }
 
+// block4x4 is the pure-Go block kernel.
+func block4x4(y []float32, ys int, x []float32, xs int, w []float32, ws int, k int) {
+	var acc [16 * lanes]float32
+	if k > 0 {
+		lanes4x4(acc[:], x, xs, w, ws, k)
+	}
+	for a := 0; a < 4; a++ {
+		yr := y[a*ys : a*ys+4]
+		for b := range yr {
+			yr[b] = finish((*[lanes]float32)(acc[(a*4+b)*lanes:]), nil, nil)
+		}
+	}
+}
+
 // lanes1x1 is the pure-Go kernel for one dot product.
-func lanes1x1(acc, x []float32, _ int, w []float32, _ int, k int) {
+func lanes1x1(acc, x, w []float32, k int) {
 	x, w = x[:k], w[:k]
 	a := (*[lanes]float32)(acc[:lanes])
 	s0, s1, s2, s3, s4, s5, s6, s7 := a[0], a[1], a[2], a[3], a[4], a[5], a[6], a[7]

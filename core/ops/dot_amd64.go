@@ -2,6 +2,7 @@ package ops
 
 import (
 	"os"
+	"unsafe"
 
 	"golang.org/x/sys/cpu"
 )
@@ -10,13 +11,13 @@ import (
 // dot.go exactly: VMULPS then VADDPS per lane, never VFMADD.
 
 //go:noescape
-func lanes2x3avx2(acc, x *float32, xs int, w *float32, ws int, k int)
+func block2x3avx2(y *float32, ys int, x *float32, xs int, w *float32, ws int, k int)
 
 //go:noescape
 func lanes1x1avx2(acc, x, w *float32, k int)
 
 //go:noescape
-func lanes4x4avx512(acc, x *float32, xs int, w *float32, ws int, k int)
+func block4x4avx512(y *float32, ys int, x *float32, xs int, w *float32, ws int, k int)
 
 //go:noescape
 func lanes1x1avx512(acc, x, w *float32, k int)
@@ -33,7 +34,7 @@ func init() {
 	want := os.Getenv("CUSPRUN_SIMD")
 	switch {
 	case want == "go":
-	case cpu.X86.HasAVX512F && want != "avx2":
+	case cpu.X86.HasAVX512F && cpu.X86.HasAVX512VL && want != "avx2":
 		useSIMD("avx512")
 	case cpu.X86.HasAVX2:
 		useSIMD("avx2")
@@ -45,32 +46,38 @@ func init() {
 func useSIMD(name string) bool {
 	switch name {
 	case "go":
-		block, one, axpyRowsFn = laneKernel{4, 4, lanes4x4}, laneKernel{1, 1, lanes1x1}, axpyRowsGo
+		block, one, axpyRowsFn = blockKernel{4, 4, block4x4}, lanes1x1, axpyRowsGo
 	case "avx2":
 		if !cpu.X86.HasAVX2 {
 			return false
 		}
-		block = laneKernel{2, 3, func(acc, x []float32, xs int, w []float32, ws int, k int) {
-			_, _, _ = acc[2*3*lanes-1], x[xs+k-1], w[2*ws+k-1]
-			lanes2x3avx2(&acc[0], &x[0], xs, &w[0], ws, k)
+		block = blockKernel{2, 3, func(y []float32, ys int, x []float32, xs int, w []float32, ws int, k int) {
+			_ = y[ys+2]
+			if k > 0 {
+				_, _ = x[xs+k-1], w[2*ws+k-1]
+			}
+			block2x3avx2(&y[0], ys, unsafe.SliceData(x), xs, unsafe.SliceData(w), ws, k)
 		}}
-		one = laneKernel{1, 1, func(acc, x []float32, _ int, w []float32, _ int, k int) {
+		one = func(acc, x, w []float32, k int) {
 			_, _, _ = acc[lanes-1], x[k-1], w[k-1]
 			lanes1x1avx2(&acc[0], &x[0], &w[0], k)
-		}}
+		}
 		axpyRowsFn = axpyRowsAsm
 	case "avx512":
-		if !cpu.X86.HasAVX512F || !cpu.X86.HasAVX2 {
+		if !cpu.X86.HasAVX512F || !cpu.X86.HasAVX512VL || !cpu.X86.HasAVX2 {
 			return false
 		}
-		block = laneKernel{4, 4, func(acc, x []float32, xs int, w []float32, ws int, k int) {
-			_, _, _ = acc[4*4*lanes-1], x[3*xs+k-1], w[3*ws+k-1]
-			lanes4x4avx512(&acc[0], &x[0], xs, &w[0], ws, k)
+		block = blockKernel{4, 4, func(y []float32, ys int, x []float32, xs int, w []float32, ws int, k int) {
+			_ = y[3*ys+3]
+			if k > 0 {
+				_, _ = x[3*xs+k-1], w[3*ws+k-1]
+			}
+			block4x4avx512(&y[0], ys, unsafe.SliceData(x), xs, unsafe.SliceData(w), ws, k)
 		}}
-		one = laneKernel{1, 1, func(acc, x []float32, _ int, w []float32, _ int, k int) {
+		one = func(acc, x, w []float32, k int) {
 			_, _, _ = acc[lanes-1], x[k-1], w[k-1]
 			lanes1x1avx512(&acc[0], &x[0], &w[0], k)
-		}}
+		}
 		axpyRowsFn = axpyRowsAsm
 	default:
 		return false
