@@ -518,7 +518,6 @@ func parseDecoder(raw json.RawMessage) ([]decoder, error) {
 	return nil, fmt.Errorf("tokenizer.json: decoder %q is not supported", c.Type)
 }
 
-
 func usesByteLevel(ps []preTokenizer) bool {
 	for _, p := range ps {
 		if _, ok := p.(byteLevelPre); ok {
