@@ -46,6 +46,16 @@ type Device struct {
 	mu      sync.Mutex
 	kernels map[string]*Kernel
 	closed  bool
+
+	// Writes are staged by gogpu/wgpu and copied at the next submit, and a
+	// buffer released before that copy has run is destroyed under it (a
+	// crash at the next submit). Each write takes a sequence number; a read
+	// back that completes marks every write before its submit as done, and
+	// Tensor.Release waits (Sync) for a tensor whose last write is not.
+	wmu     sync.Mutex
+	seq     uint64 // last write's number
+	done    uint64 // writes up to this number have reached the device
+	scratch *Tensor
 }
 
 // Open finds an adapter (Vulkan natively, WebGPU in a browser) and creates a
@@ -82,6 +92,10 @@ func Open() (d *Device, err error) {
 	if d.MaxBinding == 0 {
 		d.MaxBinding = 128 << 20
 	}
+	if d.scratch, err = d.NewTensor(4); err != nil {
+		d.Close()
+		return nil, err
+	}
 	return d, nil
 }
 
@@ -106,6 +120,9 @@ func (d *Device) Close() {
 		for _, k := range d.kernels {
 			k.release()
 		}
+		if d.scratch != nil {
+			d.scratch.buf.Release()
+		}
 		d.kernels = nil
 		d.dev.Release()
 		d.ad.Release()
@@ -124,14 +141,31 @@ func recoverErr(err *error, what string) {
 type Tensor struct {
 	buf  *wgpu.Buffer
 	Size uint64
+	d    *Device
+	seq  uint64 // number of the last write into it
 }
 
-// Release frees the buffer (once the GPU is done with it).
+// Release frees the buffer once the GPU is done with it.
 func (t *Tensor) Release() {
-	if t != nil && t.buf != nil {
-		t.buf.Release()
-		t.buf = nil
+	if t == nil || t.buf == nil {
+		return
 	}
+	d := t.d
+	d.wmu.Lock()
+	pending := t.seq > d.done
+	d.wmu.Unlock()
+	if pending {
+		d.Sync() // an error here means the device is gone: release anyway
+	}
+	t.buf.Release()
+	t.buf = nil
+}
+
+// Sync waits until everything submitted and written so far has reached the
+// device.
+func (d *Device) Sync() error {
+	_, err := d.Read(d.scratch, 0, 4)
+	return err
 }
 
 // NewTensor allocates size bytes (rounded up to 4) on the device. Asking
@@ -147,7 +181,7 @@ func (d *Device) NewTensor(size uint64) (t *Tensor, err error) {
 	if err != nil {
 		return nil, fmt.Errorf("gpu: allocate %d bytes: %w", size, err)
 	}
-	return &Tensor{buf: b, Size: size}, nil
+	return &Tensor{buf: b, Size: size, d: d}, nil
 }
 
 // Write copies data (its length rounded up to 4 with zeros) into t at off.
@@ -162,6 +196,10 @@ func (d *Device) Write(t *Tensor, off uint64, data []byte) (err error) {
 	if len(data) == 0 {
 		return nil
 	}
+	d.wmu.Lock()
+	d.seq++
+	t.seq = d.seq
+	d.wmu.Unlock()
 	return d.queue.WriteBuffer(t.buf, off, data)
 }
 
@@ -223,6 +261,9 @@ func (d *Device) Read(t *Tensor, off, size uint64) (out []byte, err error) {
 	if err != nil {
 		return nil, fmt.Errorf("gpu: read back: %w", err)
 	}
+	d.wmu.Lock()
+	seq := d.seq // writes so far are flushed by this submit
+	d.wmu.Unlock()
 	if _, err := d.queue.Submit(cb); err != nil {
 		return nil, fmt.Errorf("gpu: submit: %w", err)
 	}
@@ -238,6 +279,9 @@ func (d *Device) Read(t *Tensor, off, size uint64) (out []byte, err error) {
 	}
 	out = append([]byte(nil), rng.Bytes()...)
 	st.Unmap()
+	d.wmu.Lock()
+	d.done = max(d.done, seq)
+	d.wmu.Unlock()
 	return out, nil
 }
 
@@ -444,7 +488,16 @@ func (p *Pass) Submit() (err error) {
 	defer recoverErr(&err, "submit")
 	defer p.release()
 	if p.err != nil {
-		p.enc.DiscardEncoding()
+		// Close the pass and release the unsubmitted command buffer
+		// (gogpu/wgpu v0.31.5's DiscardEncoding corrupts its encoder pool:
+		// the next submit crashes).
+		p.cp.End()
+		if cb, err := p.enc.Finish(); err == nil {
+			cb.Release()
+		}
+		// The parameter buffers' staged writes are flushed by a submit
+		// only; flush them before the buffers go.
+		p.d.Sync()
 		return p.err
 	}
 	if err := p.cp.End(); err != nil {

@@ -56,11 +56,9 @@ func (d *Device) UploadMatrix(raw []byte, dt tensor.DType, rows, cols int, name 
 	if rb <= 0 || len(raw) < rows*rb {
 		return nil, fmt.Errorf("gpu: %s: %d bytes for %dx%d %s", name, len(raw), rows, cols, dt)
 	}
-	per := int(d.MaxBinding) / rb
-	if dt != tensor.F32 {
-		per &^= 1 // keep each chunk's element count even: whole u32 words
-	}
-	if per < 1 || dt != tensor.F32 && per < 2 && rows > 1 {
+	// Each chunk is its own buffer, padded to whole u32 words.
+	per := int(d.MaxBinding&^3) / rb
+	if per < 1 {
 		return nil, fmt.Errorf("gpu: %s: one row of %d bytes exceeds the device's %d-byte binding", name, rb, d.MaxBinding)
 	}
 	w := &Weight{DType: dt, Rows: rows, Cols: cols}
