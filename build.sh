@@ -4,7 +4,7 @@
 #   ./build.sh setup          Go modules, Debian packages, npm packages, llama.cpp sources (idempotent)
 #   ./build.sh build          bin/cusprun, bin/cusprun.wasm (wasip1), site/cusprun.wasm (js) + wasm_exec.js
 #   ./build.sh test           setup, build, go vet, go test, every fuzz target briefly, node tests
-#   ./build.sh bench [NAME]   benchmarks: all, or one of: go, tools, or a tools/bench script's name
+#   ./build.sh bench [NAME]   benchmarks: all, or one of: go, tools, prefill, or a tools/bench script's name
 #   ./build.sh serve [ADDR]   build, then serve the site on ADDR (default 127.0.0.1:8080)
 #   ./build.sh fuzz NAME [TIME]  run one fuzz target (default 60s)
 #
@@ -215,6 +215,17 @@ bench_go() {
 	log "go test -bench . over: $(echo $pkgs)"
 	# shellcheck disable=SC2086
 	go test -run '^$' -bench . -benchmem -benchtime "${BENCHTIME:-1s}" -timeout 60m $pkgs
+}
+
+# Prefill tokens/s of --engine cpu and --engine wasm beside llama.cpp (issue 2):
+# smollm-135m and qwen2.5-0.5b in bf16, 256-token documents, 2 threads; models
+# cached in $DEPS/bench. PREFILL_ARGS passes flags (see tools/bench/prefill).
+bench_prefill() {
+	setup_go
+	setup_npm
+	log "go run ./tools/bench/prefill ${PREFILL_ARGS:-}"
+	# shellcheck disable=SC2086
+	go run ./tools/bench/prefill -dir "$DEPS/bench" ${PREFILL_ARGS:-}
 }
 
 # Every executable or .mjs/.sh script in tools/bench, or just the one named.

@@ -174,6 +174,8 @@ func lanes4x4(acc, x []float32, xs int, w []float32, ws int, k int) {
 	x0, x1, x2, x3 := x[:k], x[xs:xs+k], x[2*xs:2*xs+k], x[3*xs:3*xs+k]
 	w0, w1, w2, w3 := w[:k], w[ws:ws+k], w[2*ws:2*ws+k], w[3*ws:3*ws+k]
 	acc = acc[:16*lanes]
+	x1, x2, x3 = x1[:len(x0)], x2[:len(x0)], x3[:len(x0)]
+	w0, w1, w2, w3 = w0[:len(x0)], w1[:len(x0)], w2[:len(x0)], w3[:len(x0)]
 	for l := 0; l < lanes; l++ {
 		s00, s01, s02, s03 := acc[0*lanes+l], acc[1*lanes+l], acc[2*lanes+l], acc[3*lanes+l]
 		s10, s11, s12, s13 := acc[4*lanes+l], acc[5*lanes+l], acc[6*lanes+l], acc[7*lanes+l]
