@@ -36,9 +36,11 @@ type Device struct {
 	// MaxBinding is the largest storage binding the backend uses, at most
 	// the device's limit; tests lower it to exercise splitting.
 	MaxBinding uint64
-	// Tiled selects the register-blocked matmul (matmul_tiled.wgsl); on by
-	// default on real GPUs, off on CPU drivers, which JIT it slowly.
-	Tiled bool
+	// MatMulKernel picks the matmul shader: "tiled" (matmul_tiled.wgsl,
+	// workgroup-memory tiles and 4x4 register blocks: real GPUs), "regs"
+	// (matmul_regs.wgsl, register blocks without barriers: CPU drivers) or
+	// "simple" (matmul.wgsl).
+	MatMulKernel string
 	// Timeout bounds every wait for the device (a read back): a device
 	// that stops answering surfaces as an error, never a hang.
 	Timeout time.Duration
@@ -84,7 +86,10 @@ func Open() (d *Device, err error) {
 	}
 	d = &Device{inst: inst, ad: ad, dev: dev, queue: dev.Queue(), info: ad.Info(), limits: dev.Limits(),
 		Timeout: 10 * time.Minute, kernels: map[string]*Kernel{}}
-	d.Tiled = d.info.DeviceType != gputypes.DeviceTypeCPU
+	d.MatMulKernel = "tiled"
+	if d.info.DeviceType == gputypes.DeviceTypeCPU {
+		d.MatMulKernel = "regs"
+	}
 	d.MaxBinding = d.limits.MaxStorageBufferBindingSize
 	if mb := d.limits.MaxBufferSize; mb > 0 && mb < d.MaxBinding {
 		d.MaxBinding = mb

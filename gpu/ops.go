@@ -34,8 +34,11 @@ type MM struct {
 // MatMul records y = x w^T (see MM), one dispatch per weight chunk.
 func (p *Pass) MatMul(y, x *Tensor, w *Weight, a MM) {
 	name, tile := "matmul", 16
-	if p.d.Tiled {
+	switch p.d.MatMulKernel {
+	case "tiled":
 		name, tile = "matmul_tiled", 64
+	case "regs":
+		name, tile = "matmul_regs", 32
 	}
 	k := p.kernel([]string{loader(w.DType), name}, "main", Read, Read, Read, ReadWrite, Uniform)
 	if k == nil {
