@@ -3,13 +3,16 @@
 package gpu
 
 import (
+	"context"
 	"fmt"
 	"math"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 
 	"github.com/cusprun/cusprun/core/model"
+	"github.com/cusprun/cusprun/core/prune"
 	"github.com/cusprun/cusprun/core/synth"
 	"github.com/cusprun/cusprun/core/tensor"
 )
@@ -209,4 +212,45 @@ func TestBatchTooLarge(t *testing.T) {
 		t.Fatalf("err = %v, want a binding-size error", err)
 	}
 	t.Log(err)
+}
+
+// TestPruneDecisions scores the synthetic models' calibration documents on
+// both engines and compares what every method removes.
+func TestPruneDecisions(t *testing.T) {
+	d := device(t)
+	be := NewOn(d)
+	for _, f := range families() {
+		t.Run(f.String(), func(t *testing.T) {
+			m := synthModel(t, f)
+			V := m.Config.Vocab
+			var docs [][]int
+			for i := 0; i < 6; i++ {
+				docs = append(docs, tokens(4+3*i, V, 10+i))
+			}
+			cpu, err := prune.Score(context.Background(), m, model.CPU{}, docs, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			gpu, err := prune.Score(context.Background(), m, be, docs, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, method := range []string{"cusprun", "wanda-sp", "flap"} {
+				for _, placement := range []string{"uniform", "adaptive"} {
+					pc, err := prune.Select(m.Config, cpu.Scores(method, 1), method, 0.3, placement, false)
+					if err != nil {
+						continue // a combination the method does not offer
+					}
+					pg, err := prune.Select(m.Config, gpu.Scores(method, 1), method, 0.3, placement, false)
+					if err != nil {
+						t.Fatal(err)
+					}
+					if !reflect.DeepEqual(pc.KeepFFN, pg.KeepFFN) || !reflect.DeepEqual(pc.KeepGroups, pg.KeepGroups) {
+						t.Errorf("%s/%s: the engines keep different units:\ncpu ffn %v groups %v\ngpu ffn %v groups %v",
+							method, placement, pc.KeepFFN, pc.KeepGroups, pg.KeepFFN, pg.KeepGroups)
+					}
+				}
+			}
+		})
+	}
 }
