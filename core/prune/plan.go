@@ -135,23 +135,12 @@ func Select(c *model.Config, sc UnitScores, method string, ratio float64, placem
 		if c.LayerFFN != nil || c.LayerKVHeads != nil {
 			return nil, fmt.Errorf("uniform placement needs equal layers; this model's widths differ per layer")
 		}
-		pn, pg := unitParams(c, 0)
-		L := int64(c.Layers)
-		g := int(math.Round(ratio * float64(c.KVHeads)))
-		g = min(g, c.KVHeads-1)
-		if ffnOnly {
-			g = 0
-		}
-		for g > 0 && L*int64(g)*pg > budget {
-			g--
-		}
-		k := int(math.Round(float64(budget-L*int64(g)*pg) / float64(L*pn)))
-		if k > c.FFN-1 {
-			most := float64(L*(int64(c.FFN-1)*pn+int64(c.KVHeads-1)*pg)) / float64(Count(c).Decoder)
-			return nil, fmt.Errorf("ratio %g cannot be met while every layer keeps an FFN neuron and an attention group (at most %.3f)", ratio, most)
+		g, k, err := uniformSplit(c, sc, budget, ffnOnly)
+		if err != nil {
+			return nil, fmt.Errorf("ratio %g: %w", ratio, err)
 		}
 		for l := range removeF {
-			removeF[l], removeG[l] = max(k, 0), g
+			removeF[l], removeG[l] = k, g
 		}
 	case "adaptive":
 		if !sc.Comparable {
@@ -199,6 +188,57 @@ func Select(c *model.Config, sc UnitScores, method string, ratio float64, placem
 	}
 	p.To = p.config()
 	return p, nil
+}
+
+// uniformSplit chooses how many groups (g) and neurons (k) every layer
+// loses so the removed parameters meet the budget within one neuron per
+// layer. Among the feasible g it takes the one whose cheapest units cost
+// least in total, a unit's cost being the square of its deactivation
+// importance (the norm of the output change it causes, summed over the
+// calibration documents): for changes in unrelated directions squared norms
+// add up. So attention is pruned only where it matters less than the FFN
+// width it would spare.
+func uniformSplit(c *model.Config, sc UnitScores, budget int64, ffnOnly bool) (g, k int, err error) {
+	pn, pg := unitParams(c, 0)
+	L := int64(c.Layers)
+	lowest := func(v []float64, n int) float64 {
+		s := append([]float64(nil), v...)
+		sort.Float64s(s)
+		t := 0.0
+		for _, x := range s[:n] {
+			t += x * x
+		}
+		return t
+	}
+	best, bestCost := -1, math.Inf(1)
+	maxG := c.KVHeads - 1
+	if ffnOnly {
+		maxG = 0
+	}
+	for gg := 0; gg <= maxG; gg++ {
+		rest := budget - L*int64(gg)*pg
+		if rest < 0 {
+			break
+		}
+		kk := int(math.Round(float64(rest) / float64(L*pn)))
+		if kk > c.FFN-1 {
+			continue
+		}
+		cost := 0.0
+		if sc.FFNImp != nil {
+			for l := 0; l < c.Layers; l++ {
+				cost += lowest(sc.AttnImp[l], gg) + lowest(sc.FFNImp[l], kk)
+			}
+		}
+		if cost < bestCost {
+			best, bestCost, k = gg, cost, kk
+		}
+	}
+	if best < 0 {
+		most := float64(L*(int64(c.FFN-1)*pn+int64(maxG)*pg)) / float64(Count(c).Decoder)
+		return 0, 0, fmt.Errorf("cannot be met while every layer keeps an FFN neuron and an attention group (at most %.3f)", most)
+	}
+	return best, k, nil
 }
 
 // keepHighest drops the n lowest-scored units and returns the rest, ascending.

@@ -194,6 +194,11 @@ func newLayerScores(c *model.Config, L *model.Layer) *layerScores {
 type UnitScores struct {
 	FFN, Attn       [][]float64
 	FFNTie, AttnTie [][]float64
+	// FFNImp and AttnImp are every unit's deactivation importance summed
+	// over the calibration documents, whatever the method: selection uses
+	// them to split a uniform budget between neurons and groups, so that all
+	// methods prune the same counts and differ only in which units.
+	FFNImp, AttnImp [][]float64
 	// Comparable says whether scores of different layers can be ranked
 	// against each other (adaptive placement needs it).
 	Comparable bool
@@ -257,6 +262,8 @@ func (s *Scorer) Scores(method string, seed uint64) UnitScores {
 			out.Comparable = true
 		}
 		out.FFN[l], out.Attn[l], out.FFNTie[l], out.AttnTie[l] = ffn, attn, ffnTie, attnTie
+		out.FFNImp = append(out.FFNImp, ls.ffnImp)
+		out.AttnImp = append(out.AttnImp, ls.attnImp)
 	}
 	return out
 }

@@ -1,0 +1,185 @@
+// Command quality measures what pruning keeps: for the trained tiny-multi
+// model (../shared/models/tiny-multi), a German, a Chinese and a code-domain
+// expert are pruned by Cus-Prun and by each baseline at several ratios,
+// calibrated on ../shared/corpora/calib and evaluated on ../shared/corpora/dev
+// (which neither training nor calibration saw). It prints a Markdown table of
+// perplexity retention (dense ppl / pruned ppl) on the expert slice and on a
+// general mix. Each pruned model is really exported and re-opened.
+//
+//	go run ./tools/quality [-shared ../shared] [-calib-docs 64] [-eval-docs 24]
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/cusprun/cusprun/core/corpus"
+	"github.com/cusprun/cusprun/core/model"
+	"github.com/cusprun/cusprun/core/prune"
+	"github.com/cusprun/cusprun/core/source"
+	"github.com/cusprun/cusprun/core/tokenizer"
+)
+
+var ffnOnly bool
+
+type expert struct {
+	name, calib, dev string
+}
+
+var experts = []expert{
+	{"German (language de)", "lang-de.jsonl", "lang-de.jsonl"},
+	{"Chinese (language zh)", "lang-zh.jsonl", "lang-zh.jsonl"},
+	{"code (domain code)", "domain-code.jsonl", "domain-code.jsonl"},
+}
+
+func main() {
+	shared := flag.String("shared", "../shared", "the shared folder (models/, corpora/)")
+	calibDocs := flag.Int("calib-docs", 64, "calibration documents per expert")
+	evalDocs := flag.Int("eval-docs", 24, "held-out documents per slice")
+	maxTokens := flag.Int("max-tokens", 256, "tokens per document (BOS included)")
+	ratiosFlag := flag.String("ratios", "0.1,0.2,0.3,0.4", "prune ratios")
+	placement := flag.String("placement", "uniform", "uniform or adaptive")
+	flag.BoolVar(&ffnOnly, "ffn-only", false, "prune FFN neurons only, keeping every attention group")
+	flag.Parse()
+	var ratios []float64
+	for _, r := range strings.Split(*ratiosFlag, ",") {
+		var v float64
+		fmt.Sscan(r, &v)
+		ratios = append(ratios, v)
+	}
+	if err := run(*shared, *calibDocs, *evalDocs, *maxTokens, ratios, *placement); err != nil {
+		fmt.Fprintln(os.Stderr, "quality:", err)
+		os.Exit(1)
+	}
+}
+
+func readDocs(path string, n int) ([]corpus.Doc, error) {
+	d, err := corpus.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	return d[:min(n, len(d))], nil
+}
+
+func run(shared string, calibDocs, evalDocs, maxTokens int, ratios []float64, placement string) error {
+	ctx := context.Background()
+	mpath := filepath.Join(shared, "models", "tiny-multi")
+	folder, err := source.OpenPath(mpath)
+	if err != nil {
+		return err
+	}
+	dense, err := model.Open(folder)
+	if err != nil {
+		return err
+	}
+	tok, err := tokenizer.Load(folder)
+	if err != nil {
+		return err
+	}
+	be := model.CPU{}
+	devDir := filepath.Join(shared, "corpora", "dev")
+	// General slice: an equal share of every held-out file.
+	files, _ := filepath.Glob(filepath.Join(devDir, "*.jsonl"))
+	var general []corpus.Doc
+	per := max(1, evalDocs/len(files))
+	for _, f := range files {
+		d, err := readDocs(f, per)
+		if err != nil {
+			return err
+		}
+		general = append(general, d...)
+	}
+	genSeqs := prune.Tokenize(tok, general, maxTokens)
+	denseGen, err := prune.Evaluate(ctx, dense, be, genSeqs, nil)
+	if err != nil {
+		return err
+	}
+	tmp, err := os.MkdirTemp("", "cusprun-quality-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(tmp)
+	start := time.Now()
+	fmt.Printf("Model tiny-multi (%s); %s placement; calibration: first %d docs of the expert's calib file, %d tokens each at most; "+
+		"evaluation: first %d docs of the expert's dev file and a general mix of %d dev docs (%d tokens).\n\n",
+		mpath, placement, calibDocs, maxTokens, evalDocs, len(general), denseGen.Tokens)
+	fmt.Printf("Each cell: expert retention / general retention (dense ppl / pruned ppl; higher is better, 1 = unchanged). Best expert retention per row in bold.\n\n")
+	fmt.Printf("| expert | ratio | %s |\n|---|---|%s\n", strings.Join(prune.Methods, " | "), strings.Repeat("---|", len(prune.Methods)))
+	for _, e := range experts {
+		calib, err := readDocs(filepath.Join(shared, "corpora", "calib", e.calib), calibDocs)
+		if err != nil {
+			return err
+		}
+		devDocs, err := readDocs(filepath.Join(devDir, e.dev), evalDocs)
+		if err != nil {
+			return err
+		}
+		expSeqs := prune.Tokenize(tok, devDocs, maxTokens)
+		denseExp, err := prune.Evaluate(ctx, dense, be, expSeqs, nil)
+		if err != nil {
+			return err
+		}
+		sc, err := prune.Score(ctx, dense, be, prune.Tokenize(tok, calib, maxTokens), nil)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(os.Stderr, "%s: dense ppl expert %.2f, general %.2f\n", e.name, denseExp.PPL, denseGen.PPL)
+		for _, ratio := range ratios {
+			cells := make([]string, len(prune.Methods))
+			best, bestI := 0.0, -1
+			for i, method := range prune.Methods {
+				plan, err := prune.Select(dense.Config, sc.Scores(method, 1), method, ratio, placement, ffnOnly)
+				if err != nil {
+					cells[i] = "n/a"
+					continue
+				}
+				out := filepath.Join(tmp, fmt.Sprintf("%s-%g-%s", e.calib, ratio, method))
+				format := "hf"
+				if placement == "adaptive" {
+					format, out = "gguf", out+".gguf"
+				}
+				sl := &prune.Slicer{M: dense, Plan: plan, Source: folder}
+				if method == "flap" {
+					sl.Compensate = func(l int) ([]float64, []float64) { return sc.FFNMean(l), sc.OMean(l) }
+				}
+				o := prune.Output{Path: out, Format: format, Files: prune.SmallFiles(folder)}
+				if format == "gguf" {
+					return fmt.Errorf("adaptive placement needs a GGUF vocabulary for tiny-multi's tokenizer.json")
+				}
+				if err := prune.Export(sl, o); err != nil {
+					return err
+				}
+				pm, err := model.OpenPath(out)
+				if err != nil {
+					return err
+				}
+				pe, err := prune.Evaluate(ctx, pm, be, expSeqs, nil)
+				if err != nil {
+					return err
+				}
+				pg, err := prune.Evaluate(ctx, pm, be, genSeqs, nil)
+				if err != nil {
+					return err
+				}
+				os.RemoveAll(out)
+				re, rg := denseExp.PPL/pe.PPL, denseGen.PPL/pg.PPL
+				cells[i] = fmt.Sprintf("%.3f / %.3f", re, rg)
+				if re > best {
+					best, bestI = re, i
+				}
+				fmt.Fprintf(os.Stderr, "  %s ratio %g %s: expert ppl %.2f (ret %.3f), general ppl %.2f (ret %.3f)\n", e.name, ratio, method, pe.PPL, re, pg.PPL, rg)
+			}
+			if bestI >= 0 {
+				cells[bestI] = "**" + cells[bestI] + "**"
+			}
+			fmt.Printf("| %s | %g | %s |\n", e.name, ratio, strings.Join(cells, " | "))
+		}
+	}
+	fmt.Printf("\nDense perplexity on the general mix: %.2f. Took %s.\n", denseGen.PPL, time.Since(start).Round(time.Second))
+	return nil
+}
