@@ -7,7 +7,9 @@
 package export
 
 import (
+	"bufio"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 )
@@ -59,3 +61,32 @@ func (s *Staging) Commit() error {
 
 // Abort removes whatever was written.
 func (s *Staging) Abort() { os.RemoveAll(s.Tmp) }
+
+// ToFile writes a single-file output at final through write, atomically:
+// into a temporary file beside it, synced, then renamed.
+func ToFile(final string, write func(io.Writer) error) error {
+	st, err := Stage(final, false)
+	if err != nil {
+		return err
+	}
+	err = func() error {
+		f, err := os.Create(st.Tmp)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		bw := bufio.NewWriterSize(f, 1<<20)
+		if err := write(bw); err != nil {
+			return err
+		}
+		if err := bw.Flush(); err != nil {
+			return err
+		}
+		return f.Sync()
+	}()
+	if err != nil {
+		st.Abort()
+		return fmt.Errorf("writing %s: %w", final, err)
+	}
+	return st.Commit()
+}

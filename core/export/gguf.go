@@ -1,10 +1,8 @@
 package export
 
 import (
-	"bufio"
-	"fmt"
+	"io"
 	"math"
-	"os"
 
 	"github.com/cusprun/cusprun/core/gguf"
 	"github.com/cusprun/cusprun/core/model"
@@ -141,28 +139,16 @@ func ArchMeta(w *gguf.Writer, c *model.Config, name string) error {
 // applies llama.cpp's Q/K row order itself.
 type GGUFData func(t GGUFTensor) ([]byte, error)
 
-// WriteGGUF writes a GGUF file at final, atomically: the architecture keys,
-// the extra metadata (tokenizer keys) that meta sets, then every tensor.
+// GGUFile writes a GGUF file at final, atomically.
 func GGUFile(final string, c *model.Config, name string, layout []GGUFTensor, meta func(*gguf.Writer) error, data GGUFData) error {
-	st, err := Stage(final, false)
-	if err != nil {
-		return err
-	}
-	if err := writeGGUF(st.Tmp, c, name, layout, meta, data); err != nil {
-		st.Abort()
-		return fmt.Errorf("writing %s: %w", final, err)
-	}
-	return st.Commit()
+	return ToFile(final, func(w io.Writer) error { return GGUF(w, c, name, layout, meta, data) })
 }
 
-func writeGGUF(path string, c *model.Config, name string, layout []GGUFTensor, meta func(*gguf.Writer) error, data GGUFData) error {
-	f, err := os.Create(path)
-	if err != nil {
-		return err
-	}
-	defer f.Close()
-	bw := bufio.NewWriterSize(f, 1<<20)
-	w := gguf.NewWriter(bw)
+// GGUF streams a GGUF file to out: the architecture keys, the extra
+// metadata (tokenizer keys) that meta sets, then every tensor.
+func GGUF(out io.Writer, c *model.Config, name string, layout []GGUFTensor, meta func(*gguf.Writer) error, data GGUFData) error {
+	w := gguf.NewWriter(out)
+	var err error
 	if err := ArchMeta(w, c, name); err != nil {
 		return err
 	}
@@ -207,11 +193,5 @@ func writeGGUF(path string, c *model.Config, name string, layout []GGUFTensor, m
 			return err
 		}
 	}
-	if err := w.Close(); err != nil {
-		return err
-	}
-	if err := bw.Flush(); err != nil {
-		return err
-	}
-	return f.Sync()
+	return w.Close()
 }

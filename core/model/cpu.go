@@ -12,24 +12,55 @@ type CPU struct{}
 func (CPU) Name() string { return "cpu" }
 
 type cpuState struct {
-	c    *Config
-	h    []float32
-	docs []ops.Span
-	n    int
+	c     *Config
+	h     []float32
+	docs  []ops.Span
+	cache *KVCache
+	n     int
 }
 
-func (CPU) Start(c *Config, h []float32, docs []ops.Span) (State, error) {
+func (b CPU) Start(c *Config, h []float32, docs []ops.Span) (State, error) {
+	return b.StartCached(c, h, docs, nil)
+}
+
+// KVCache holds every layer's keys and values of one sequence, so that
+// generation computes each new token against the cache instead of
+// re-running the whole prefix.
+type KVCache struct {
+	K, V [][]float32 // per layer, [positions, kvHeads*headDim]
+}
+
+// Len is the number of cached positions.
+func (k *KVCache) Len(c *Config) int {
+	if len(k.K) == 0 || k.K[0] == nil {
+		return 0
+	}
+	return len(k.K[0]) / (c.KVHeadsAt(0) * c.HeadDim)
+}
+
+// StartCached starts a batch of one document that continues the sequence in
+// cache (its Span.Past must equal the cached length); Layer appends the new
+// keys and values.
+func (CPU) StartCached(c *Config, h []float32, docs []ops.Span, cache *KVCache) (State, error) {
 	n := 0
 	for _, d := range docs {
-		if d.Past != 0 {
-			return nil, fmt.Errorf("cpu backend: batches continue no KV cache (document at position %d)", d.Past)
+		if cache == nil && d.Past != 0 {
+			return nil, fmt.Errorf("cpu backend: a document continues at position %d without a KV cache", d.Past)
 		}
 		n += d.Len
+	}
+	if cache != nil {
+		if len(docs) != 1 || docs[0].Past != cache.Len(c) {
+			return nil, fmt.Errorf("cpu backend: a KV cache continues exactly one document at its cached length")
+		}
+		if cache.K == nil {
+			cache.K, cache.V = make([][]float32, c.Layers), make([][]float32, c.Layers)
+		}
 	}
 	if len(h) != n*c.Hidden {
 		return nil, fmt.Errorf("cpu backend: %d hidden values for %d tokens of width %d", len(h), n, c.Hidden)
 	}
-	return &cpuState{c: c, h: h, docs: docs, n: n}, nil
+	return &cpuState{c: c, h: h, docs: docs, n: n, cache: cache}, nil
 }
 
 func (CPU) Free(State) {}
@@ -86,7 +117,13 @@ func (CPU) Layer(s State, L *Layer, st *Stats) error {
 		ops.Rope(k[d.Start*nkv:], pos, d.Len, L.KVHeads, hd, c.Rope.Dim, inv, c.RopeScale())
 	}
 	z := make([]float32, n*nq)
-	ops.Attention(z, q, k, v, S.docs, nil, nil, L.Heads, L.KVHeads, hd)
+	if S.cache != nil {
+		pk, pv := S.cache.K[L.Index], S.cache.V[L.Index]
+		ops.Attention(z, q, k, v, S.docs, [][]float32{pk}, [][]float32{pv}, L.Heads, L.KVHeads, hd)
+		S.cache.K[L.Index], S.cache.V[L.Index] = append(pk, k...), append(pv, v...)
+	} else {
+		ops.Attention(z, q, k, v, S.docs, nil, nil, L.Heads, L.KVHeads, hd)
+	}
 
 	attn := make([]float32, n*H)
 	if st != nil {

@@ -1,10 +1,9 @@
 package prune
 
 import (
-	"bufio"
 	"encoding/json"
 	"fmt"
-	"os"
+	"io"
 	"strings"
 	"time"
 
@@ -61,29 +60,31 @@ func (s *Slicer) outDType(shape []int, format string) tensor.DType {
 
 // Export writes the pruned model atomically at out.Path.
 func Export(s *Slicer, out Output) error {
-	to := s.Plan.To
-	switch out.Format {
-	case "hf", "zip":
-		if to.LayerFFN != nil || to.LayerKVHeads != nil {
-			return fmt.Errorf("an adaptive plan has per-layer widths that config.json cannot hold; use --format gguf (deci)")
-		}
-		cfg, err := s.configJSON(out.Format)
+	if out.Format == "hf" {
+		files, infos, data, err := s.hfParts(out)
 		if err != nil {
 			return err
 		}
-		files := []export.File{{Name: "config.json", Data: cfg}}
-		for _, f := range out.Files {
-			if f.Name != "config.json" {
-				files = append(files, f)
-			}
+		return export.HFDir(out.Path, files, infos, data)
+	}
+	if out.Format != "zip" && out.Format != "gguf" {
+		return fmt.Errorf("unknown output format %q (hf, zip or gguf)", out.Format)
+	}
+	return export.ToFile(out.Path, func(w io.Writer) error { return ExportTo(s, out, w) })
+}
+
+// ExportTo streams a single-file output (zip or gguf) to w: the browser
+// writes it straight to the user's disk.
+func ExportTo(s *Slicer, out Output, w io.Writer) error {
+	switch out.Format {
+	case "zip":
+		files, infos, data, err := s.hfParts(out)
+		if err != nil {
+			return err
 		}
-		infos, data := s.hfTensors(out.Format)
-		if out.Format == "hf" {
-			return export.HFDir(out.Path, files, infos, data)
-		}
-		return writeZip(out.Path, files, infos, data)
+		return writeZip(w, files, infos, data)
 	case "gguf":
-		to, err := model.ForGGUF(to)
+		to, err := model.ForGGUF(s.Plan.To)
 		if err != nil {
 			return err
 		}
@@ -100,7 +101,7 @@ func Export(s *Slicer, out Output) error {
 		if meta == nil {
 			return fmt.Errorf("no vocabulary to put in the GGUF: the source has no tokenizer")
 		}
-		return export.GGUFile(out.Path, to, out.Name, layout, meta, func(t export.GGUFTensor) ([]byte, error) {
+		return export.GGUF(w, to, out.Name, layout, meta, func(t export.GGUFTensor) ([]byte, error) {
 			w, err := s.Tensor(t.Spec.Role, t.Spec.Layer)
 			if err != nil {
 				return nil, err
@@ -108,7 +109,27 @@ func Export(s *Slicer, out Output) error {
 			return w.As(t.Info.DType)
 		})
 	}
-	return fmt.Errorf("unknown output format %q (hf, zip or gguf)", out.Format)
+	return fmt.Errorf("format %q is a folder; stream it as zip", out.Format)
+}
+
+// hfParts is everything of an HF output: its files, tensors and their data.
+func (s *Slicer) hfParts(out Output) ([]export.File, []tensor.Info, export.TensorData, error) {
+	to := s.Plan.To
+	if to.LayerFFN != nil || to.LayerKVHeads != nil {
+		return nil, nil, nil, fmt.Errorf("an adaptive plan has per-layer widths that config.json cannot hold; use --format gguf (deci)")
+	}
+	cfg, err := s.configJSON(out.Format)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	files := []export.File{{Name: "config.json", Data: cfg}}
+	for _, f := range out.Files {
+		if f.Name != "config.json" {
+			files = append(files, f)
+		}
+	}
+	infos, data := s.hfTensors(out.Format)
+	return files, infos, data, nil
 }
 
 // hfTensors lists the output's safetensors and returns their data source.
@@ -199,49 +220,26 @@ func copyTokenizerKeys(g *gguf.File, w *gguf.Writer) error {
 	return nil
 }
 
-// writeZip writes the HF folder as one .zip, streamed: small files
-// compressed, the safetensors stored.
-func writeZip(final string, files []export.File, infos []tensor.Info, data export.TensorData) error {
-	st, err := export.Stage(final, false)
+// writeZip streams the HF folder as one .zip: small files compressed, the
+// safetensors stored (so a reader can use the weights in place).
+func writeZip(out io.Writer, files []export.File, infos []tensor.Info, data export.TensorData) error {
+	zw := zip.NewWriter(out)
+	mod := time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC) // fixed: same inputs, same bytes
+	for _, fl := range files {
+		w, err := zw.CreateHeader(&zip.FileHeader{Name: fl.Name, Method: zip.Deflate, Modified: mod})
+		if err != nil {
+			return err
+		}
+		if _, err := w.Write(fl.Data); err != nil {
+			return err
+		}
+	}
+	w, err := zw.CreateHeader(&zip.FileHeader{Name: "model.safetensors", Method: zip.Store, Modified: mod})
 	if err != nil {
 		return err
 	}
-	err = func() error {
-		f, err := os.Create(st.Tmp)
-		if err != nil {
-			return err
-		}
-		defer f.Close()
-		bw := bufio.NewWriterSize(f, 1<<20)
-		zw := zip.NewWriter(bw)
-		mod := time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC) // fixed: same inputs, same bytes
-		for _, fl := range files {
-			w, err := zw.CreateHeader(&zip.FileHeader{Name: fl.Name, Method: zip.Deflate, Modified: mod})
-			if err != nil {
-				return err
-			}
-			if _, err := w.Write(fl.Data); err != nil {
-				return err
-			}
-		}
-		w, err := zw.CreateHeader(&zip.FileHeader{Name: "model.safetensors", Method: zip.Store, Modified: mod})
-		if err != nil {
-			return err
-		}
-		if err := export.WriteSafetensors(w, infos, data, map[string]string{"format": "pt"}); err != nil {
-			return err
-		}
-		if err := zw.Close(); err != nil {
-			return err
-		}
-		if err := bw.Flush(); err != nil {
-			return err
-		}
-		return f.Sync()
-	}()
-	if err != nil {
-		st.Abort()
-		return fmt.Errorf("writing %s: %w", final, err)
+	if err := export.WriteSafetensors(w, infos, data, map[string]string{"format": "pt"}); err != nil {
+		return err
 	}
-	return st.Commit()
+	return zw.Close()
 }
