@@ -5,6 +5,7 @@
 #   ./build.sh build          bin/cusprun, bin/cusprun.wasm (wasip1), site/cusprun.wasm (js) + wasm_exec.js
 #   ./build.sh test           setup, build, go vet, go test, every fuzz target briefly, node tests
 #   ./build.sh bench [NAME]   benchmarks: all, or one of: go, tools, prefill, or a tools/bench script's name
+#   ./build.sh quality        the retention table of QUALITY.md (tiny-multi, needs ../shared)
 #   ./build.sh serve [ADDR]   build, then serve the site on ADDR (default 127.0.0.1:8080)
 #   ./build.sh fuzz NAME [TIME]  run one fuzz target (default 60s)
 #
@@ -260,6 +261,18 @@ cmd_bench() {
 	fi
 }
 
+# ---------------------------------------------------------------- quality
+
+# The retention table of QUALITY.md: Cus-Prun and the baselines on the trained
+# tiny-multi model (issue 4). QUALITY_ARGS passes flags (see tools/quality).
+cmd_quality() {
+	setup_go
+	local shared=${SHARED:-$ROOT/../shared}
+	[ -d "$shared/models/tiny-multi" ] || die "no $shared/models/tiny-multi (set SHARED)"
+	# shellcheck disable=SC2086
+	go run ./tools/quality -shared "$shared" ${QUALITY_ARGS:-}
+}
+
 # ---------------------------------------------------------------- serve, fuzz
 
 cmd_serve() {
@@ -287,6 +300,7 @@ setup) cmd_setup ;;
 build) cmd_build ;;
 test) cmd_test ;;
 bench) cmd_bench "$@" ;;
+quality) cmd_quality ;;
 serve) cmd_serve "$@" ;;
 fuzz) cmd_fuzz "$@" ;;
 help | -h | --help) usage ;;
