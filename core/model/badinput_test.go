@@ -1,0 +1,132 @@
+package model_test
+
+import (
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/cusprun/cusprun/core/model"
+	"github.com/cusprun/cusprun/core/safetensors"
+	"github.com/cusprun/cusprun/core/synth"
+	"github.com/cusprun/cusprun/core/tensor"
+)
+
+// writeModel makes a tiny llama folder and returns its path.
+func writeModel(t *testing.T) string {
+	t.Helper()
+	c, _ := synth.Config(synth.Options{Family: "llama", Shape: "tiny"})
+	dir := filepath.Join(t.TempDir(), "m")
+	if err := synth.WriteHF(dir, c, 1, tensor.BF16, ""); err != nil {
+		t.Fatal(err)
+	}
+	return dir
+}
+
+func editConfig(t *testing.T, dir string, edit func(map[string]any)) {
+	t.Helper()
+	b, _ := os.ReadFile(filepath.Join(dir, "config.json"))
+	var m map[string]any
+	json.Unmarshal(b, &m)
+	edit(m)
+	b, _ = json.Marshal(m)
+	os.WriteFile(filepath.Join(dir, "config.json"), b, 0o644)
+}
+
+// TestBadModels checks that broken or unsupported models give one clear
+// line naming the problem, never a panic.
+func TestBadModels(t *testing.T) {
+	cases := []struct {
+		name  string
+		break_ func(t *testing.T, dir string)
+		want  string
+	}{
+		{"unsupported model_type", func(t *testing.T, dir string) {
+			editConfig(t, dir, func(m map[string]any) { m["model_type"] = "gpt_neox" })
+		}, `model_type "gpt_neox" is not supported`},
+		{"missing model_type", func(t *testing.T, dir string) {
+			editConfig(t, dir, func(m map[string]any) { delete(m, "model_type") })
+		}, "no model_type"},
+		{"config not json", func(t *testing.T, dir string) {
+			os.WriteFile(filepath.Join(dir, "config.json"), []byte("{hidden_size: 3"), 0o644)
+		}, "config.json"},
+		{"heads not dividing", func(t *testing.T, dir string) {
+			editConfig(t, dir, func(m map[string]any) { m["num_key_value_heads"] = 3 })
+		}, "not a multiple of 3 KV heads"},
+		{"wrong shape", func(t *testing.T, dir string) {
+			editConfig(t, dir, func(m map[string]any) { m["intermediate_size"] = 100 })
+		}, "has shape [160 64], want [100 64]"},
+		{"missing tensor", func(t *testing.T, dir string) {
+			editConfig(t, dir, func(m map[string]any) { m["num_hidden_layers"] = 3 })
+		}, "tensor model.layers.2.input_layernorm.weight is missing"},
+		{"empty weights", func(t *testing.T, dir string) {
+			os.WriteFile(filepath.Join(dir, "model.safetensors"), nil, 0o644)
+		}, "model.safetensors"},
+		{"truncated weights", func(t *testing.T, dir string) {
+			p := filepath.Join(dir, "model.safetensors")
+			b, _ := os.ReadFile(p)
+			os.WriteFile(p, b[:len(b)/2], 0o644)
+		}, "run past the end of the data"},
+		{"index pointing outside", func(t *testing.T, dir string) {
+			os.Rename(filepath.Join(dir, "model.safetensors"), filepath.Join(dir, "w.bin"))
+			idx := `{"weight_map": {"model.embed_tokens.weight": "../../etc/passwd"}}`
+			os.WriteFile(filepath.Join(dir, safetensors.IndexName), []byte(idx), 0o644)
+		}, "../../etc/passwd"},
+		{"no weights", func(t *testing.T, dir string) {
+			os.Remove(filepath.Join(dir, "model.safetensors"))
+		}, "safetensors"},
+		{"no model", func(t *testing.T, dir string) {
+			os.Remove(filepath.Join(dir, "config.json"))
+		}, "no model found"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			dir := writeModel(t)
+			c.break_(t, dir)
+			_, err := model.OpenPath(dir)
+			if err == nil {
+				t.Fatal("opened a broken model")
+			}
+			msg := err.Error()
+			if !strings.Contains(msg, c.want) || strings.Contains(msg, "\n") {
+				t.Fatalf("error %q; want one line containing %q", msg, c.want)
+			}
+		})
+	}
+}
+
+// TestBadTokenIDs checks ids outside the vocabulary are refused.
+func TestBadTokenIDs(t *testing.T) {
+	m, err := model.OpenPath(writeModel(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := m.LastLogits(model.CPU{}, []int{1, 384}); err == nil || !strings.Contains(err.Error(), "outside the vocabulary") {
+		t.Fatalf("id 384 of a 384-token vocabulary: %v", err)
+	}
+}
+
+// FuzzParseHFConfig: any config.json either parses into a config that
+// validates or gives an error; never a panic.
+func FuzzParseHFConfig(f *testing.F) {
+	for _, fam := range synth.Families {
+		c, _ := synth.Config(synth.Options{Family: fam, Shape: "tiny"})
+		b, _ := model.HFConfigJSON(c, "bfloat16")
+		f.Add(b)
+	}
+	f.Add([]byte(`{"model_type":"llama","hidden_size":64,"num_hidden_layers":1,"num_attention_heads":0}`))
+	f.Add([]byte(`{"model_type":"phi3","rope_scaling":{"type":"longrope","short_factor":[1],"long_factor":[]}}`))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		c, err := model.ParseHFConfig(b)
+		if err != nil {
+			return
+		}
+		if err := c.Validate(); err != nil {
+			t.Fatalf("parsed a config that does not validate: %v", err)
+		}
+		c.InvFreq(10)
+		c.Specs()
+	})
+}
+
