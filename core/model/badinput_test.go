@@ -38,9 +38,9 @@ func editConfig(t *testing.T, dir string, edit func(map[string]any)) {
 // line naming the problem, never a panic.
 func TestBadModels(t *testing.T) {
 	cases := []struct {
-		name  string
+		name   string
 		break_ func(t *testing.T, dir string)
-		want  string
+		want   string
 	}{
 		{"unsupported model_type", func(t *testing.T, dir string) {
 			editConfig(t, dir, func(m map[string]any) { m["model_type"] = "gpt_neox" })
@@ -129,4 +129,3 @@ func FuzzParseHFConfig(f *testing.F) {
 		c.Specs()
 	})
 }
-
