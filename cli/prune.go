@@ -5,12 +5,14 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
 	"time"
 
 	"github.com/cusprun/cusprun/core/corpus"
+	"github.com/cusprun/cusprun/core/export"
 	"github.com/cusprun/cusprun/core/gguf"
 	"github.com/cusprun/cusprun/core/model"
 	"github.com/cusprun/cusprun/core/prune"
@@ -90,7 +92,8 @@ func runPrune(args []string) (any, error) {
 		return nil, err
 	}
 	rep, _ := json.MarshalIndent(res, "", "  ")
-	if err := os.WriteFile(ReportPath(r.Out), append(rep, '\n'), 0o644); err != nil {
+	os.Remove(ReportPath(r.Out)) // a report of an earlier expert at this path is stale
+	if err := export.ToFile(ReportPath(r.Out), func(w io.Writer) error { _, err := w.Write(append(rep, '\n')); return err }); err != nil {
 		return nil, fmt.Errorf("writing the report: %w", err)
 	}
 	return res, nil
@@ -221,11 +224,12 @@ func Prune(ctx context.Context, folder source.Folder, be model.Backend, r Reques
 	if progress != nil {
 		progress("export", 0, 1)
 	}
-	if err := prune.Export(sl, out); err != nil {
+	st, err := prune.ExportStaged(sl, out)
+	if err != nil {
 		return nil, err
 	}
-	if err := prune.Verify(r.Out, sl); err != nil {
-		os.RemoveAll(r.Out)
+	defer st.Abort() // no-op once committed
+	if err := prune.Verify(st.Tmp, sl); err != nil {
 		return nil, err
 	}
 	if progress != nil {
@@ -248,12 +252,16 @@ func Prune(ctx context.Context, folder source.Folder, be model.Backend, r Reques
 		res.PerLayerRatio = append(res.PerLayerRatio, 1-float64(after.PerLayer[l])/float64(before.PerLayer[l]))
 	}
 	if r.Eval {
-		ev, err := evalBeforeAfter(ctx, m, r.Out, be, tok, r.Target, min(r.MaxTokens, m.Config.MaxPos), progress)
+		ev, err := evalBeforeAfter(ctx, m, st.Tmp, be, tok, r.Target, min(r.MaxTokens, m.Config.MaxPos), progress)
 		if err != nil {
 			return nil, err
 		}
 		res.Eval = ev
 		lap("evaluate")
+	}
+	// Only a complete, verified and evaluated expert appears at --out.
+	if err := st.Commit(); err != nil {
+		return nil, err
 	}
 	return res, nil
 }

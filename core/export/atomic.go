@@ -31,7 +31,15 @@ func Stage(final string, dir bool) (*Staging, error) {
 	if st, err := os.Stat(parent); err != nil || !st.IsDir() {
 		return nil, fmt.Errorf("output folder %s does not exist", parent)
 	}
-	pattern := "." + filepath.Base(final) + ".partial-*"
+	// The staging name keeps the extension so it opens like the final file.
+	pattern := "." + filepath.Base(final) + ".partial-*" + filepath.Ext(final)
+	// A job killed earlier (SIGKILL leaves no chance to clean up) left its
+	// staging beside the output: it was never the output, so remove it.
+	if old, _ := filepath.Glob(filepath.Join(parent, pattern)); len(old) > 0 {
+		for _, o := range old {
+			os.RemoveAll(o)
+		}
+	}
 	var tmp string
 	var err error
 	if dir {
@@ -65,9 +73,19 @@ func (s *Staging) Abort() { os.RemoveAll(s.Tmp) }
 // ToFile writes a single-file output at final through write, atomically:
 // into a temporary file beside it, synced, then renamed.
 func ToFile(final string, write func(io.Writer) error) error {
-	st, err := Stage(final, false)
+	st, err := StageFile(final, write)
 	if err != nil {
 		return err
+	}
+	return st.Commit()
+}
+
+// StageFile writes a single-file output into its staging beside final and
+// returns the staging, for the caller to check and then Commit or Abort.
+func StageFile(final string, write func(io.Writer) error) (*Staging, error) {
+	st, err := Stage(final, false)
+	if err != nil {
+		return nil, err
 	}
 	err = func() error {
 		f, err := os.Create(st.Tmp)
@@ -86,7 +104,7 @@ func ToFile(final string, write func(io.Writer) error) error {
 	}()
 	if err != nil {
 		st.Abort()
-		return fmt.Errorf("writing %s: %w", final, err)
+		return nil, fmt.Errorf("writing %s: %w", final, err)
 	}
-	return st.Commit()
+	return st, nil
 }

@@ -69,13 +69,23 @@ func WriteHFDir(dir string, files []File, infos []tensor.Info, data TensorData) 
 
 // HFDir writes a complete Hugging Face folder at final, atomically.
 func HFDir(final string, files []File, infos []tensor.Info, data TensorData) error {
-	st, err := Stage(final, true)
+	st, err := StageHFDir(final, files, infos, data)
 	if err != nil {
 		return err
 	}
+	return st.Commit()
+}
+
+// StageHFDir writes the folder into its staging beside final and returns
+// the staging, for the caller to check and then Commit or Abort.
+func StageHFDir(final string, files []File, infos []tensor.Info, data TensorData) (*Staging, error) {
+	st, err := Stage(final, true)
+	if err != nil {
+		return nil, err
+	}
 	if err := WriteHFDir(st.Tmp, files, infos, data); err != nil {
 		st.Abort()
-		return fmt.Errorf("writing %s: %w", final, err)
+		return nil, fmt.Errorf("writing %s: %w", final, err)
 	}
-	return st.Commit()
+	return st, nil
 }

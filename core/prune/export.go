@@ -60,17 +60,29 @@ func (s *Slicer) outDType(shape []int, format string) tensor.DType {
 
 // Export writes the pruned model atomically at out.Path.
 func Export(s *Slicer, out Output) error {
-	if out.Format == "hf" {
+	st, err := ExportStaged(s, out)
+	if err != nil {
+		return err
+	}
+	return st.Commit()
+}
+
+// ExportStaged writes the pruned model completely into a staging path
+// beside out.Path (st.Tmp, which opens like the final output) and leaves it
+// there: the caller verifies and evaluates it, then commits, so a job
+// killed at any moment leaves nothing at out.Path.
+func ExportStaged(s *Slicer, out Output) (*export.Staging, error) {
+	switch out.Format {
+	case "hf":
 		files, infos, data, err := s.hfParts(out)
 		if err != nil {
-			return err
+			return nil, err
 		}
-		return export.HFDir(out.Path, files, infos, data)
+		return export.StageHFDir(out.Path, files, infos, data)
+	case "zip", "gguf":
+		return export.StageFile(out.Path, func(w io.Writer) error { return ExportTo(s, out, w) })
 	}
-	if out.Format != "zip" && out.Format != "gguf" {
-		return fmt.Errorf("unknown output format %q (hf, zip or gguf)", out.Format)
-	}
-	return export.ToFile(out.Path, func(w io.Writer) error { return ExportTo(s, out, w) })
+	return nil, fmt.Errorf("unknown output format %q (hf, zip or gguf)", out.Format)
 }
 
 // ExportTo streams a single-file output (zip or gguf) to w: the browser

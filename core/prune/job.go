@@ -53,8 +53,22 @@ func Batches(docs [][]int, maxTok int) [][][]int {
 	return out
 }
 
-// BatchTokens is how many tokens go through the layers together.
+// BatchTokens is the most tokens that go through the layers together.
 const BatchTokens = 8192
+
+// batchBudget bounds the bytes of activations one batch may hold.
+const batchBudget = 384 << 20
+
+// BatchTokensFor is how many tokens a batch of this model may hold so its
+// float32 activations (hidden state, normed copy, q/k/v, attention output,
+// gate/up/activation, and the layer output) stay within a fixed budget,
+// whatever the model's size.
+func BatchTokensFor(c *model.Config) int {
+	H, F := c.Hidden, c.FFN
+	nq, nkv := c.Heads*c.HeadDim, c.KVHeads*c.HeadDim
+	per := 4 * (4*H + 2*nq + 2*nkv + 3*F)
+	return max(256, min(BatchTokens, batchBudget/per))
+}
 
 // Score runs the calibration sequences through the model once, gathering
 // every method's statistics in the same pass. Cancelling ctx stops it
@@ -62,7 +76,7 @@ const BatchTokens = 8192
 func Score(ctx context.Context, m *model.Model, be model.Backend, seqs [][]int, progress Progress) (*Scorer, error) {
 	sc := NewScorer(m.Config)
 	hook := sc.Hook()
-	bs := Batches(seqs, BatchTokens)
+	bs := Batches(seqs, BatchTokensFor(m.Config))
 	total := len(bs) * m.Config.Layers
 	for i, b := range bs {
 		s, err := m.Run(be, model.Pack(b), func(L *model.Layer, st *model.Stats) error {
@@ -95,7 +109,7 @@ type Perplexity struct {
 func Evaluate(ctx context.Context, m *model.Model, be model.Backend, seqs [][]int, progress Progress) (Perplexity, error) {
 	var sum float64
 	var n int
-	bs := Batches(seqs, BatchTokens)
+	bs := Batches(seqs, BatchTokensFor(m.Config))
 	for i, b := range bs {
 		if err := ctx.Err(); err != nil {
 			return Perplexity{}, err

@@ -16,6 +16,12 @@ func Verify(path string, s *Slicer) error {
 	if err != nil {
 		return fmt.Errorf("verify: the output does not open: %w", err)
 	}
+	return VerifyModel(out, s)
+}
+
+// VerifyModel is Verify on an output already opened (the browser re-opens
+// what it wrote from a Blob, not a path).
+func VerifyModel(out *model.Model, s *Slicer) error {
 	to, got := s.Plan.To, out.Config
 	if got.Layers != to.Layers || got.Hidden != to.Hidden || got.Vocab != to.Vocab || got.HeadDim != to.HeadDim {
 		return fmt.Errorf("verify: output has %d layers, hidden %d, vocab %d, head dim %d; planned %d, %d, %d, %d",
