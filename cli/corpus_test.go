@@ -1,0 +1,65 @@
+package cli
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/cusprun/cusprun/core/synth"
+	"github.com/cusprun/cusprun/core/tensor"
+)
+
+// TestBadCorpora: every broken user corpus stops prune with one line that
+// says what to fix, and nothing is written.
+func TestBadCorpora(t *testing.T) {
+	c, _ := synth.Config(synth.Options{Family: "llama", Shape: "tiny"})
+	dir := t.TempDir()
+	src := filepath.Join(dir, "m")
+	if err := synth.WriteHF(src, c, 1, tensor.BF16, ""); err != nil {
+		t.Fatal(err)
+	}
+	write := func(name string, b []byte) string {
+		p := filepath.Join(dir, name)
+		os.WriteFile(p, b, 0o644)
+		return p
+	}
+	huge := make([]byte, 0, 100<<20+64)
+	huge = append(huge, `{"text": "`...)
+	for len(huge) < 100<<20 {
+		huge = append(huge, "Ein langer Satz ohne Ende "...)
+	}
+	huge = append(huge, `"}`...)
+	cases := []struct {
+		name  string
+		file  string
+		extra []string
+		want  string
+	}{
+		{"empty", write("empty.jsonl", nil), nil, "no documents"},
+		{"not utf8", write("latin1.jsonl", []byte("{\"text\": \"Gr\xfc\xdfe\"}\n")), nil, "not valid UTF-8"},
+		{"not json", write("bad.jsonl", []byte("{\"text\": \"ok\"}\nnot json\n")), nil, "bad.jsonl:2"},
+		{"100 MB line", write("huge.jsonl", huge), nil, "line is longer than"},
+		{"unknown tag", write("tags.jsonl", []byte("{\"text\": \"Hallo Welt\", \"language\": \"de\"}\n")), []string{"--language", "xx", "--builtin=false"}, `no calibration document has language "xx"`},
+		{"no doc for a dimension", write("de.jsonl", []byte("{\"text\": \"Hallo Welt\", \"language\": \"de\", \"domain\": \"law\"}\n")), []string{"--domain", "medicine", "--builtin=false"}, `no calibration document has domain "medicine"`},
+		{"missing file", filepath.Join(dir, "nope.jsonl"), nil, "nope.jsonl"},
+	}
+	for _, k := range cases {
+		t.Run(k.name, func(t *testing.T) {
+			out := filepath.Join(dir, "out-"+strings.ReplaceAll(k.name, " ", "-"))
+			args := append([]string{"prune", "--model", src, "--ratio", "0.2", "--out", out, "--corpus", k.file, "--eval=false"}, k.extra...)
+			_, errs, code := call(args...)
+			if code == 0 {
+				t.Fatal("prune accepted a bad corpus")
+			}
+			lines := strings.Split(strings.TrimSpace(errs), "\n")
+			last := lines[len(lines)-1]
+			if !strings.Contains(last, k.want) {
+				t.Fatalf("error %q; want it to contain %q", last, k.want)
+			}
+			if _, err := os.Stat(out); err == nil {
+				t.Fatal("something was written at --out")
+			}
+		})
+	}
+}
