@@ -219,7 +219,7 @@ func Prune(ctx context.Context, folder source.Folder, be model.Backend, r Reques
 		}
 	}
 	if r.Format == "gguf" && m.GGUF() == nil {
-		out.VocabMeta = func(w *gguf.Writer) error { return ggufVocab(tok, w) }
+		out.VocabMeta = func(w *gguf.Writer) error { return ggufVocabPadded(tok, plan.To.Vocab, w) }
 	}
 	if progress != nil {
 		progress("export", 0, 1)

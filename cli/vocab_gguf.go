@@ -1,13 +1,18 @@
 package cli
 
 import (
-	"fmt"
-
 	"github.com/cusprun/cusprun/core/gguf"
 	"github.com/cusprun/cusprun/core/tokenizer"
 )
 
 // ggufVocab writes a tokenizer.json vocabulary as GGUF tokenizer keys.
 var ggufVocab = func(tok *tokenizer.Tokenizer, w *gguf.Writer) error {
-	return fmt.Errorf("GGUF output from a Hugging Face folder needs its tokenizer converted, which is not available yet: use --format hf or zip")
+	return tok.WriteGGUF(w, 0)
+}
+
+// ggufVocabPadded is ggufVocab for a model whose embedding has nVocab rows,
+// more than the tokenizer has tokens (Qwen pads to a round size): the token
+// list is padded with unused tokens, as llama.cpp's converter does.
+func ggufVocabPadded(tok *tokenizer.Tokenizer, nVocab int, w *gguf.Writer) error {
+	return tok.WriteGGUF(w, nVocab)
 }

@@ -83,6 +83,11 @@ func FromGGUF(m GGUFMeta) (*Tokenizer, error) {
 	t.bos = idKey("tokenizer.ggml.bos_token_id")
 	t.eos = idKey("tokenizer.ggml.eos_token_id")
 	t.unk = idKey("tokenizer.ggml.unknown_token_id")
+	t.pad = idKey("tokenizer.ggml.padding_token_id")
+	src := &ggufSource{model: model, types: make([]int32, len(toks))}
+	for i := range src.types {
+		src.types[i] = typ(i)
+	}
 
 	switch model {
 	case "llama":
@@ -119,6 +124,7 @@ func FromGGUF(m GGUFMeta) (*Tokenizer, error) {
 		}
 		t.pre = append(t.pre, byteLevelPre{})
 		merges, _ := m.Strings("tokenizer.ggml.merges")
+		src.pre, src.merges = pre, merges
 		t.merges = make(map[uint64]merge, len(merges))
 		for rank, s := range merges {
 			a, b, ok := strings.Cut(s, " ")
@@ -168,5 +174,6 @@ func FromGGUF(m GGUFMeta) (*Tokenizer, error) {
 		added = append(added, a)
 	}
 	t.added = newMatcher(added)
+	t.gguf = src
 	return t, nil
 }

@@ -89,6 +89,7 @@ type hfConfig struct {
 	AddBOS *bool           `json:"add_bos_token"`
 	BOS    json.RawMessage `json:"bos_token"`
 	EOS    json.RawMessage `json:"eos_token"`
+	Pad    json.RawMessage `json:"pad_token"`
 }
 
 func tokenText(raw json.RawMessage) string {
@@ -209,13 +210,13 @@ func ParseTokenizerJSON(data, config []byte) (*Tokenizer, error) {
 	}
 
 	// BOS/EOS: tokenizer_config.json, else the post-processor's template.
-	bosText, eosText := "", ""
+	bosText, eosText, padText := "", "", ""
 	if len(config) > 0 {
 		var c hfConfig
 		if err := json.Unmarshal(config, &c); err != nil {
 			return nil, fmt.Errorf("tokenizer_config.json: %w", err)
 		}
-		bosText, eosText = tokenText(c.BOS), tokenText(c.EOS)
+		bosText, eosText, padText = tokenText(c.BOS), tokenText(c.EOS), tokenText(c.Pad)
 		if c.AddBOS != nil {
 			t.addBOS = *c.AddBOS
 		}
@@ -234,6 +235,10 @@ func ParseTokenizerJSON(data, config []byte) (*Tokenizer, error) {
 	if id, ok := t.lookup(eosText); ok && eosText != "" {
 		t.eos = id
 	}
+	if id, ok := t.lookup(padText); ok && padText != "" {
+		t.pad = id
+	}
+	t.srcJSON, t.srcConfig = data, config
 	return t, nil
 }
 

@@ -69,8 +69,14 @@ type Tokenizer struct {
 	metaSplit bool
 
 	bos, eos int32 // -1: none
+	pad      int32 // -1: none
 	addBOS   bool  // what the tokenizer's configuration asks for
 	name     string
+
+	// The source, for WriteGGUF and Restrict: a tokenizer.json (and its
+	// tokenizer_config.json) or a GGUF vocabulary.
+	srcJSON, srcConfig []byte
+	gguf               *ggufSource
 
 	mu    sync.RWMutex
 	cache map[string][]int32
@@ -91,6 +97,12 @@ func (t *Tokenizer) BOS() int { return int(t.bos) }
 
 // EOS is the end-of-sequence id, or -1.
 func (t *Tokenizer) EOS() int { return int(t.eos) }
+
+// Pad is the padding id, or -1.
+func (t *Tokenizer) Pad() int { return int(t.pad) }
+
+// Unk is the unknown-token id, or -1.
+func (t *Tokenizer) Unk() int { return int(t.unk) }
 
 // AddsBOS reports whether the tokenizer's own configuration asks for a BOS
 // token before every text (tokenizer_config.json add_bos_token, the
@@ -301,6 +313,7 @@ func newTokenizer(n int) *Tokenizer {
 		unk:    -1,
 		bos:    -1,
 		eos:    -1,
+		pad:    -1,
 		cache:  map[string][]int32{},
 	}
 	for i := range t.byteIDs {
