@@ -6,6 +6,15 @@
 // Conventions: activations are row-major [tokens, width] float32 slices;
 // weight matrices are row-major [out, in] as Hugging Face stores linear
 // layers, so y = x W^T.
+//
+// Determinism: every kernel gives the same bits natively (with or without
+// AVX2/AVX-512), under GOOS=wasip1 and under GOOS=js, so pruning decisions
+// never depend on the engine. Sums have a defined order (dot.go: sixteen lane
+// sums, a fixed reduction tree, then the tail), products are rounded before
+// they are added (no fused multiply-add), and exp is exp32 (exp.go) rather
+// than math.Exp, which is assembly on amd64. Build natively with the default
+// GOAMD64=v1: with v3 the compiler may fuse multiply-adds inside the standard
+// library's math.Tanh, Sin and Cos (GeluTanh, Rope) too.
 package ops
 
 import (
