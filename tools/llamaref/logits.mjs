@@ -110,7 +110,9 @@ const n = opts.ids.length;
 for (const id of opts.ids) {
   if (nVocab !== undefined && id >= nVocab) fail(`token id ${id} is outside the vocabulary (${nVocab})`);
 }
-const ctxSize = Math.max(256, Math.ceil(n / 256) * 256);
+// One slot of headroom: a context that the input fills exactly makes
+// node-llama-cpp shift it, and the last position comes out wrong (and slow).
+const ctxSize = Math.max(256, Math.ceil((n + 1) / 256) * 256);
 const context = await model.createContext({
   contextSize: ctxSize,
   batchSize: ctxSize,
