@@ -153,6 +153,7 @@ func FromGGUF(m GGUFMeta) (*Tokenizer, error) {
 	// Control, unknown and user-defined tokens are matched in the text before
 	// the model runs, control and unknown ones only when parsing specials.
 	name, _ := m.String("general.name")
+	src.name = name
 	name = strings.ToLower(name)
 	phi3 := strings.Contains(name, "phi-3") || strings.Contains(name, "phi3")
 	t.special = make([]bool, len(toks))

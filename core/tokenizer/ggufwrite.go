@@ -309,6 +309,7 @@ func fastName(f fastSplit) string {
 // ggufSource is what a GGUF vocabulary had that the tokenizer does not use
 // otherwise, kept so it can be written back (and restricted).
 type ggufSource struct {
+	name   string // general.name
 	model  string
 	pre    string
 	types  []int32
@@ -318,7 +319,7 @@ type ggufSource struct {
 // mapMeta is GGUF metadata held in a map (a vocabulary built in memory).
 type mapMeta map[string]any
 
-func (m mapMeta) String(k string) (string, bool)   { v, ok := m[k].(string); return v, ok }
+func (m mapMeta) String(k string) (string, bool)    { v, ok := m[k].(string); return v, ok }
 func (m mapMeta) Strings(k string) ([]string, bool) { v, ok := m[k].([]string); return v, ok }
 func (m mapMeta) Float32s(k string) ([]float32, bool) {
 	v, ok := m[k].([]float32)
