@@ -58,3 +58,17 @@ func NewStats(L *Layer, hd, docs int) *Stats {
 	}
 	return st
 }
+
+// HeadBackend is a Backend that can also multiply the final normed rows by
+// the output matrix (lm_head), so the vocabulary-sized product runs where
+// the hidden states are (the GPU) instead of on the CPU. It is optional:
+// Logits uses it when the backend implements it and ops.MatMul otherwise.
+// The output matrix is still streamed from the file by Logits, a chunk of
+// vocabulary rows at a time, in its file dtype.
+type HeadBackend interface {
+	Backend
+	// HeadMatMul returns x w^T + bias ([rows, w.Rows], row-major), x the
+	// rows the last Final on s returned ([rows, w.Cols]), w a chunk of
+	// vocabulary rows of the output matrix and bias nil or w.Rows values.
+	HeadMatMul(s State, w *Weight, bias []float32) ([]float32, error)
+}

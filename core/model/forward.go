@@ -83,7 +83,8 @@ func (m *Model) Run(be Backend, b Batch, hook LayerHook, progress Progress) (Sta
 const vocabChunk = 4096
 
 // Logits computes the logits of the given rows of a finished batch,
-// streaming the output matrix from the file in chunks of vocabulary rows.
+// streaming the output matrix from the file in chunks of vocabulary rows
+// (multiplied by the backend when it is a HeadBackend, by ops.MatMul if not).
 // For each chunk, fn gets [lo, hi) and the logits of every row for those
 // vocabulary entries ([len(rows), hi-lo], row-major).
 func (m *Model) Logits(be Backend, s State, hd *Head, rows []int, fn func(lo, hi int, logits []float32)) error {
@@ -98,7 +99,8 @@ func (m *Model) Logits(be Backend, s State, hd *Head, rows []int, fn func(lo, hi
 	}
 	info, _ := m.Store.Lookup(outName)
 	R := len(rows)
-	buf := make([]float32, R*vocabChunk)
+	hb, onBackend := be.(HeadBackend)
+	var buf []float32 // ops.MatMul's output, reused from chunk to chunk
 	for lo := 0; lo < c.Vocab; lo += vocabChunk {
 		hi := min(lo+vocabChunk, c.Vocab)
 		w, err := m.readRows(outName, info, lo, hi-lo)
@@ -109,8 +111,22 @@ func (m *Model) Logits(be Backend, s State, hd *Head, rows []int, fn func(lo, hi
 		if hd.OutB != nil {
 			bias = hd.OutB.F32()[lo:hi]
 		}
-		y := buf[:R*(hi-lo)]
-		ops.MatMul(y, x, w.F32(), bias, R, c.Hidden, hi-lo)
+		var y []float32
+		if onBackend {
+			// The backend multiplies the rows it kept from Final.
+			if y, err = hb.HeadMatMul(s, w, bias); err != nil {
+				return err
+			}
+			if len(y) != R*(hi-lo) {
+				return fmt.Errorf("%s: %d logits for %d rows of %d vocabulary entries", be.Name(), len(y), R, hi-lo)
+			}
+		} else {
+			if buf == nil {
+				buf = make([]float32, R*vocabChunk)
+			}
+			y = buf[:R*(hi-lo)]
+			ops.MatMul(y, x, w.F32(), bias, R, c.Hidden, hi-lo)
+		}
 		fn(lo, hi, y)
 	}
 	return nil
