@@ -44,10 +44,13 @@ type Request struct {
 	MaxTokens int
 	MaxDocs   int
 	Eval      bool
+	// Vocab is "off" (or "") to keep the whole vocabulary, "target" to keep
+	// only the tokens the target's corpora need (prune.VocabPlan).
+	Vocab string
 }
 
 func pruneFlags(fs *flag.FlagSet, r *Request) {
-	fs.StringVar(&r.Target.Language, "language", "", "expert language, ISO 639-1 (de, zh, ...) or any")
+	fs.StringVar(&r.Target.Language, "language", "", "expert language, ISO 639-1 (de, zh, ...), several comma-separated (de,en), or any")
 	fs.StringVar(&r.Target.Domain, "domain", "", "expert domain (law, medicine, finance, code, science, general) or any")
 	fs.StringVar(&r.Target.Task, "task", "", "expert task (qa, summarization, translation, classification, reasoning) or any")
 	fs.Var((*multi)(&r.Corpora), "corpus", "extra calibration JSONL (or plain text) file; repeatable")
@@ -61,6 +64,7 @@ func pruneFlags(fs *flag.FlagSet, r *Request) {
 	fs.IntVar(&r.MaxTokens, "max-tokens", 512, "cut each calibration document to this many tokens")
 	fs.IntVar(&r.MaxDocs, "max-docs", 0, "use at most this many calibration documents (0: all)")
 	fs.BoolVar(&r.Eval, "eval", true, "measure perplexity before and after on held-out text")
+	fs.StringVar(&r.Vocab, "vocab", "off", "off (keep the vocabulary) or target (keep only the tokens the target's corpora need; docs/VOCAB.md)")
 }
 
 func runPrune(args []string) (any, error) {
@@ -134,6 +138,9 @@ type Result struct {
 	Eval          map[string]any     `json:"eval,omitempty"`
 	Seconds       map[string]float64 `json:"seconds"`
 	Plan          *prune.Plan        `json:"plan"`
+	// Vocab: vocabulary sizes (model rows) before and after, and how many
+	// tokens the calibration text produced, when the vocabulary was pruned.
+	Vocab map[string]int `json:"vocab,omitempty"`
 }
 
 // Prune runs a whole job on a model folder: calibrate, score, select,
@@ -147,6 +154,12 @@ func Prune(ctx context.Context, folder source.Folder, be model.Backend, r Reques
 	}
 	if r.Format != "hf" && r.Format != "zip" && r.Format != "gguf" {
 		return nil, fmt.Errorf("unknown format %q (hf, zip or gguf)", r.Format)
+	}
+	if r.Vocab == "" {
+		r.Vocab = "off"
+	}
+	if !validIn(r.Vocab, prune.VocabChoices) {
+		return nil, fmt.Errorf("unknown vocab choice %q (off or target)", r.Vocab)
 	}
 	if r.Placement == "adaptive" && r.Format != "gguf" {
 		return nil, fmt.Errorf("adaptive placement gives per-layer widths, which only GGUF (deci) holds: use --format gguf")
@@ -184,6 +197,7 @@ func Prune(ctx context.Context, folder source.Folder, be model.Backend, r Reques
 	if err != nil {
 		return nil, err
 	}
+	vocabDocs := docs
 	if r.MaxDocs > 0 && len(docs) > r.MaxDocs {
 		docs = docs[:r.MaxDocs]
 	}
@@ -207,6 +221,12 @@ func Prune(ctx context.Context, folder source.Folder, be model.Backend, r Reques
 	if err != nil {
 		return nil, err
 	}
+	var vr *tokenizer.Restricted
+	if r.Vocab == "target" {
+		if vr, err = prune.VocabPlan(plan, tok, vocabDocs); err != nil {
+			return nil, fmt.Errorf("vocabulary pruning: %w", err)
+		}
+	}
 	lap("select")
 	sl := &prune.Slicer{M: m, Plan: plan, Source: folder}
 	if r.Method == "flap" {
@@ -220,6 +240,14 @@ func Prune(ctx context.Context, folder source.Folder, be model.Backend, r Reques
 	}
 	if r.Format == "gguf" && m.GGUF() == nil {
 		out.VocabMeta = func(w *gguf.Writer) error { return ggufVocabPadded(tok, plan.To.Vocab, w) }
+	}
+	tokAfter := tok
+	if vr != nil {
+		if out.Files, err = prune.VocabFiles(out.Files, vr); err != nil {
+			return nil, err
+		}
+		out.VocabMeta = prune.VocabMeta(vr, plan.To.Vocab)
+		tokAfter = vr.Tokenizer
 	}
 	if progress != nil {
 		progress("export", 0, 1)
@@ -251,8 +279,11 @@ func Prune(ctx context.Context, folder source.Folder, be model.Backend, r Reques
 		res.Kept.KV = append(res.Kept.KV, plan.To.KVHeadsAt(l))
 		res.PerLayerRatio = append(res.PerLayerRatio, 1-float64(after.PerLayer[l])/float64(before.PerLayer[l]))
 	}
+	if vr != nil {
+		res.Vocab = map[string]int{"before": m.Config.Vocab, "after": plan.To.Vocab, "tokenizer_before": tok.VocabSize()}
+	}
 	if r.Eval {
-		ev, err := evalBeforeAfter(ctx, m, st.Tmp, be, tok, r.Target, min(r.MaxTokens, m.Config.MaxPos), progress)
+		ev, err := evalBeforeAfter(ctx, m, st.Tmp, be, tok, tokAfter, r.Target, min(r.MaxTokens, m.Config.MaxPos), progress)
 		if err != nil {
 			return nil, err
 		}
@@ -277,7 +308,7 @@ func validIn(s string, list []string) bool {
 
 // evalBeforeAfter measures perplexity of the source and the expert on the
 // built-in held-out text: the expert slice and a general mix.
-func evalBeforeAfter(ctx context.Context, dense *model.Model, out string, be model.Backend, tok *tokenizer.Tokenizer,
+func evalBeforeAfter(ctx context.Context, dense *model.Model, out string, be model.Backend, tok, tokAfter *tokenizer.Tokenizer,
 	t corpus.Target, maxTok int, progress prune.Progress) (map[string]any, error) {
 	held, err := corpus.Builtin("heldout")
 	if err != nil {
@@ -297,6 +328,9 @@ func evalBeforeAfter(ctx context.Context, dense *model.Model, out string, be mod
 		a, err := prune.Evaluate(ctx, dense, be, seqs, progress)
 		if err != nil {
 			return nil, err
+		}
+		if tokAfter != tok {
+			seqs = prune.Tokenize(tokAfter, docs, maxTok)
 		}
 		b, err := prune.Evaluate(ctx, pruned, be, seqs, progress)
 		if err != nil {

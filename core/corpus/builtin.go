@@ -7,6 +7,7 @@ import (
 	"io/fs"
 	"path"
 	"sort"
+	"strings"
 )
 
 // The built-in corpora: documents this team wrote for calibration (calib/)
@@ -87,6 +88,17 @@ func (t Target) Get(dim string) string {
 	return v
 }
 
+// OneOf reports whether tag is one of the comma-separated values of a
+// target dimension ("de,en": an expert for two languages).
+func OneOf(values, tag string) bool {
+	for _, v := range strings.Split(values, ",") {
+		if strings.TrimSpace(v) == tag {
+			return true
+		}
+	}
+	return false
+}
+
 // Calibration returns the union of the target's corpora, C_L ∪ C_D ∪ C_T
 // (DESIGN §1): every document whose tag equals the chosen value of some
 // dimension, or that leaves that dimension untagged (a user document counts
@@ -106,7 +118,7 @@ func (t Target) Calibration(docs []Doc) ([]Doc, error) {
 	for _, dim := range chosen {
 		v, n := t.Get(dim), 0
 		for i, d := range docs {
-			if tag := d.Tag(dim); tag == v || tag == "" {
+			if tag := d.Tag(dim); tag == "" || OneOf(v, tag) {
 				in[i] = true
 				n++
 			}
@@ -137,7 +149,7 @@ func (t Target) Slice(docs []Doc, min int) []Doc {
 				continue
 			}
 			chosen = true
-			if d.Tag(dim) == v {
+			if OneOf(v, d.Tag(dim)) {
 				some = true
 			} else {
 				every = false

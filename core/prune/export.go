@@ -107,8 +107,16 @@ func ExportTo(s *Slicer, out Output, w io.Writer) error {
 			}
 		}
 		meta := out.VocabMeta
-		if g := s.M.GGUF(); g != nil {
+		if g := s.M.GGUF(); g != nil && s.Plan.KeepVocab == nil {
 			meta = func(w *gguf.Writer) error { return copyTokenizerKeys(g, w) }
+		} else if g != nil && meta != nil {
+			vocab := meta
+			meta = func(w *gguf.Writer) error {
+				if err := copyOtherTokenizerKeys(g, w); err != nil {
+					return err
+				}
+				return vocab(w)
+			}
 		}
 		if meta == nil {
 			return fmt.Errorf("no vocabulary to put in the GGUF: the source has no tokenizer")
@@ -188,7 +196,11 @@ func (s *Slicer) configJSON(format string) ([]byte, error) {
 	cfg["num_attention_heads"] = to.Heads
 	cfg["head_dim"] = to.HeadDim
 	cfg["vocab_size"] = to.Vocab
-	return json.MarshalIndent(cfg, "", "  ")
+	b, err := json.MarshalIndent(cfg, "", "  ")
+	if err != nil || s.Plan.vocabMap == nil {
+		return b, err
+	}
+	return s.Plan.vocabMap.RemapConfigIDs(b)
 }
 
 // sourceFiles reads the small files of the source folder, if it has one.

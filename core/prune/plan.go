@@ -6,6 +6,7 @@ import (
 	"sort"
 
 	"github.com/cusprun/cusprun/core/model"
+	"github.com/cusprun/cusprun/core/tokenizer"
 )
 
 // Plan says which units of every layer survive, and the model they make.
@@ -16,6 +17,11 @@ type Plan struct {
 	// Kept neuron and KV-group indices per layer, ascending.
 	KeepFFN    [][]int `json:"keep_ffn"`
 	KeepGroups [][]int `json:"keep_groups"`
+	// KeepVocab, when set (vocabulary pruning, see vocab.go), lists the kept
+	// token ids, ascending: the rows of embed_tokens and lm_head the output
+	// keeps, its token i being the source's KeepVocab[i].
+	KeepVocab []int `json:"-"`
+	vocabMap  *tokenizer.IDMap
 	// Source and result architectures.
 	From *model.Config `json:"-"`
 	To   *model.Config `json:"-"`

@@ -27,6 +27,9 @@ type Slicer struct {
 // Tensor returns the pruned tensor for a role of the output config.
 func (s *Slicer) Tensor(r model.Role, l int) (*model.Weight, error) {
 	if l < 0 {
+		if s.Plan.KeepVocab != nil && vocabRole(r) {
+			return s.vocabTensor(r)
+		}
 		return s.M.ReadRole(r, l)
 	}
 	if s.tensor == nil || s.cur != l {

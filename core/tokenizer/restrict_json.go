@@ -350,6 +350,9 @@ func (m *IDMap) RemapConfigIDs(data []byte) ([]byte, error) {
 		var list []int
 		switch {
 		case json.Unmarshal(raw, &one) == nil:
+			if one < 0 {
+				continue // "none"
+			}
 			n := m.Map(one)
 			if n < 0 {
 				if k == "pad_token_id" {
@@ -362,7 +365,9 @@ func (m *IDMap) RemapConfigIDs(data []byte) ([]byte, error) {
 		case json.Unmarshal(raw, &list) == nil:
 			var out []int
 			for _, id := range list {
-				if n := m.Map(id); n >= 0 {
+				if id < 0 {
+					out = append(out, id)
+				} else if n := m.Map(id); n >= 0 {
 					out = append(out, n)
 				} else {
 					return nil, fmt.Errorf("%s %d is not in the kept vocabulary", k, id)

@@ -254,3 +254,41 @@ func Eval(ggufPath string, ids []int, opt Options) (*Result, error) {
 		LoadMS: meta.LoadMS, EvalMS: meta.EvalMS, ConvertMS: meta.ConvertMS, WallMS: wall,
 	}, nil
 }
+
+// Tokenize returns llama.cpp's tokenization of each text with the vocabulary
+// of a GGUF file (only the vocabulary is loaded): no BOS, and special-token
+// text is plain text, as core/tokenizer's Encode with no options.
+func Tokenize(ggufPath string, texts []string) ([][]int, error) {
+	deps := DepsDir()
+	if err := Available(deps); err != nil {
+		return nil, err
+	}
+	abs, err := filepath.Abs(ggufPath)
+	if err != nil {
+		return nil, err
+	}
+	js, err := script()
+	if err != nil {
+		return nil, fmt.Errorf("llamaref: writing the node script: %v", err)
+	}
+	input, _ := json.Marshal(map[string][]string{"texts": texts})
+	cmd := exec.Command("node", js, abs, "--tokenize")
+	cmd.Env = append(os.Environ(), "CUSPRUN_DEPS="+deps, "NODE_LLAMA_CPP_SKIP_DOWNLOAD=true")
+	cmd.Stdin = bytes.NewReader(input)
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Run(); err != nil {
+		msg := strings.TrimSpace(stderr.String())
+		if len(msg) > 2000 {
+			msg = msg[len(msg)-2000:]
+		}
+		return nil, fmt.Errorf("llamaref: node --tokenize %s: %v: %s", filepath.Base(abs), err, msg)
+	}
+	var out struct {
+		IDs [][]int `json:"ids"`
+	}
+	if err := json.Unmarshal(stdout.Bytes(), &out); err != nil || len(out.IDs) != len(texts) {
+		return nil, fmt.Errorf("llamaref: bad --tokenize output: %v: %.200q", err, stdout.String())
+	}
+	return out.IDs, nil
+}

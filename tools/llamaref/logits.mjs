@@ -3,6 +3,9 @@
 //   node logits.mjs MODEL.gguf [ID ...] [--bin FILE] [--threads N] [--last]
 //   echo '[1,2,3]' | node logits.mjs MODEL.gguf        (or {"ids":[1,2,3]} on stdin)
 //   node logits.mjs --check     only load llama.cpp (prebuilt, CPU) and print {"build":..}
+//   echo '{"texts":["..."]}' | node logits.mjs MODEL.gguf --tokenize
+//                               llama.cpp's tokenization of each text (vocabulary only loaded;
+//                               no BOS, special-token text is plain text): {"ids":[[...], ...]}
 //
 // Loads MODEL.gguf with node-llama-cpp (prebuilt llama.cpp, CPU only, never
 // builds or downloads anything), evaluates the ids exactly as given (no BOS is
@@ -44,18 +47,19 @@ function depsDir() {
 }
 
 function parseArgs(argv) {
-  const opts = { model: null, ids: [], bin: null, threads: 0, check: false, last: false };
+  const opts = { model: null, ids: [], bin: null, threads: 0, check: false, last: false, tokenize: false };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     if (a === "--bin") opts.bin = argv[++i];
     else if (a === "--threads") opts.threads = Number(argv[++i]);
     else if (a === "--check") opts.check = true;
     else if (a === "--last") opts.last = true;
+    else if (a === "--tokenize") opts.tokenize = true;
     else if (a.startsWith("--")) fail(`unknown flag ${a}`);
     else if (opts.model === null) opts.model = a;
     else for (const s of a.split(",")) if (s !== "") opts.ids.push(Number(s));
   }
-  if (opts.check) return opts;
+  if (opts.check || opts.tokenize) return opts;
   if (opts.model === null) fail("usage: logits.mjs MODEL.gguf [ID ...] [--bin FILE] [--threads N]");
   if (opts.ids.length === 0) {
     const text = readFileSync(0, "utf8").trim();
@@ -101,6 +105,17 @@ const llama = await getLlama({
 if (opts.check) {
   if (llama.buildType !== "prebuilt") fail(`llama.cpp is not the prebuilt binary but ${llama.buildType}`);
   process.stdout.write(JSON.stringify({ build: llama.buildType, gpu: llama.gpu, cores: llama.cpuMathCores, ms: Math.round(performance.now() - t0) }) + "\n");
+  await llama.dispose();
+  process.exit(0);
+}
+if (opts.tokenize) {
+  if (opts.model === null || !existsSync(opts.model)) fail("usage: logits.mjs MODEL.gguf --tokenize < {\"texts\":[...]}");
+  const input = JSON.parse(readFileSync(0, "utf8"));
+  const texts = Array.isArray(input) ? input : input.texts;
+  const vm = await llama.loadModel({ modelPath: path.resolve(opts.model), gpuLayers: 0, vocabOnly: true });
+  const ids = texts.map((t) => Array.from(vm.tokenize(t, false)));
+  process.stdout.write(JSON.stringify({ ids }) + "\n");
+  await vm.dispose();
   await llama.dispose();
   process.exit(0);
 }
