@@ -46,58 +46,92 @@ func (b *Backend) Close() {
 // Name is "gpu".
 func (b *Backend) Name() string { return "gpu" }
 
-type state struct {
-	c        *model.Config
-	docs     []ops.Span
-	n        int
-	h        *Tensor // [n, hidden]
-	rowStart *Tensor // [n] first row of each row's document
-	spans    *Tensor // [docs, 2] start, length
-	cos, sin *Tensor // [n, rope dim / 2]
+// part is a run of whole documents whose activations fit one storage
+// binding: a batch larger than that is split into parts, each with its own
+// hidden states on the device, and a layer runs them one after another with
+// the same uploaded weights.
+type part struct {
+	d0, ndocs int     // its documents [d0, d0+ndocs) of the batch
+	lo, n     int     // its rows [lo, lo+n) of the batch
+	h         *Tensor // [n, hidden]
+	rowStart  *Tensor // [n] first row (in the part) of each row's document
+	spans     *Tensor // [ndocs, 2] start (in the part), length
+	cos, sin  *Tensor // [n, rope dim / 2]
 }
 
-func (s *state) release() {
-	for _, t := range []*Tensor{s.h, s.rowStart, s.spans, s.cos, s.sin} {
+func (p *part) release() {
+	for _, t := range []*Tensor{p.h, p.rowStart, p.spans, p.cos, p.sin} {
 		t.Release()
 	}
 }
 
+type state struct {
+	c     *model.Config
+	docs  []ops.Span
+	n     int
+	parts []*part
+	maxN  int // the most rows of a part
+	// final holds the rows the last Final returned, normed, in blocks
+	// that each fit a binding, for HeadMatMul.
+	final []*Tensor
+	fRows []int
+}
+
+func (s *state) releaseFinal() {
+	for _, t := range s.final {
+		t.Release()
+	}
+	s.final, s.fRows = nil, nil
+}
+
+func (s *state) release() {
+	for _, p := range s.parts {
+		p.release()
+	}
+	s.parts = nil
+	s.releaseFinal()
+}
+
+// maxBinding is the most bytes one activation buffer may take.
+func (b *Backend) maxBinding() uint64 {
+	mb := b.d.MaxBinding
+	if lim := b.d.limits.MaxStorageBufferBindingSize; lim > 0 && lim < mb {
+		mb = lim
+	}
+	return mb
+}
+
+// widest is the most float32s a token takes in any one activation of any
+// layer of c (hidden, queries, keys, FFN).
+func widest(c *model.Config) int {
+	w := max(c.Hidden, c.Rope.Dim/2)
+	for l := 0; l < c.Layers; l++ {
+		w = max(w, c.HeadsAt(l)*c.HeadDim, c.FFNAt(l))
+	}
+	return w
+}
+
 // Start uploads the embedded batch, its document layout and its rotary
-// tables (cos and sin of every row's angles, computed as ops.Rope does).
+// tables (cos and sin of every row's angles, computed as ops.Rope does),
+// split into parts of whole documents whose activations fit a binding.
 func (b *Backend) Start(c *model.Config, h []float32, docs []ops.Span) (_ model.State, err error) {
 	defer recoverErr(&err, "start")
 	n := 0
-	for _, d := range docs {
+	for i, d := range docs {
 		if d.Past != 0 {
 			return nil, fmt.Errorf("gpu backend: batches continue no KV cache (document at position %d)", d.Past)
+		}
+		if d.Start != n || d.Len < 0 {
+			return nil, fmt.Errorf("gpu backend: document %d at row %d, want the documents packed end to end (row %d)", i, d.Start, n)
 		}
 		n += d.Len
 	}
 	if len(h) != n*c.Hidden {
 		return nil, fmt.Errorf("gpu backend: %d hidden values for %d tokens of width %d", len(h), n, c.Hidden)
 	}
-	half := c.Rope.Dim / 2
-	rs := make([]uint32, n)
-	spans := make([]uint32, 0, 2*len(docs))
-	cos := make([]float32, n*half)
-	sin := make([]float32, n*half)
-	scale := c.RopeScale()
-	for _, d := range docs {
-		if d.Start < 0 || d.Start+d.Len > n {
-			return nil, fmt.Errorf("gpu backend: document rows [%d, %d) outside %d tokens", d.Start, d.Start+d.Len, n)
-		}
-		spans = append(spans, uint32(d.Start), uint32(d.Len))
-		inv := c.InvFreq(d.Past + d.Len)
-		for i := 0; i < d.Len; i++ {
-			r := d.Start + i
-			rs[r] = uint32(d.Start)
-			for j := 0; j < half; j++ {
-				a := float64(d.Past+i) * float64(inv[j])
-				cos[r*half+j] = float32(math.Cos(a)) * scale
-				sin[r*half+j] = float32(math.Sin(a)) * scale
-			}
-		}
-	}
+	// Group the documents into parts.
+	perTok := uint64(4 * widest(c))
+	maxRows := int(b.maxBinding() / perTok)
 	s := &state{c: c, docs: docs, n: n}
 	ok := false
 	defer func() {
@@ -105,23 +139,77 @@ func (b *Backend) Start(c *model.Config, h []float32, docs []ops.Span) (_ model.
 			s.release()
 		}
 	}()
-	if s.h, err = b.d.UploadF32(h); err != nil {
-		return nil, err
-	}
-	if s.rowStart, err = b.d.UploadU32(rs); err != nil {
-		return nil, err
-	}
-	if s.spans, err = b.d.UploadU32(spans); err != nil {
-		return nil, err
-	}
-	if s.cos, err = b.d.UploadF32(cos); err != nil {
-		return nil, err
-	}
-	if s.sin, err = b.d.UploadF32(sin); err != nil {
-		return nil, err
+	for d0 := 0; d0 < len(docs); {
+		d1, rows := d0, 0
+		for d1 < len(docs) && rows+docs[d1].Len <= maxRows {
+			rows += docs[d1].Len
+			d1++
+		}
+		if d1 == d0 {
+			return nil, fmt.Errorf("gpu backend: a document of %d tokens needs %d bytes per activation, more than the device's %d-byte binding: score shorter documents",
+				docs[d0].Len, uint64(docs[d0].Len)*perTok, b.maxBinding())
+		}
+		p, err := b.startPart(c, h, docs, d0, d1)
+		if err != nil {
+			return nil, err
+		}
+		s.parts = append(s.parts, p)
+		s.maxN = max(s.maxN, p.n)
+		d0 = d1
 	}
 	ok = true
 	return s, nil
+}
+
+// startPart uploads documents [d0, d1) of the batch as one part.
+func (b *Backend) startPart(c *model.Config, h []float32, docs []ops.Span, d0, d1 int) (_ *part, err error) {
+	lo := docs[d0].Start
+	n := docs[d1-1].Start + docs[d1-1].Len - lo
+	half := c.Rope.Dim / 2
+	rs := make([]uint32, n)
+	spans := make([]uint32, 0, 2*(d1-d0))
+	cos := make([]float32, n*half)
+	sin := make([]float32, n*half)
+	scale := c.RopeScale()
+	for _, d := range docs[d0:d1] {
+		start := d.Start - lo
+		spans = append(spans, uint32(start), uint32(d.Len))
+		inv := c.InvFreq(d.Past + d.Len)
+		for i := 0; i < d.Len; i++ {
+			r := start + i
+			rs[r] = uint32(start)
+			for j := 0; j < half; j++ {
+				a := float64(d.Past+i) * float64(inv[j])
+				cos[r*half+j] = float32(math.Cos(a)) * scale
+				sin[r*half+j] = float32(math.Sin(a)) * scale
+			}
+		}
+	}
+	p := &part{d0: d0, ndocs: d1 - d0, lo: lo, n: n}
+	ok := false
+	defer func() {
+		if !ok {
+			p.release()
+		}
+	}()
+	H := c.Hidden
+	if p.h, err = b.d.UploadF32(h[lo*H : (lo+n)*H]); err != nil {
+		return nil, err
+	}
+	if p.rowStart, err = b.d.UploadU32(rs); err != nil {
+		return nil, err
+	}
+	if p.spans, err = b.d.UploadU32(spans); err != nil {
+		return nil, err
+	}
+	if p.cos, err = b.d.UploadF32(cos); err != nil {
+		return nil, err
+	}
+	if p.sin, err = b.d.UploadF32(sin); err != nil {
+		return nil, err
+	}
+	ok = true
+	return p, nil
 }
 
 // Free releases the batch's buffers.
@@ -204,7 +292,8 @@ func (b *Backend) norm(p *Pass, c *model.Config, y, x, w, bias *Tensor, n int) {
 }
 
 // Layer runs decoder layer L over the batch in place, as model.CPU's Layer
-// does, and with st accumulates the layer's unit statistics.
+// does, and with st accumulates the layer's unit statistics. The layer's
+// weights are uploaded once and every part of the batch goes through them.
 func (b *Backend) Layer(s model.State, L *model.Layer, st *model.Stats) (err error) {
 	defer recoverErr(&err, "layer")
 	S, ok := s.(*state)
@@ -212,14 +301,17 @@ func (b *Backend) Layer(s model.State, L *model.Layer, st *model.Stats) (err err
 		return fmt.Errorf("gpu backend: state %T is not the gpu backend's", s)
 	}
 	d := b.d
-	c, n, H, hd := S.c, S.n, S.c.Hidden, S.c.HeadDim
+	c, n, H, hd := S.c, S.maxN, S.c.Hidden, S.c.HeadDim
 	nq, nkv, F := L.Heads*hd, L.KVHeads*hd, L.FFN
 	G, ndocs := L.KVHeads, len(S.docs)
 	half := c.Rope.Dim / 2
 	if hd > 256 {
 		return fmt.Errorf("gpu backend: head dim %d above 256", hd)
 	}
-	r := &layerRun{d: d, maxB: min(d.MaxBinding, d.limits.MaxStorageBufferBindingSize)}
+	if len(S.parts) == 0 {
+		return nil
+	}
+	r := &layerRun{d: d, maxB: b.maxBinding()}
 	defer r.release()
 
 	attnNorm, attnNormB := r.vec(L.AttnNorm), r.vec(L.AttnNormB)
@@ -230,6 +322,7 @@ func (b *Backend) Layer(s model.State, L *model.Layer, st *model.Stats) (err err
 	Wq, Wk, Wv, Wo := r.mat(L.Q), r.mat(L.K), r.mat(L.V), r.mat(L.O)
 	Wg, Wu, Wd := r.mat(L.Gate), r.mat(L.Up), r.mat(L.Down)
 
+	// Activations sized for the largest part, reused by every part.
 	xn := r.buf(n*H, "normed hidden states")
 	q := r.buf(n*nq, "queries")
 	k := r.buf(n*nkv, "keys")
@@ -267,55 +360,58 @@ func (b *Backend) Layer(s model.State, L *model.Layer, st *model.Stats) (err err
 	if err != nil {
 		return err
 	}
-	h := S.h
-	b.norm(p, c, xn, h, attnNorm, attnNormB, n)
-	p.MatMul(q, xn, Wq, MM{N: n, K: H, Bias: qb})
-	p.MatMul(k, xn, Wk, MM{N: n, K: H, Bias: kb})
-	p.MatMul(v, xn, Wv, MM{N: n, K: H, Bias: vb})
-	if c.QKNorm {
-		p.RMSNorm(q2, q, qn, n*L.Heads, hd, c.NormEps)
-		p.RMSNorm(k2, k, kn, n*L.KVHeads, hd, c.NormEps)
-		q, k = q2, k2
-	}
-	p.Rope(q, S.cos, S.sin, n, L.Heads, hd, half)
-	p.Rope(k, S.cos, S.sin, n, L.KVHeads, hd, half)
-	p.Attention(z, q, k, v, S.rowStart, n, L.Heads, L.KVHeads, hd)
-	if st != nil {
-		p.ColumnSums(acc, z, S.spans, n, nq, offOSum, offOSq)
-		gw := nq / G
-		for u := 0; u < G; u++ {
-			p.MatMul(tmp, z, Wo, MM{N: n, K: gw, XStride: nq, XOff: u * gw, WOff: u * gw})
-			p.GroupSumSquares(acc, tmp, S.spans, ndocs, H, offAttn+u, G)
-			p.Add(h, tmp, n*H)
+	for _, P := range S.parts {
+		n, h := P.n, P.h
+		q, k := q, k
+		b.norm(p, c, xn, h, attnNorm, attnNormB, n)
+		p.MatMul(q, xn, Wq, MM{N: n, K: H, Bias: qb})
+		p.MatMul(k, xn, Wk, MM{N: n, K: H, Bias: kb})
+		p.MatMul(v, xn, Wv, MM{N: n, K: H, Bias: vb})
+		if c.QKNorm {
+			p.RMSNorm(q2, q, qn, n*L.Heads, hd, c.NormEps)
+			p.RMSNorm(k2, k, kn, n*L.KVHeads, hd, c.NormEps)
+			q, k = q2, k2
 		}
-		if ob != nil {
-			p.AddRows(h, ob, n, H)
+		p.Rope(q, P.cos, P.sin, n, L.Heads, hd, half)
+		p.Rope(k, P.cos, P.sin, n, L.KVHeads, hd, half)
+		p.Attention(z, q, k, v, P.rowStart, n, L.Heads, L.KVHeads, hd)
+		if st != nil {
+			p.ColumnSums(acc, z, P.spans, n, nq, offOSum, offOSq)
+			gw := nq / G
+			for u := 0; u < G; u++ {
+				p.MatMul(tmp, z, Wo, MM{N: n, K: gw, XStride: nq, XOff: u * gw, WOff: u * gw})
+				p.GroupSumSquares(acc, tmp, P.spans, P.ndocs, H, offAttn+P.d0*G+u, G)
+				p.Add(h, tmp, n*H)
+			}
+			if ob != nil {
+				p.AddRows(h, ob, n, H)
+			}
+		} else {
+			p.MatMul(h, z, Wo, MM{N: n, K: nq, Bias: ob, Accumulate: true})
 		}
-	} else {
-		p.MatMul(h, z, Wo, MM{N: n, K: nq, Bias: ob, Accumulate: true})
+		if !c.Parallel {
+			b.norm(p, c, xn, h, ffnNorm, ffnNormB, n)
+		}
+		p.MatMul(a, xn, Wu, MM{N: n, K: H, Bias: upB})
+		if Wg != nil {
+			p.MatMul(g, xn, Wg, MM{N: n, K: H})
+			p.SwiGLU(a, g, n*F)
+		} else {
+			p.Gelu(a, n*F)
+		}
+		if st != nil {
+			p.SumSquaresByDoc(acc, a, P.spans, P.ndocs, F, P.d0*F)
+			p.ColumnSums(acc, a, P.spans, n, F, offFSum, offFSq)
+		}
+		p.MatMul(h, a, Wd, MM{N: n, K: F, Bias: downB, Accumulate: true})
 	}
-	if !c.Parallel {
-		b.norm(p, c, xn, h, ffnNorm, ffnNormB, n)
-	}
-	p.MatMul(a, xn, Wu, MM{N: n, K: H, Bias: upB})
-	if Wg != nil {
-		p.MatMul(g, xn, Wg, MM{N: n, K: H})
-		p.SwiGLU(a, g, n*F)
-	} else {
-		p.Gelu(a, n*F)
-	}
-	if st != nil {
-		p.SumSquaresByDoc(acc, a, S.spans, ndocs, F, 0)
-		p.ColumnSums(acc, a, S.spans, n, F, offFSum, offFSq)
-	}
-	p.MatMul(h, a, Wd, MM{N: n, K: F, Bias: downB, Accumulate: true})
 	if err := p.Submit(); err != nil {
 		return err
 	}
 	if st == nil {
 		// Wait for the layer (a tiny read), so errors surface here and the
 		// layer's weights leave the device before the next one arrives.
-		_, err := d.Read(h, 0, 4)
+		_, err := d.Read(S.parts[0].h, 0, 4)
 		return err
 	}
 	vals, err := d.ReadF32(acc, total)
@@ -334,18 +430,20 @@ func (b *Backend) Layer(s model.State, L *model.Layer, st *model.Stats) (err err
 		st.OSum[i] += float64(vals[offOSum+i])
 		st.OSq[i] += float64(vals[offOSq+i])
 	}
-	st.Tokens += n
+	st.Tokens += S.n
 	return nil
 }
 
 // Final gathers the given rows of the hidden states on the device, applies
-// the final norm there and returns them ([len(rows), hidden]).
+// the final norm there and returns them ([len(rows), hidden]). The normed
+// rows stay on the device for HeadMatMul until the next Final or Free.
 func (b *Backend) Final(s model.State, hd *model.Head, rows []int) (_ []float32, err error) {
 	defer recoverErr(&err, "final")
 	S, ok := s.(*state)
 	if !ok {
 		return nil, fmt.Errorf("gpu backend: state %T is not the gpu backend's", s)
 	}
+	S.releaseFinal()
 	c, H, R := S.c, S.c.Hidden, len(rows)
 	if R == 0 {
 		return nil, nil
@@ -357,29 +455,131 @@ func (b *Backend) Final(s model.State, hd *model.Head, rows []int) (_ []float32,
 		}
 		ids[i] = uint32(row)
 	}
-	r := &layerRun{d: b.d, maxB: min(b.d.MaxBinding, b.d.limits.MaxStorageBufferBindingSize)}
+	r := &layerRun{d: b.d, maxB: b.maxBinding()}
 	defer r.release()
 	w, bias := r.vec(hd.Norm), r.vec(hd.NormB)
-	x, y := r.buf(R*H, "final rows"), r.buf(R*H, "final rows")
 	if r.err != nil {
 		return nil, r.err
 	}
-	idT, err := b.d.UploadU32(ids)
-	if err != nil {
-		return nil, err
+	// The parts' hidden states are the chunks of one [n, hidden] table.
+	table := &Weight{DType: tensor.F32, Rows: S.n, Cols: H}
+	for _, P := range S.parts {
+		table.Chunks = append(table.Chunks, Chunk{T: P.h, Lo: P.lo, Rows: P.n})
 	}
-	r.keep(idT)
+	per := max(1, int(r.maxB/uint64(4*H)))
 	p, err := b.d.NewPass()
 	if err != nil {
 		return nil, err
 	}
-	table := &Weight{DType: tensor.F32, Rows: S.n, Cols: H, Chunks: []Chunk{{T: S.h, Lo: 0, Rows: S.n}}}
-	p.Embed(x, idT, table, R)
-	b.norm(p, c, y, x, w, bias, R)
+	for lo := 0; lo < R; lo += per {
+		nr := min(per, R-lo)
+		idT, err := b.d.UploadU32(ids[lo : lo+nr])
+		if err != nil {
+			p.err = err
+			break
+		}
+		r.keep(idT)
+		x := r.buf(nr*H, "final rows")
+		if r.err != nil {
+			p.err = r.err
+			break
+		}
+		y, err := b.d.NewTensor(uint64(4 * nr * H))
+		if err != nil {
+			p.err = err
+			break
+		}
+		S.final = append(S.final, y)
+		S.fRows = append(S.fRows, nr)
+		p.Embed(x, idT, table, nr)
+		b.norm(p, c, y, x, w, bias, nr)
+	}
+	if err := p.Submit(); err != nil {
+		S.releaseFinal()
+		return nil, err
+	}
+	out := make([]float32, 0, R*H)
+	for i, y := range S.final {
+		v, err := b.d.ReadF32(y, S.fRows[i]*H)
+		if err != nil {
+			S.releaseFinal()
+			return nil, err
+		}
+		out = append(out, v...)
+	}
+	return out, nil
+}
+
+// HeadMatMul multiplies the rows of the last Final by w, a chunk of
+// vocabulary rows of the output matrix, uploaded as its file's bytes, and
+// adds bias: the logits [rows, w.Rows] (model.HeadBackend).
+func (b *Backend) HeadMatMul(s model.State, w *model.Weight, bias []float32) (_ []float32, err error) {
+	defer recoverErr(&err, "lm_head")
+	S, ok := s.(*state)
+	if !ok {
+		return nil, fmt.Errorf("gpu backend: state %T is not the gpu backend's", s)
+	}
+	H, V := S.c.Hidden, w.Rows
+	if w.Cols != H {
+		return nil, fmt.Errorf("gpu backend: %s has %d columns for hidden size %d", w.Name, w.Cols, H)
+	}
+	if bias != nil && len(bias) != V {
+		return nil, fmt.Errorf("gpu backend: %d bias values for %d vocabulary rows", len(bias), V)
+	}
+	R := 0
+	for _, nr := range S.fRows {
+		R += nr
+	}
+	if R == 0 || V == 0 {
+		return make([]float32, R*V), nil
+	}
+	r := &layerRun{d: b.d, maxB: b.maxBinding()}
+	defer r.release()
+	W := r.mat(w)
+	var biasT *Tensor
+	if bias != nil && r.err == nil {
+		if biasT, r.err = b.d.UploadF32(bias); r.err == nil {
+			r.keep(biasT)
+		}
+	}
+	if r.err != nil {
+		return nil, r.err
+	}
+	// Each block of final rows in sub-blocks whose logits fit a binding.
+	per := max(1, int(r.maxB/uint64(4*V)))
+	var ys []*Tensor
+	var yRows []int
+	p, err := b.d.NewPass()
+	if err != nil {
+		return nil, err
+	}
+	for i, x := range S.final {
+		for lo := 0; lo < S.fRows[i]; lo += per {
+			nr := min(per, S.fRows[i]-lo)
+			y := r.buf(nr*V, "logits")
+			if r.err != nil {
+				p.err = r.err
+				break
+			}
+			ys, yRows = append(ys, y), append(yRows, nr)
+			p.MatMul(y, x, W, MM{N: nr, K: H, XRow: lo, Bias: biasT})
+		}
+	}
 	if err := p.Submit(); err != nil {
 		return nil, err
 	}
-	return b.d.ReadF32(y, R*H)
+	out := make([]float32, 0, R*V)
+	for i, y := range ys {
+		v, err := b.d.ReadF32(y, yRows[i]*V)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, v...)
+	}
+	return out, nil
 }
 
-var _ model.Backend = (*Backend)(nil)
+var (
+	_ model.Backend     = (*Backend)(nil)
+	_ model.HeadBackend = (*Backend)(nil)
+)

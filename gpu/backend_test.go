@@ -8,7 +8,6 @@ import (
 	"math"
 	"path/filepath"
 	"reflect"
-	"strings"
 	"testing"
 
 	"github.com/cusprun/cusprun/core/model"
@@ -197,21 +196,6 @@ func TestSplitWeights(t *testing.T) {
 	if e, at := maxRel(got, want, 1); e > logitTol {
 		t.Fatalf("max rel error %.3g at %d", e, at)
 	}
-}
-
-// TestBatchTooLarge: activations that do not fit one binding are an error
-// from Layer (the caller scores fewer tokens per batch), not a crash.
-func TestBatchTooLarge(t *testing.T) {
-	d := device(t)
-	saved := d.MaxBinding
-	d.MaxBinding = 512
-	defer func() { d.MaxBinding = saved }()
-	m := synthModel(t, family{synth.Options{Family: "llama", Shape: "tiny"}, tensor.BF16})
-	_, err := m.LastLogits(NewOn(d), tokens(6, m.Config.Vocab, 1))
-	if err == nil || !strings.Contains(err.Error(), "binding") {
-		t.Fatalf("err = %v, want a binding-size error", err)
-	}
-	t.Log(err)
 }
 
 // TestPruneDecisions scores the synthetic models' calibration documents on

@@ -22,6 +22,14 @@ import (
 // natively, no Vulkan driver answered.
 var ErrNoAdapter = errors.New("gpu: no adapter")
 
+// ErrDeviceLost is returned (wrapped) once the device failed or stopped
+// answering a wait: every later call on it fails at once with it, so a lost
+// device costs one Timeout at most, never a hang.
+var ErrDeviceLost = errors.New("gpu: device lost")
+
+// ErrOutOfMemory is returned (wrapped) when the device refuses a buffer.
+var ErrOutOfMemory = errors.New("gpu: out of device memory")
+
 // Device is one GPU device with its queue, limits and compiled kernels.
 // Its methods are safe for concurrent use; the GPU work itself is
 // serialized on the queue.
@@ -49,6 +57,10 @@ type Device struct {
 	kernels map[string]*Kernel
 	closed  bool
 
+	fmu   sync.Mutex
+	fault Fault
+	lost  error // set when the device is lost; every call then fails with it
+
 	// Writes are staged by gogpu/wgpu and copied at the next submit, and a
 	// buffer released before that copy has run is destroyed under it (a
 	// crash at the next submit). Each write takes a sequence number; a read
@@ -64,6 +76,13 @@ type Device struct {
 // device with the adapter's full limits.
 func Open() (d *Device, err error) {
 	defer recoverErr(&err, "open")
+	fault, noAdapter, timeout, err := envFault()
+	if err != nil {
+		return nil, err
+	}
+	if noAdapter {
+		return nil, fmt.Errorf("%w (%s): none, as %s asks", ErrNoAdapter, platform, faultEnv)
+	}
 	inst, err := wgpu.CreateInstance(instanceDescriptor())
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrNoAdapter, err)
@@ -85,7 +104,10 @@ func Open() (d *Device, err error) {
 		}
 	}
 	d = &Device{inst: inst, ad: ad, dev: dev, queue: dev.Queue(), info: ad.Info(), limits: dev.Limits(),
-		Timeout: 10 * time.Minute, kernels: map[string]*Kernel{}}
+		Timeout: 10 * time.Minute, kernels: map[string]*Kernel{}, fault: fault}
+	if timeout > 0 {
+		d.Timeout = timeout
+	}
 	d.MatMulKernel = "tiled"
 	if d.info.DeviceType == gputypes.DeviceTypeCPU {
 		d.MatMulKernel = "regs"
@@ -162,7 +184,10 @@ func (t *Tensor) Release() {
 	if pending {
 		d.Sync() // an error here means the device is gone: release anyway
 	}
-	t.buf.Release()
+	func() {
+		defer func() { recover() }() // a lost device may refuse; the buffer goes with it
+		t.buf.Release()
+	}()
 	t.buf = nil
 }
 
@@ -181,10 +206,16 @@ func (d *Device) NewTensor(size uint64) (t *Tensor, err error) {
 	if lim := d.limits.MaxBufferSize; lim > 0 && size > lim {
 		return nil, fmt.Errorf("gpu: a buffer of %d bytes exceeds the device's limit of %d", size, lim)
 	}
+	if err := d.alive(); err != nil {
+		return nil, err
+	}
+	if d.injected(&d.fault.Alloc) {
+		return nil, fmt.Errorf("%w: allocating %d bytes failed (fault injected by a test)", ErrOutOfMemory, size)
+	}
 	b, err := d.dev.CreateBuffer(&wgpu.BufferDescriptor{Size: size,
 		Usage: wgpu.BufferUsageStorage | wgpu.BufferUsageCopySrc | wgpu.BufferUsageCopyDst})
 	if err != nil {
-		return nil, fmt.Errorf("gpu: allocate %d bytes: %w", size, err)
+		return nil, fmt.Errorf("%w: allocating %d bytes: %v", ErrOutOfMemory, size, err)
 	}
 	return &Tensor{buf: b, Size: size, d: d}, nil
 }
@@ -200,6 +231,9 @@ func (d *Device) Write(t *Tensor, off uint64, data []byte) (err error) {
 	}
 	if len(data) == 0 {
 		return nil
+	}
+	if err := d.alive(); err != nil {
+		return err
 	}
 	d.wmu.Lock()
 	d.seq++
@@ -252,6 +286,13 @@ func (d *Device) Read(t *Tensor, off, size uint64) (out []byte, err error) {
 	if size == 0 {
 		return nil, nil
 	}
+	if err := d.alive(); err != nil {
+		return nil, err
+	}
+	lose, hang := d.injectedLoss()
+	if lose && !hang {
+		return nil, d.setLost(errors.New("lost at a read back (fault injected by a test)"))
+	}
 	st, err := d.dev.CreateBuffer(&wgpu.BufferDescriptor{Size: size, Usage: wgpu.BufferUsageMapRead | wgpu.BufferUsageCopyDst})
 	if err != nil {
 		return nil, fmt.Errorf("gpu: staging buffer of %d bytes: %w", size, err)
@@ -270,12 +311,20 @@ func (d *Device) Read(t *Tensor, off, size uint64) (out []byte, err error) {
 	seq := d.seq // writes so far are flushed by this submit
 	d.wmu.Unlock()
 	if _, err := d.queue.Submit(cb); err != nil {
-		return nil, fmt.Errorf("gpu: submit: %w", err)
+		return nil, d.setLost(fmt.Errorf("submit: %v", err))
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), d.Timeout)
 	defer cancel()
+	if lose {
+		// A device that stops answering (injected): the wait runs out.
+		<-ctx.Done()
+		return nil, d.setLost(fmt.Errorf("no answer in %s (fault injected by a test)", d.Timeout))
+	}
 	if err := st.Map(ctx, wgpu.MapModeRead, 0, size); err != nil {
-		return nil, fmt.Errorf("gpu: map (device lost or too slow?): %w", err)
+		if ctx.Err() != nil {
+			return nil, d.setLost(fmt.Errorf("no answer in %s", d.Timeout))
+		}
+		return nil, d.setLost(fmt.Errorf("map: %v", err))
 	}
 	rng, err := st.MappedRange(0, size)
 	if err != nil {
@@ -408,6 +457,9 @@ type Pass struct {
 // NewPass starts recording.
 func (d *Device) NewPass() (p *Pass, err error) {
 	defer recoverErr(&err, "new pass")
+	if err := d.alive(); err != nil {
+		return nil, err
+	}
 	enc, err := d.dev.CreateCommandEncoder(nil)
 	if err != nil {
 		return nil, fmt.Errorf("gpu: command encoder: %w", err)
@@ -512,8 +564,12 @@ func (p *Pass) Submit() (err error) {
 	if err != nil {
 		return fmt.Errorf("gpu: finish: %w", err)
 	}
+	if err := p.d.alive(); err != nil {
+		cb.Release()
+		return err
+	}
 	if _, err := p.d.queue.Submit(cb); err != nil {
-		return fmt.Errorf("gpu: submit: %w", err)
+		return p.d.setLost(fmt.Errorf("submit: %v", err))
 	}
 	return nil
 }

@@ -19,12 +19,13 @@ func (p *Pass) kernel(files []string, entry string, kinds ...Kind) *Kernel {
 	return k
 }
 
-// MM describes one matmul: Y[t, YOff + j] (+)= sum_k X[t, XOff + k] * W[j, WOff + k]
+// MM describes one matmul: Y[t, YOff + j] (+)= sum_k X[XRow + t, XOff + k] * W[j, WOff + k]
 // (+ Bias[j]) for t < N rows, k < K, j < W.Rows. Zero strides mean dense
 // rows (X: K, Y: W.Rows, W: its columns).
 type MM struct {
 	N, K          int
 	XStride, XOff int
+	XRow          int // first row of X read
 	WOff          int
 	YStride, YOff int
 	Bias          *Tensor // nil for none
@@ -68,7 +69,7 @@ func (p *Pass) MatMul(y, x *Tensor, w *Weight, a MM) {
 	}
 	for _, c := range w.Chunks {
 		params := []uint32{uint32(a.N), uint32(a.K), uint32(c.Rows), flags,
-			uint32(xs), uint32(a.XOff), uint32(w.Cols), uint32(a.WOff),
+			uint32(xs), uint32(a.XRow*xs + a.XOff), uint32(w.Cols), uint32(a.WOff),
 			uint32(ys), uint32(a.YOff + c.Lo), uint32(c.Lo), 0}
 		p.Dispatch(k, [3]uint32{uint32((c.Rows + tile - 1) / tile), uint32((a.N + tile - 1) / tile), 1}, params, x, c.T, bias, y)
 	}
