@@ -145,8 +145,13 @@ cmd_build() {
 # ---------------------------------------------------------------- test
 
 test_env() {
-	if [ -z "${VK_ICD_FILENAMES:-}" ] && [ -f "$LVP_ICD" ]; then
-		export VK_ICD_FILENAMES=$LVP_ICD
+	if [ -f "$LVP_ICD" ]; then
+		if [ -z "${VK_ICD_FILENAMES:-}" ]; then
+			export VK_ICD_FILENAMES=$LVP_ICD
+		fi
+		# A Vulkan driver is installed: the GPU tests must run, not skip
+		# (CUSPRUN_REQUIRE_GPU=0 ./build.sh test to let them skip).
+		export CUSPRUN_REQUIRE_GPU=${CUSPRUN_REQUIRE_GPU:-1}
 	fi
 	export NODE_PATH=$DEPS/node/node_modules
 }
@@ -188,7 +193,7 @@ cmd_test() {
 	test_env
 	log "go vet ./..."
 	go vet ./... || failed+=("go vet")
-	log "go test ./... (CUSPRUN_DEPS=$CUSPRUN_DEPS${VK_ICD_FILENAMES:+, VK_ICD_FILENAMES=$VK_ICD_FILENAMES})"
+	log "go test ./... (CUSPRUN_DEPS=$CUSPRUN_DEPS${VK_ICD_FILENAMES:+, VK_ICD_FILENAMES=$VK_ICD_FILENAMES}${CUSPRUN_REQUIRE_GPU:+, CUSPRUN_REQUIRE_GPU=$CUSPRUN_REQUIRE_GPU})"
 	go test -timeout "${TEST_TIMEOUT:-60m}" ./... || failed+=("go test")
 	local dir name
 	while read -r dir name; do
