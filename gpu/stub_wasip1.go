@@ -19,3 +19,8 @@ func New() (*Backend, error) { return nil, ErrNoAdapter }
 
 // Close does nothing.
 func (*Backend) Close() {}
+
+// HeadMatMul is never reached: New fails under WASI.
+func (*Backend) HeadMatMul(model.State, *model.Weight, []float32) ([]float32, error) {
+	return nil, ErrNoAdapter
+}
