@@ -9,7 +9,6 @@ import (
 	"testing"
 
 	"github.com/cusprun/cusprun/core/model"
-	"github.com/cusprun/cusprun/core/ops"
 	"github.com/cusprun/cusprun/core/source"
 	"github.com/cusprun/cusprun/core/synth"
 	"github.com/cusprun/cusprun/core/tensor"
@@ -267,5 +266,4 @@ func TestExportDeterministic(t *testing.T) {
 	if string(outs[0]) != string(outs[1]) {
 		t.Fatal("two exports of the same plan differ")
 	}
-	_ = ops.Span{}
 }
