@@ -91,7 +91,8 @@ async function chooseEngine(want) {
   state.engine = e;
   const el = $('engine');
   if (e.engine === 'webgpu') {
-    el.textContent = `Engine: WebGPU on ${e.device}. The heavy math runs on your graphics card.`;
+    const dev = e.device.replace(/\s*\(webgpu\)$/, '');
+    el.textContent = 'Engine: WebGPU' + (dev && !/^WebGPU Adapter$/i.test(dev) ? ` (${dev})` : '') + '. The heavy math runs on your graphics card.';
     el.className = 'gpu';
   } else {
     el.textContent = `Engine: ${e.device}. ${e.note ? e.note + '. ' : ''}Slower than WebGPU, but it works everywhere.`;
@@ -186,7 +187,7 @@ class Progress {
     const now = performance.now();
     for (const p of PHASES) { // every earlier phase is finished
       if (p.id === id) break;
-      if (this.frac[p.id] < 1) this.finish(p.id);
+      if (this.rows[p.id].li.className !== 'done') this.finish(p.id);
     }
     if (!r.start) { r.start = now; r.li.className = 'active'; }
     const f = total > 0 ? Math.min(1, done / total) : 0;
@@ -194,7 +195,8 @@ class Progress {
     r.bar.value = f;
     r.done = done; r.total = total;
     this.current = id;
-    this.render(id);
+    if (f >= 1 && total > 0 && id !== 'export' && id !== 'evaluate') this.finish(id);
+    else this.render(id);
   }
   render(id) {
     const r = this.rows[id];
@@ -218,7 +220,6 @@ class Progress {
     this.frac[id] = 1;
     r.bar.value = 1;
     r.li.className = 'done';
-    r.st.textContent = 'done in ' + fmtTime((performance.now() - r.start) / 1000) + (r.note ? ' · ' + r.note : '');
     this.render(id);
     r.st.textContent = 'done in ' + fmtTime((performance.now() - r.start) / 1000) + (r.note ? ' · ' + r.note : '');
   }
@@ -288,14 +289,18 @@ function options() {
     language: $('language').value, domain: $('domain').value, task: $('task').value,
     ratio: Number($('ratio').value), method: $('method').value, placement: $('placement').value,
     format: $('format').value, corpora: [...$('corpus').files],
+    // the CLI's --max-tokens and --max-docs (tests pass them to compare)
+    maxTokens: Number(params.get('maxtokens') || 0), maxDocs: Number(params.get('maxdocs') || 0),
   };
 }
 
 function lockForm(on) {
-  for (const id of ['files', 'folder', 'language', 'domain', 'task', 'ratio', 'method', 'placement', 'format', 'corpus', 'engine-choice', 'generate'])
+  for (const id of ['files', 'folder', 'language', 'domain', 'task', 'ratio', 'method', 'placement', 'format', 'corpus', 'engine-choice', 'generate', 'measure'])
     $(id).disabled = on;
   $('prune').disabled = on || !state.desc;
   $('cancel').disabled = !on;
+  $('prune-hint').textContent = on ? 'Working. You can cancel at any time: nothing is offered until the expert is complete and checked.'
+    : state.desc ? 'Ready. Choose the expert, then press Prune.' : 'Choose a model first.';
 }
 
 function bytesPerParam(dtype, format) {
@@ -344,11 +349,17 @@ async function runJob() {
     const url = URL.createObjectURL(file);
     state.output = { file, url, name: res.file_name };
     // evaluate
-    prog.update('evaluate', 0, 1);
-    const maxDocs = Number(params.get('evaldocs') || 16);
-    const ev = await cusprun.evaluate({ maxDocs }, onProgress);
-    prog.finish('evaluate');
-    mark('evaluate');
+    let ev = {};
+    if ($('measure').checked) {
+      prog.update('evaluate', 0, 1);
+      const maxDocs = Number(params.get('evaldocs') || 8), maxTokens = Number(params.get('evaltokens') || 256);
+      ev = await cusprun.evaluate({ maxDocs, maxTokens }, onProgress);
+      prog.finish('evaluate');
+      mark('evaluate');
+    } else {
+      prog.rows.evaluate.note = 'skipped';
+      prog.finish('evaluate');
+    }
     prog.stop('');
     res.eval = ev;
     res.times = times;
@@ -397,6 +408,8 @@ function showResult(res, o) {
   drawPlot(res);
   const tb = $('ppl').querySelector('tbody');
   tb.replaceChildren();
+  $('ppl-none').hidden = !!res.eval.general;
+  $('ppl').hidden = !res.eval.general;
   const labels = { expert: 'Expert text (' + target + ')', general: 'General mixed text' };
   for (const k of ['expert', 'general']) {
     const e = res.eval[k];

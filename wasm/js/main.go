@@ -9,7 +9,7 @@
 //	cusprun.prune(options, onProgress)          -> plan and parameter counts
 //	cusprun.exportTo(sink, onProgress)          -> {bytes}; sink.write(Uint8Array) may return a Promise
 //	cusprun.openExpert(blob)                    -> re-opens and verifies what was written
-//	cusprun.evaluate({maxDocs}, onProgress)     -> perplexity before/after
+//	cusprun.evaluate({maxDocs, maxTokens}, onProgress) -> perplexity before/after
 //	cusprun.generate(which, prompt, n, onText)  -> text ("original" or "expert")
 //	cusprun.logits(which, ids)                  -> Float32Array, every position
 //	cusprun.tokenize(text)                      -> ids
@@ -286,12 +286,13 @@ func main() {
 				return nil, err
 			}
 			var o struct {
-				MaxDocs int `json:"maxDocs"`
+				MaxDocs   int `json:"maxDocs"`
+				MaxTokens int `json:"maxTokens"`
 			}
 			fromJS(arg(a, 0), &o)
 			ctx, done := st.job()
 			defer done()
-			ev, err := s.Evaluate(ctx, o.MaxDocs, progressFn(arg(a, 1)))
+			ev, err := s.Evaluate(ctx, o.MaxDocs, o.MaxTokens, progressFn(arg(a, 1)))
 			if err != nil {
 				return nil, cancelled(ctx, err)
 			}

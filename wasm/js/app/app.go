@@ -403,8 +403,9 @@ type Eval struct {
 
 // Evaluate measures the dense model and the expert on the built-in held-out
 // text: the expert slice and the general mix (as `cusprun prune` reports).
-// maxDocs > 0 caps the documents of each slice.
-func (s *Session) Evaluate(ctx context.Context, maxDocs int, progress prune.Progress) (map[string]Eval, error) {
+// maxDocs > 0 caps the documents of each slice, maxTokens > 0 their length
+// (the page keeps evaluation proportionate to a tab's speed).
+func (s *Session) Evaluate(ctx context.Context, maxDocs, maxTokens int, progress prune.Progress) (map[string]Eval, error) {
 	s.mu.Lock()
 	ex, o := s.expert, s.opts
 	s.mu.Unlock()
@@ -417,6 +418,9 @@ func (s *Session) Evaluate(ctx context.Context, maxDocs int, progress prune.Prog
 	}
 	t := corpus.Target{Language: o.Language, Domain: o.Domain, Task: o.Task}
 	maxTok := min(o.MaxTokens, s.m.Config.MaxPos)
+	if maxTokens > 0 {
+		maxTok = min(maxTok, maxTokens)
+	}
 	res := map[string]Eval{}
 	run := 0 // four runs: dense and expert on two slices
 	for _, name := range []string{"expert", "general"} {

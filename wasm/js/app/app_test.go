@@ -79,7 +79,7 @@ func TestSameBytesAsCLI(t *testing.T) {
 			if err := s.OpenExpert(&source.Bytes{B: buf.Bytes(), Path: "x.zip"}); err != nil {
 				t.Fatal(err)
 			}
-			ev, err := s.Evaluate(ctx, 4, nil)
+			ev, err := s.Evaluate(ctx, 4, 64, nil)
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -1,0 +1,81 @@
+// Browser prune benchmark (issue 6): a synthetic Qwen2.5-0.5B (about 1 GB
+// in bf16) pruned for German at 0.25 in headless Chromium; prints the peak
+// wasm linear memory, the peak JS heap and the wall time of every phase as
+// JSON. Not part of `./build.sh test` (it takes minutes): run it with
+//
+//   ./build.sh bench browser           or   node tests/bench-browser.mjs
+//
+// Environment: BENCH_SHAPE (default qwen2.5-0.5b), BENCH_ENGINE (cpu or
+// webgpu, default cpu: SwiftShader is a correctness target, not a fast one),
+// BENCH_QUERY (page settings, default a short calibration:
+// maxdocs=4&maxtokens=128&evaldocs=2&evaltokens=64&gentokens=4).
+import fs from 'node:fs';
+import path from 'node:path';
+import { ROOT, cli, serve, browser, newPage, shot, modelFiles, missing } from './lib/harness.mjs';
+
+const why = missing();
+if (why) { console.error('bench-browser: ' + why); process.exit(1); }
+const shape = process.env.BENCH_SHAPE || 'qwen2.5-0.5b';
+const engine = process.env.BENCH_ENGINE || 'cpu';
+const query = new URLSearchParams(process.env.BENCH_QUERY || 'maxdocs=4&maxtokens=128&evaldocs=2&evaltokens=64&gentokens=4');
+if (engine === 'cpu') query.set('engine', 'cpu');
+
+const dir = path.join(process.env.CUSPRUN_DEPS || path.join(ROOT, '.deps'), 'bench', `browser-${shape}`);
+if (!fs.existsSync(path.join(dir, 'config.json'))) {
+  console.error(`bench-browser: making a synthetic ${shape} in ${dir}`);
+  fs.rmSync(dir, { recursive: true, force: true });
+  cli('synth', '--family', shape.startsWith('qwen') ? 'qwen2' : 'llama', '--shape', shape, '--out', dir);
+}
+const bytes = modelFiles(dir).reduce((a, f) => a + fs.statSync(f).size, 0);
+
+const srv = await serve();
+const br = await browser();
+try {
+  const page = await newPage(br);
+  const cdp = await br.ctx.newCDPSession(page);
+  await cdp.send('Performance.enable');
+  await page.goto(srv.url + '?' + query);
+  await page.waitForSelector('body[data-ready="1"]', { timeout: 120000 });
+  const peak = { wasm: 0, jsHeapUsed: 0, jsHeapTotal: 0 };
+  const sample = async () => {
+    try {
+      const wasm = await page.evaluate(() => window.cusprunState.wasmMemory.buffer.byteLength);
+      const m = Object.fromEntries((await cdp.send('Performance.getMetrics')).metrics.map((x) => [x.name, x.value]));
+      peak.wasm = Math.max(peak.wasm, wasm);
+      peak.jsHeapUsed = Math.max(peak.jsHeapUsed, m.JSHeapUsedSize || 0);
+      peak.jsHeapTotal = Math.max(peak.jsHeapTotal, m.JSHeapTotalSize || 0);
+    } catch { /* page busy */ }
+  };
+  const timer = setInterval(sample, 1000);
+  const t0 = Date.now();
+  await page.getByLabel('Model files', { exact: true }).setInputFiles(modelFiles(dir));
+  await page.waitForSelector('body[data-state="loaded"]', { timeout: 600000 });
+  const openS = (Date.now() - t0) / 1000;
+  await page.getByLabel('Language').selectOption('de');
+  await page.getByLabel('Prune ratio').fill('0.25');
+  const t1 = Date.now();
+  await page.getByRole('button', { name: 'Prune' }).click();
+  await page.waitForSelector('body[data-state="done"], body[data-state="error"]', { timeout: 4 * 3600 * 1000 });
+  const jobS = (Date.now() - t1) / 1000;
+  await page.waitForFunction(() => !document.getElementById('generate').disabled, null, { timeout: 3600 * 1000 });
+  clearInterval(timer);
+  await sample();
+  await shot(page, `bench-${shape}-${engine}`);
+  const st = await page.evaluate(() => document.body.dataset.state);
+  const res = await page.evaluate(() => window.cusprunState.result);
+  const eng = await page.locator('#engine').textContent();
+  const report = {
+    shape, engine: eng, query: String(query), model_bytes: bytes, state: st,
+    error: st === 'done' ? undefined : await page.locator('#job-error').textContent(),
+    open_seconds: openS, job_seconds: jobS, phases_seconds: res && res.times,
+    params: res && [res.params_before, res.params_after], calibration: res && res.calibration,
+    peak_wasm_memory_MiB: +(peak.wasm / 2 ** 20).toFixed(1),
+    peak_js_heap_used_MiB: +(peak.jsHeapUsed / 2 ** 20).toFixed(1),
+    peak_js_heap_total_MiB: +(peak.jsHeapTotal / 2 ** 20).toFixed(1),
+  };
+  console.log(JSON.stringify(report, null, 2));
+  if (st !== 'done') process.exitCode = 1;
+} finally {
+  await br.close();
+  srv.close();
+}
