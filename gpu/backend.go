@@ -257,7 +257,7 @@ func (r *layerRun) vec(w *model.Weight) *Tensor {
 	}
 	t, err := r.d.UploadF32(w.F32())
 	if err != nil {
-		r.err = fmt.Errorf("gpu: %s: %w", w.Name, err)
+		r.err = fmt.Errorf("%w (uploading %s)", err, w.Name)
 		return nil
 	}
 	r.keep(t)

@@ -67,7 +67,7 @@ func (d *Device) UploadMatrix(raw []byte, dt tensor.DType, rows, cols int, name 
 		t, err := d.Upload(raw[lo*rb : (lo+n)*rb])
 		if err != nil {
 			w.Release()
-			return nil, fmt.Errorf("gpu: %s: %w", name, err)
+			return nil, fmt.Errorf("%w (uploading %s)", err, name)
 		}
 		w.Chunks = append(w.Chunks, Chunk{T: t, Lo: lo, Rows: n})
 	}
