@@ -200,6 +200,13 @@ func (m *Model) LastLogits(be Backend, ids []int) ([]float32, error) {
 // first: every document is predicted alone (its own positions from 0).
 // It returns the summed NLL per document and the number of predicted tokens.
 func (m *Model) NLL(be Backend, docs [][]int, progress Progress) (sum []float64, count []int, err error) {
+	return m.NLLFrom(be, docs, nil, progress)
+}
+
+// NLLFrom is NLL counting, in document d, only the tokens at positions
+// from[d] and later (a multiple-choice answer after its question); nil
+// from counts every token after the first.
+func (m *Model) NLLFrom(be Backend, docs [][]int, from []int, progress Progress) (sum []float64, count []int, err error) {
 	b := Pack(docs)
 	s, err := m.Run(be, b, nil, progress)
 	if err != nil {
@@ -212,7 +219,11 @@ func (m *Model) NLL(be Backend, docs [][]int, progress Progress) (sum []float64,
 	}
 	var rows, target, owner []int
 	for d, sp := range b.Docs {
-		for i := 0; i+1 < sp.Len; i++ {
+		first := 0
+		if from != nil {
+			first = max(from[d]-1, 0)
+		}
+		for i := first; i+1 < sp.Len; i++ {
 			rows = append(rows, sp.Start+i)
 			target = append(target, b.IDs[sp.Start+i+1])
 			owner = append(owner, d)
