@@ -234,6 +234,13 @@ bench_prefill() {
 	go run ./tools/bench/prefill -dir "$DEPS/bench" ${PREFILL_ARGS:-}
 }
 
+# Peak wasm memory, JS heap and phase times of a synthetic Qwen2.5-0.5B pruned
+# in the browser app in headless Chromium (issue 6); settings in tests/bench-browser.mjs.
+bench_browser() {
+	setup_npm
+	node tests/bench-browser.mjs
+}
+
 # Every executable or .mjs/.sh script in tools/bench, or just the one named.
 bench_tools() {
 	local only=${1:-} f base

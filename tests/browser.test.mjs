@@ -24,7 +24,7 @@ const why = missing();
 const skip = why && !process.env.CI ? why : false;
 if (why && process.env.CI) throw new Error('browser tests cannot run: ' + why);
 
-const TRAINED = path.resolve(ROOT, '..', 'shared', 'models', 'tiny-multi');
+const TRAINED = process.env.CUSPRUN_TRAINED || path.resolve(ROOT, '..', 'shared', 'models', 'tiny-multi');
 const JOB_TIMEOUT = 6 * 60 * 1000;
 const IDS = [1, 5, 300, 45, 99, 7, 120, 33, 250, 2];
 

@@ -477,12 +477,23 @@ func (s *Session) Generate(ctx context.Context, which, prompt string, n int, onT
 			return "", ErrNoPlan
 		}
 	}
-	ids := s.tok.Encode(prompt, tokenizer.EncodeOptions{})
+	pids := s.tok.Encode(prompt, tokenizer.EncodeOptions{})
+	ids := pids
 	if b := s.tok.BOS(); b >= 0 {
-		ids = append([]int{b}, ids...)
+		ids = append([]int{b}, pids...)
 	}
 	if len(ids) == 0 {
 		return "", fmt.Errorf("the prompt is empty")
+	}
+	// The continuation is decoded with the prompt, so the space between
+	// them survives (SentencePiece drops a leading one).
+	head := s.tok.DecodeSkipSpecial(pids)
+	text := func(out []int) string {
+		full := s.tok.DecodeSkipSpecial(append(append([]int(nil), pids...), out...))
+		if strings.HasPrefix(full, head) {
+			return full[len(head):]
+		}
+		return s.tok.DecodeSkipSpecial(out)
 	}
 	var out []int
 	var cerr error
@@ -492,14 +503,14 @@ func (s *Session) Generate(ctx context.Context, which, prompt string, n int, onT
 		}
 		out = append(out, id)
 		if onText != nil {
-			onText(s.tok.DecodeSkipSpecial(out))
+			onText(text(out))
 		}
 		return true
 	})
 	if err == nil {
 		err = cerr
 	}
-	return s.tok.DecodeSkipSpecial(out), err
+	return text(out), err
 }
 
 // Logits runs ids through the original or expert model on the session's
