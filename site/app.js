@@ -374,7 +374,7 @@ async function runJob() {
     if (sink) await sink.abort();
     await clearOutput();
     if (was || /cancel/i.test(e.message)) {
-      showError($('job-error'), 'Cancelled. Nothing was written; your model files are untouched.');
+      showError($('job-error'), 'Cancelled. Whatever was written so far has been deleted, and your model files are untouched.');
       setState('cancelled');
     } else {
       showError($('job-error'), 'The job stopped: ' + e.message);
@@ -389,7 +389,8 @@ async function runJob() {
 
 function showResult(res, o) {
   const pct = (x) => (100 * x).toFixed(1) + '%';
-  const target = ['language', 'domain', 'task'].map((k) => res.target[k] ? `${k} ${res.target[k]}` : null).filter(Boolean).join(', ') || 'general (no target)';
+  const named = (k) => { const opt = $(k).querySelector(`option[value="${res.target[k]}"]`); return opt ? opt.textContent : res.target[k]; };
+  const target = ['language', 'domain', 'task'].map((k) => res.target[k] ? `${k}: ${named(k)}` : null).filter(Boolean).join(', ') || 'general use (no target)';
   fill($('summary'), [
     ['Expert for', target],
     ['Parameters', `${fmtCount(res.params_before)} → ${fmtCount(res.params_after)} (−${pct(1 - res.params_after / res.params_before)})`],

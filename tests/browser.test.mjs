@@ -147,7 +147,7 @@ test('Cancel stops a job and leaves nothing written', { skip, timeout: JOB_TIMEO
   await page.getByRole('button', { name: 'Cancel' }).click();
   await page.waitForSelector('body[data-state="cancelled"]', { timeout: 60000 });
   await shot(page, 'synth-cpu-5-cancelled');
-  assert.match(await page.locator('#job-error').textContent(), /Cancelled/);
+  assert.match(await page.locator("#job-error").textContent(), /Cancelled/);
   assert.equal(await page.locator('#download').getAttribute('href'), null);
   const left = await page.evaluate(async () => {
     const root = await navigator.storage.getDirectory();
