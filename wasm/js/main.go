@@ -89,30 +89,34 @@ func arg(args []js.Value, i int) js.Value {
 // setEngine picks WebGPU when the browser has it and it initialises, else
 // the CPU engine; "cpu" forces the CPU engine.
 func setEngine(want string) (any, error) {
+	// gpu.New blocks on WebGPU promises: never while holding st.mu, which
+	// the synchronous cancel() takes on the JS thread.
 	st.mu.Lock()
-	defer st.mu.Unlock()
-	info := map[string]string{"engine": "cpu", "device": "CPU (WebAssembly, one thread)"}
-	if want != "cpu" {
-		if st.gpu == nil {
-			if js.Global().Get("navigator").Get("gpu").Truthy() {
-				b, err := gpu.New()
-				if err != nil {
-					info["note"] = "WebGPU did not start (" + err.Error() + "); using the CPU engine"
-				} else {
-					st.gpu = b
-				}
+	g := st.gpu
+	st.mu.Unlock()
+	note := ""
+	if want != "cpu" && g == nil {
+		if js.Global().Get("navigator").Get("gpu").Truthy() {
+			b, err := gpu.New()
+			if err != nil {
+				note = "WebGPU did not start (" + err.Error() + "); using the CPU engine"
 			} else {
-				info["note"] = "this browser has no WebGPU; using the CPU engine"
+				g = b
 			}
-		}
-		if st.gpu != nil {
-			info = map[string]string{"engine": "webgpu", "device": st.gpu.Device().Name()}
+		} else {
+			note = "this browser has no WebGPU; using the CPU engine"
 		}
 	}
-	if info["engine"] == "webgpu" {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	if st.gpu == nil {
+		st.gpu = g
+	}
+	info := map[string]string{"engine": "cpu", "device": "CPU (WebAssembly, one thread)", "note": note}
+	st.be = model.CPU{}
+	if want != "cpu" && st.gpu != nil {
+		info = map[string]string{"engine": "webgpu", "device": st.gpu.Device().Name()}
 		st.be = st.gpu
-	} else {
-		st.be = model.CPU{}
 	}
 	if st.sess != nil {
 		st.sess.SetBackend(st.be)

@@ -101,3 +101,40 @@ func TestSameBytesAsCLI(t *testing.T) {
 		})
 	}
 }
+
+// TestGGUFSameBytesAsCLI: a GGUF from an HF folder, as the page writes it,
+// is the CLI's file.
+func TestGGUFSameBytesAsCLI(t *testing.T) {
+	dir := synthModel(t, "qwen2")
+	folder, err := source.OpenPath(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := filepath.Join(t.TempDir(), "x.gguf")
+	req := cli.Request{Target: corpus.Target{Language: "de", Domain: "law"}, Builtin: true, Ratio: 0.3, Method: "cusprun",
+		Placement: "uniform", Format: "gguf", Out: out, Seed: 1, MaxTokens: 128}
+	if _, err := cli.Prune(context.Background(), folder, model.CPU{}, req, nil); err != nil {
+		t.Fatal(err)
+	}
+	want, err := os.ReadFile(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, _, err := Open(folder)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Prune(context.Background(), Options{Language: "de", Domain: "law", Task: "any", Ratio: 0.3, Format: "gguf", MaxTokens: 128}, nil); err != nil {
+		t.Fatal(err)
+	}
+	var buf bytes.Buffer
+	if err := s.Export(context.Background(), &buf); err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(buf.Bytes(), want) {
+		t.Fatalf("the app's GGUF (%d bytes) differs from the CLI's (%d bytes)", buf.Len(), len(want))
+	}
+	if err := s.OpenExpert(&source.Bytes{B: buf.Bytes(), Path: "x.gguf"}); err != nil {
+		t.Fatal(err)
+	}
+}
