@@ -7,7 +7,7 @@
 #   ./build.sh bench memory            (MEMORY_SHAPES="qwen2.5-1.5b phi-3-mini", MEMORY_WASM=1)
 #
 # Models are cached in $CUSPRUN_DEPS/bench. Calibration is kept small
-# (8 documents of 64 tokens): memory is bounded by one layer plus the batch,
+# (4 documents of 32 tokens): memory is bounded by one layer plus the batch,
 # not by the corpus, which is what this measures.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -27,7 +27,7 @@ for shape in $shapes; do
 	[ "${MEMORY_WASM:-1}" = 1 ] && [ "$shape" = qwen2.5-1.5b ] && engines="cpu wasm"
 	for eng in $engines; do
 		out=$(mktemp -d)/expert
-		args=(prune --model "$m" --language de --ratio 0.25 --out "$out" --max-docs 8 --max-tokens 64 --eval=false --engine $eng)
+		args=(prune --model "$m" --language de --ratio 0.25 --out "$out" --max-docs 4 --max-tokens 32 --eval=false --engine $eng)
 		log=$(mktemp)
 		/usr/bin/time -v $bin "${args[@]}" >/dev/null 2>"$log" || { cat "$log" >&2; exit 1; }
 		rss=$(awk -F: '/Maximum resident set size/ {gsub(/ /,"",$2); printf "%.0f MiB RSS", $2/1024}' "$log")
