@@ -33,6 +33,9 @@ func ReadRaw(f File, t Info, lo, n int) ([]byte, error) {
 	}
 	rb := t.RowBytes()
 	off, size := t.Offset+int64(lo)*rb, int64(n)*rb
+	if size == 0 {
+		return []byte{}, nil // nothing to read, wherever an empty tensor sits
+	}
 	if off < 0 || off+size > f.Size() {
 		return nil, fmt.Errorf("%s: tensor %q: rows [%d, %d) run past the end of the file", f.Name(), t.Name, lo, lo+n)
 	}
