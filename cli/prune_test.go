@@ -145,3 +145,48 @@ func TestPrunedGGUFInLlamaCpp(t *testing.T) {
 		})
 	}
 }
+
+// TestUniformConfigKeys prunes each family as an HF folder and checks the
+// exported config.json has exactly the source's keys, plus head_dim only
+// where fewer heads make hidden/heads wrong, with the planned values.
+func TestUniformConfigKeys(t *testing.T) {
+	for _, fam := range synth.Families {
+		t.Run(fam, func(t *testing.T) {
+			c, _ := synth.Config(synth.Options{Family: fam, Shape: "small"})
+			dir := t.TempDir()
+			src := filepath.Join(dir, "src")
+			if err := synth.WriteHF(src, c, 3, tensor.BF16, ""); err != nil {
+				t.Fatal(err)
+			}
+			out := filepath.Join(dir, "out")
+			mustCall(t, "prune", "--model", src, "--language", "de", "--ratio", "0.4", "--out", out, "--eval=false", "--max-docs", "4", "--max-tokens", "32")
+			read := func(p string) map[string]any {
+				b, err := os.ReadFile(filepath.Join(p, "config.json"))
+				if err != nil {
+					t.Fatal(err)
+				}
+				var m map[string]any
+				json.Unmarshal(b, &m)
+				return m
+			}
+			before, after := read(src), read(out)
+			m, err := model.OpenPath(out)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for k := range after {
+				if _, ok := before[k]; !ok && !(k == "head_dim" && m.Config.Heads*m.Config.HeadDim != m.Config.Hidden) {
+					t.Errorf("exported config.json has %q, which the source had not", k)
+				}
+			}
+			for k := range before {
+				if _, ok := after[k]; !ok {
+					t.Errorf("exported config.json lost %q", k)
+				}
+			}
+			if int(after["intermediate_size"].(float64)) != m.Config.FFN || int(after["num_key_value_heads"].(float64)) != m.Config.KVHeads {
+				t.Errorf("config.json widths %v/%v, model %d/%d", after["intermediate_size"], after["num_key_value_heads"], m.Config.FFN, m.Config.KVHeads)
+			}
+		})
+	}
+}

@@ -194,7 +194,12 @@ func (s *Slicer) configJSON(format string) ([]byte, error) {
 	cfg["intermediate_size"] = to.FFN
 	cfg["num_key_value_heads"] = to.KVHeads
 	cfg["num_attention_heads"] = to.Heads
-	cfg["head_dim"] = to.HeadDim
+	// head_dim only where the source had it or fewer heads make
+	// hidden/heads wrong (transformers reads it then), so a uniform export
+	// adds no field its family's loader would not know.
+	if _, had := cfg["head_dim"]; had || to.Heads*to.HeadDim != to.Hidden {
+		cfg["head_dim"] = to.HeadDim
+	}
 	cfg["vocab_size"] = to.Vocab
 	b, err := json.MarshalIndent(cfg, "", "  ")
 	if err != nil || s.Plan.vocabMap == nil {
