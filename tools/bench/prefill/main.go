@@ -9,7 +9,8 @@
 //
 //   - cpu:   bin/cusprun logits --engine cpu, GOMAXPROCS=-threads
 //   - wasm:  bin/cusprun logits --engine wasm (the WASI build under wazero;
-//     Go's wasip1 port runs one thread)
+//     Go's wasip1 port runs one thread), on the first -wasm-docs documents
+//     only, -wasm-reps times: it is some 20 times slower than cpu
 //   - llama: llama.cpp on the GGUF, -threads threads, last position's logits
 //
 // cusprun's time is the wall time of the command less its start-up (the
@@ -53,6 +54,7 @@ func main() {
 	docs := flag.Int("docs", 3, "documents per shape")
 	reps := flag.Int("reps", 1, "repeats per document and engine")
 	wasmReps := flag.Int("wasm-reps", 1, "repeats per document for the (slow) wasm engine; 0 skips it")
+	wasmDocs := flag.Int("wasm-docs", 1, "documents the (slow) wasm engine runs, from the first")
 	tokens := flag.Int("tokens", 256, "tokens per document")
 	threads := flag.Int("threads", 2, "threads for the cpu engine (GOMAXPROCS) and llama.cpp")
 	dir := flag.String("dir", filepath.Join(llamaref.DepsDir(), "bench"), "cache of synthesized models")
@@ -115,7 +117,7 @@ func main() {
 					cpuOut = out
 					progress("%s doc %d cpu: %.2f s", sh.name, d, s-r.cpuStart)
 				}
-				if use["wasm"] && rep < *wasmReps {
+				if use["wasm"] && rep < *wasmReps && d < *wasmDocs {
 					s, out := logits(*bin, env, hf, ids, "wasm")
 					wasmT = append(wasmT, s-r.wasmStart)
 					wasmOut = out
@@ -148,8 +150,8 @@ func main() {
 		rows = append(rows, r)
 	}
 
-	fmt.Printf("prefill, %d-token documents, bf16 weights, %d docs x %d repeats (wasm %d), medians; %s, %d CPUs, GOMAXPROCS for cpu = %d, llama.cpp threads = %d\n\n",
-		*tokens, *docs, *reps, min(*reps, *wasmReps), cpuName(), runtime.NumCPU(), *threads, *threads)
+	fmt.Printf("prefill, %d-token documents, bf16 weights, %d docs x %d repeats (wasm: %d docs x %d), medians; %s, %d CPUs, GOMAXPROCS for cpu = %d, llama.cpp threads = %d\n\n",
+		*tokens, *docs, *reps, min(*docs, *wasmDocs), min(*reps, *wasmReps), cpuName(), runtime.NumCPU(), *threads, *threads)
 	fmt.Printf("| shape | cpu tok/s | wasm tok/s | llama.cpp tok/s | cpu / llama.cpp | wasm / cpu | cpu = wasm logits | top-1 cpu = llama.cpp |\n")
 	fmt.Printf("|---|---:|---:|---:|---:|---:|---|---|\n")
 	for _, r := range rows {
