@@ -226,6 +226,9 @@ func (s *Session) Prune(ctx context.Context, o Options, progress prune.Progress)
 		progress("prepare", 1, 1)
 	}
 	lap("prepare")
+	if progress != nil { // the first report comes after a whole layer
+		progress("score", 0, len(prune.Batches(seqs, prune.BatchTokensFor(m.Config)))*m.Config.Layers)
+	}
 	sc, err := prune.Score(ctx, m, s.be, seqs, progress)
 	if err != nil {
 		return nil, err
