@@ -3,6 +3,7 @@ package model
 import (
 	"fmt"
 
+	"github.com/cusprun/cusprun/core/ops"
 	"github.com/cusprun/cusprun/core/tensor"
 )
 
@@ -25,9 +26,14 @@ func (w *Weight) F32() []float32 {
 	}
 	if w.f32 == nil {
 		w.f32 = make([]float32, w.Rows*w.Cols)
-		if err := tensor.Decode(w.f32, w.Raw, w.DType); err != nil {
-			panic(fmt.Sprintf("%s: %v", w.Name, err)) // sizes were checked on load
-		}
+		// Rows decode independently: split them over the cores (the
+		// conversion is a sizeable share of a layer's time otherwise).
+		rb := w.rowBytes()
+		ops.Parallel(w.Rows, max(1, (1<<16)/max(w.Cols, 1)), func(lo, hi int) {
+			if err := tensor.Decode(w.f32[lo*w.Cols:hi*w.Cols], w.Raw[lo*rb:hi*rb], w.DType); err != nil {
+				panic(fmt.Sprintf("%s: %v", w.Name, err)) // sizes were checked on load
+			}
+		})
 	}
 	return w.f32
 }

@@ -27,7 +27,11 @@ var Threads = 0
 
 // parallel splits [0, n) into contiguous chunks of at least grain items and
 // runs body on each, on up to Threads goroutines.
-func parallel(n, grain int, body func(lo, hi int)) {
+func parallel(n, grain int, body func(lo, hi int)) { Parallel(n, grain, body) }
+
+// Parallel is the same, for other packages' embarrassingly parallel loops
+// (each chunk must write only its own part of the output).
+func Parallel(n, grain int, body func(lo, hi int)) {
 	workers := Threads
 	if workers <= 0 {
 		workers = runtime.GOMAXPROCS(0)
