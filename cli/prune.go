@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"flag"
@@ -32,18 +33,19 @@ func (m *multi) Set(v string) error { *m = append(*m, v); return nil }
 
 // Request is everything a prune job needs, shared by the CLI and the page.
 type Request struct {
-	Target    corpus.Target
-	Corpora   []string
-	Builtin   bool
-	Ratio     float64
-	Method    string
-	Placement string
-	Format    string
-	Out       string
-	Seed      uint64
-	MaxTokens int
-	MaxDocs   int
-	Eval      bool
+	Target     corpus.Target
+	Corpora    []string     // calibration files on disk
+	CorpusData []CorpusData // calibration files in memory (the browser)
+	Builtin    bool
+	Ratio      float64
+	Method     string
+	Placement  string
+	Format     string
+	Out        string
+	Seed       uint64
+	MaxTokens  int
+	MaxDocs    int
+	Eval       bool
 	// Vocab is "off" (or "") to keep the whole vocabulary, "target" to keep
 	// only the tokens the target's corpora need (prune.VocabPlan).
 	Vocab string
@@ -113,17 +115,17 @@ func ReportPath(out string) string {
 
 // Result is prune's JSON summary (and report.json).
 type Result struct {
-	Out          string   `json:"out"`
-	Format       string   `json:"format"`
-	Family       string   `json:"family"`
-	Method       string   `json:"method"`
-	Placement    string   `json:"placement"`
-	Ratio        float64  `json:"ratio"`
-	RatioActual  float64  `json:"ratio_actual"`
-	Target       any      `json:"target"`
-	ParamsBefore int64    `json:"params_before"`
-	ParamsAfter  int64    `json:"params_after"`
-	Decoder      [2]int64 `json:"decoder_attn_ffn_params"`
+	Out          string            `json:"out"`
+	Format       string            `json:"format"`
+	Family       string            `json:"family"`
+	Method       string            `json:"method"`
+	Placement    string            `json:"placement"`
+	Ratio        float64           `json:"ratio"`
+	RatioActual  float64           `json:"ratio_actual"`
+	Target       map[string]string `json:"target"`
+	ParamsBefore int64             `json:"params_before"`
+	ParamsAfter  int64             `json:"params_after"`
+	Decoder      [2]int64          `json:"decoder_attn_ffn_params"`
 	Pruned       struct {
 		FFN        []int `json:"ffn"`
 		AttnGroups []int `json:"attn_groups"`
@@ -143,9 +145,23 @@ type Result struct {
 	Vocab map[string]int `json:"vocab,omitempty"`
 }
 
-// Prune runs a whole job on a model folder: calibrate, score, select,
-// export, verify, evaluate.
-func Prune(ctx context.Context, folder source.Folder, be model.Backend, r Request, progress prune.Progress) (*Result, error) {
+// Job is a planned prune: the model scored, the units chosen, and
+// everything the export needs. The CLI and the browser app both make one
+// with PlanJob, so the same inputs give the same expert everywhere.
+type Job struct {
+	Model    *model.Model
+	Tok      *tokenizer.Tokenizer // the source's tokenizer
+	TokAfter *tokenizer.Tokenizer // the expert's (restricted with --vocab target)
+	Scorer   *prune.Scorer
+	Plan     *prune.Plan
+	Slicer   *prune.Slicer
+	Output   prune.Output // Path unset: the caller decides where it goes
+	Result   *Result      // the summary, without Out, Eval and the export's timings
+}
+
+// PlanJob checks a request, calibrates, scores and selects: everything but
+// writing the expert.
+func PlanJob(ctx context.Context, folder source.Folder, m *model.Model, tok *tokenizer.Tokenizer, be model.Backend, r Request, progress prune.Progress) (*Job, error) {
 	t0 := time.Now()
 	secs := map[string]float64{}
 	lap := func(name string) { secs[name] = time.Since(t0).Seconds(); t0 = time.Now() }
@@ -164,16 +180,11 @@ func Prune(ctx context.Context, folder source.Folder, be model.Backend, r Reques
 	if r.Placement == "adaptive" && r.Format != "gguf" {
 		return nil, fmt.Errorf("adaptive placement gives per-layer widths, which only GGUF (deci) holds: use --format gguf")
 	}
-	m, err := model.Open(folder)
-	if err != nil {
-		return nil, err
-	}
 	if r.Placement == "adaptive" && m.Config.Family != "llama" {
 		return nil, fmt.Errorf("adaptive placement is written as GGUF deci, a llama-family format; %s loaders have no per-layer widths: use --placement uniform", m.Config.Family)
 	}
-	tok, err := tokenizer.Load(folder)
-	if err != nil {
-		return nil, fmt.Errorf("the model's tokenizer: %w", err)
+	if progress != nil {
+		progress("prepare", 0, 1)
 	}
 	var pool []corpus.Doc
 	if r.Builtin {
@@ -183,6 +194,13 @@ func Prune(ctx context.Context, folder source.Folder, be model.Backend, r Reques
 		}
 		pool = append(pool, b...)
 	}
+	for _, c := range r.CorpusData {
+		d, err := c.Read()
+		if err != nil {
+			return nil, err
+		}
+		pool = append(pool, d...)
+	}
 	for _, p := range r.Corpora {
 		d, err := corpus.ReadFile(p)
 		if err != nil {
@@ -191,7 +209,7 @@ func Prune(ctx context.Context, folder source.Folder, be model.Backend, r Reques
 		pool = append(pool, d...)
 	}
 	if len(pool) == 0 {
-		return nil, fmt.Errorf("no calibration documents: keep --builtin or add --corpus files")
+		return nil, fmt.Errorf("no calibration documents: keep the built-in corpora or add your own")
 	}
 	docs, err := r.Target.Calibration(pool)
 	if err != nil {
@@ -209,12 +227,20 @@ func Prune(ctx context.Context, folder source.Folder, be model.Backend, r Reques
 	for _, s := range seqs {
 		ntok += len(s)
 	}
+	if progress != nil {
+		progress("prepare", 1, 1)
+		// the first report of scoring comes after a whole layer
+		progress("score", 0, len(prune.Batches(seqs, prune.BatchTokensFor(m.Config)))*m.Config.Layers)
+	}
 	lap("prepare")
 	sc, err := prune.Score(ctx, m, be, seqs, progress)
 	if err != nil {
 		return nil, err
 	}
 	lap("score")
+	if progress != nil {
+		progress("select", 0, 1)
+	}
 	// llama.cpp's phi2 graph needs every attention head: a phi GGUF keeps them.
 	ffnOnly := r.Format == "gguf" && m.Config.Family == "phi"
 	plan, err := prune.Select(m.Config, sc.Scores(r.Method, r.Seed), r.Method, r.Ratio, r.Placement, ffnOnly)
@@ -227,12 +253,11 @@ func Prune(ctx context.Context, folder source.Folder, be model.Backend, r Reques
 			return nil, fmt.Errorf("vocabulary pruning: %w", err)
 		}
 	}
-	lap("select")
 	sl := &prune.Slicer{M: m, Plan: plan, Source: folder}
 	if r.Method == "flap" {
 		sl.Compensate = func(l int) ([]float64, []float64) { return sc.FFNMean(l), sc.OMean(l) }
 	}
-	out := prune.Output{Path: r.Out, Format: r.Format, Name: "cusprun-expert"}
+	out := prune.Output{Format: r.Format, Name: "cusprun-expert"}
 	for _, f := range prune.SmallFiles(folder) {
 		if f.Name != "config.json" {
 			out.Files = append(out.Files, f)
@@ -250,21 +275,10 @@ func Prune(ctx context.Context, folder source.Folder, be model.Backend, r Reques
 		tokAfter = vr.Tokenizer
 	}
 	if progress != nil {
-		progress("export", 0, 1)
+		progress("select", 1, 1)
 	}
-	st, err := prune.ExportStaged(sl, out)
-	if err != nil {
-		return nil, err
-	}
-	defer st.Abort() // no-op once committed
-	if err := prune.Verify(st.Tmp, sl); err != nil {
-		return nil, err
-	}
-	if progress != nil {
-		progress("export", 1, 1)
-	}
-	lap("export")
-	res := &Result{Out: r.Out, Format: r.Format, Family: m.Config.Family, Method: r.Method, Placement: r.Placement,
+	lap("select")
+	res := &Result{Format: r.Format, Family: m.Config.Family, Method: r.Method, Placement: r.Placement,
 		Ratio: r.Ratio, Plan: plan, Seconds: secs,
 		Target:      map[string]string{"language": r.Target.Get("language"), "domain": r.Target.Get("domain"), "task": r.Target.Get("task")},
 		Calibration: map[string]int{"docs": len(seqs), "tokens": ntok}}
@@ -282,15 +296,54 @@ func Prune(ctx context.Context, folder source.Folder, be model.Backend, r Reques
 	if vr != nil {
 		res.Vocab = map[string]int{"before": m.Config.Vocab, "after": plan.To.Vocab, "tokenizer_before": tok.VocabSize()}
 	}
+	return &Job{Model: m, Tok: tok, TokAfter: tokAfter, Scorer: sc, Plan: plan, Slicer: sl, Output: out, Result: res}, nil
+}
+
+// Prune runs a whole job on a model folder: calibrate, score, select,
+// export, verify, evaluate. Only a complete, verified expert appears at
+// r.Out.
+func Prune(ctx context.Context, folder source.Folder, be model.Backend, r Request, progress prune.Progress) (*Result, error) {
+	m, err := model.Open(folder)
+	if err != nil {
+		return nil, err
+	}
+	tok, err := tokenizer.Load(folder)
+	if err != nil {
+		return nil, fmt.Errorf("the model's tokenizer: %w", err)
+	}
+	job, err := PlanJob(ctx, folder, m, tok, be, r, progress)
+	if err != nil {
+		return nil, err
+	}
+	t0 := time.Now()
+	res := job.Result
+	res.Out = r.Out
+	if progress != nil {
+		progress("export", 0, 1)
+	}
+	out := job.Output
+	out.Path = r.Out
+	st, err := prune.ExportStaged(job.Slicer, out)
+	if err != nil {
+		return nil, err
+	}
+	defer st.Abort() // no-op once committed
+	if err := prune.Verify(st.Tmp, job.Slicer); err != nil {
+		return nil, err
+	}
+	if progress != nil {
+		progress("export", 1, 1)
+	}
+	res.Seconds["export"] = time.Since(t0).Seconds()
 	if r.Eval {
-		ev, err := evalBeforeAfter(ctx, m, st.Tmp, be, tok, tokAfter, r.Target, min(r.MaxTokens, m.Config.MaxPos), progress)
+		t0 = time.Now()
+		ev, err := evalBeforeAfter(ctx, m, st.Tmp, be, tok, job.TokAfter, r.Target, min(r.MaxTokens, m.Config.MaxPos), progress)
 		if err != nil {
 			return nil, err
 		}
 		res.Eval = ev
-		lap("evaluate")
+		res.Seconds["evaluate"] = time.Since(t0).Seconds()
 	}
-	// Only a complete, verified and evaluated expert appears at --out.
 	if err := st.Commit(); err != nil {
 		return nil, err
 	}
@@ -339,4 +392,20 @@ func evalBeforeAfter(ctx context.Context, dense *model.Model, out string, be mod
 		res[name] = map[string]any{"ppl_before": a.PPL, "ppl_after": b.PPL, "retention": a.PPL / b.PPL, "docs": a.Docs, "tokens": a.Tokens}
 	}
 	return res, nil
+}
+
+// CorpusData is a calibration file held in memory: JSONL when its name
+// ends in .jsonl or .json, plain text otherwise.
+type CorpusData struct {
+	Name string
+	Data []byte
+}
+
+// Read parses it.
+func (c CorpusData) Read() ([]corpus.Doc, error) {
+	ln := strings.ToLower(c.Name)
+	if strings.HasSuffix(ln, ".jsonl") || strings.HasSuffix(ln, ".json") {
+		return corpus.ReadJSONL(bytes.NewReader(c.Data), c.Name)
+	}
+	return corpus.ReadText(bytes.NewReader(c.Data), c.Name)
 }

@@ -288,14 +288,14 @@ function options() {
   return {
     language: $('language').value, domain: $('domain').value, task: $('task').value,
     ratio: Number($('ratio').value), method: $('method').value, placement: $('placement').value,
-    format: $('format').value, corpora: [...$('corpus').files],
+    format: $('format').value, vocab: $('vocab').value, corpora: [...$('corpus').files],
     // the CLI's --max-tokens and --max-docs (tests pass them to compare)
     maxTokens: Number(params.get('maxtokens') || 0), maxDocs: Number(params.get('maxdocs') || 0),
   };
 }
 
 function lockForm(on) {
-  for (const id of ['files', 'folder', 'language', 'domain', 'task', 'ratio', 'method', 'placement', 'format', 'corpus', 'engine-choice', 'generate', 'measure'])
+  for (const id of ['files', 'folder', 'language', 'domain', 'task', 'ratio', 'method', 'placement', 'format', 'vocab', 'corpus', 'engine-choice', 'generate', 'measure'])
     $(id).disabled = on;
   $('prune').disabled = on || !state.desc;
   $('cancel').disabled = !on;
@@ -395,6 +395,7 @@ function showResult(res, o) {
     ['Expert for', target],
     ['Parameters', `${fmtCount(res.params_before)} → ${fmtCount(res.params_after)} (−${pct(1 - res.params_after / res.params_before)})`],
     ['Attention + FFN removed', pct(res.ratio_actual)],
+    ...(res.vocab ? [['Vocabulary', `${fmtCount(res.vocab.before)} → ${fmtCount(res.vocab.after)} tokens`]] : []),
     ['Method', `${res.method}, ${res.placement} placement`],
     ['Calibration', `${res.calibration.docs} documents, ${res.calibration.tokens} tokens`],
     ['Took', fmtTime(res.total_seconds) + ' on ' + (state.engine.engine === 'webgpu' ? 'WebGPU' : 'the CPU')],

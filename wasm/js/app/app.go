@@ -13,11 +13,9 @@ import (
 	"io"
 	"strings"
 	"sync"
-	"time"
 
 	"github.com/cusprun/cusprun/cli"
 	"github.com/cusprun/cusprun/core/corpus"
-	"github.com/cusprun/cusprun/core/gguf"
 	"github.com/cusprun/cusprun/core/model"
 	"github.com/cusprun/cusprun/core/prune"
 	"github.com/cusprun/cusprun/core/source"
@@ -38,15 +36,13 @@ type Options struct {
 	MaxTokens int          `json:"maxTokens"`
 	MaxDocs   int          `json:"maxDocs"`
 	NoBuiltin bool         `json:"noBuiltin"`
+	Vocab     string       `json:"vocab"` // "off" or "target" (docs/VOCAB.md)
 	Corpora   []UserCorpus `json:"-"`
 }
 
-// UserCorpus is a calibration file the user added: JSONL when its name ends
-// in .jsonl or .json, plain text otherwise.
-type UserCorpus struct {
-	Name string
-	Data []byte
-}
+// UserCorpus is a calibration file the user added: JSONL when its name
+// ends in .jsonl or .json, plain text otherwise.
+type UserCorpus = cli.CorpusData
 
 // Defaults fills what the CLI would default.
 func (o *Options) Defaults() {
@@ -108,6 +104,7 @@ type Result struct {
 	Calibration  map[string]int     `json:"calibration"`
 	Seconds      map[string]float64 `json:"seconds"`
 	Plan         *prune.Plan        `json:"plan"`
+	Vocab        map[string]int     `json:"vocab,omitempty"`
 	FileName     string             `json:"file_name"`
 }
 
@@ -133,9 +130,7 @@ type Session struct {
 	be     model.Backend
 
 	opts   Options
-	sc     *prune.Scorer
-	plan   *prune.Plan
-	slicer *prune.Slicer
+	job    *cli.Job // the last prune's plan and export settings
 	expert *model.Model
 }
 
@@ -165,111 +160,39 @@ func (s *Session) Model() *model.Model { return s.m }
 // Tokenizer is the model's tokenizer.
 func (s *Session) Tokenizer() *tokenizer.Tokenizer { return s.tok }
 
-// Prune calibrates, scores and selects: everything up to the export, as
-// `cusprun prune` does with the same inputs.
+// Prune calibrates, scores and selects: everything up to the export,
+// through the same cli.PlanJob as `cusprun prune`, so the same inputs give
+// the same expert.
 func (s *Session) Prune(ctx context.Context, o Options, progress prune.Progress) (*Result, error) {
 	o.Defaults()
-	t0 := time.Now()
-	secs := map[string]float64{}
-	lap := func(name string) { secs[name] = time.Since(t0).Seconds(); t0 = time.Now() }
-	if !in(o.Method, prune.Methods) {
-		return nil, fmt.Errorf("unknown method %q (%s)", o.Method, strings.Join(prune.Methods, ", "))
-	}
 	if o.Format != "zip" && o.Format != "gguf" {
 		return nil, fmt.Errorf("unknown format %q (zip or gguf)", o.Format)
 	}
-	if o.Placement == "adaptive" && o.Format != "gguf" {
-		return nil, fmt.Errorf("adaptive placement gives each layer its own width, which only GGUF (deci) holds: choose the GGUF format")
-	}
-	m := s.m
-	if o.Placement == "adaptive" && m.Config.Family != "llama" {
-		return nil, fmt.Errorf("adaptive placement is written as GGUF deci, a llama-family format; %s loaders have no per-layer widths: choose uniform placement", m.Config.Family)
-	}
-	if progress != nil {
-		progress("prepare", 0, 1)
-	}
-	var pool []corpus.Doc
-	if !o.NoBuiltin {
-		b, err := corpus.Builtin("calib")
-		if err != nil {
-			return nil, err
-		}
-		pool = append(pool, b...)
+	r := cli.Request{
+		Target:  corpus.Target{Language: o.Language, Domain: o.Domain, Task: o.Task},
+		Builtin: !o.NoBuiltin, Ratio: o.Ratio, Method: o.Method, Placement: o.Placement, Format: o.Format,
+		Seed: o.Seed, MaxTokens: o.MaxTokens, MaxDocs: o.MaxDocs, Vocab: o.Vocab,
 	}
 	for _, c := range o.Corpora {
-		docs, err := ReadCorpus(c)
-		if err != nil {
-			return nil, err
-		}
-		pool = append(pool, docs...)
+		r.CorpusData = append(r.CorpusData, cli.CorpusData{Name: c.Name, Data: c.Data})
 	}
-	if len(pool) == 0 {
-		return nil, fmt.Errorf("no calibration documents: keep the built-in corpora or add your own")
-	}
-	target := corpus.Target{Language: o.Language, Domain: o.Domain, Task: o.Task}
-	docs, err := target.Calibration(pool)
+	job, err := cli.PlanJob(ctx, s.folder, s.m, s.tok, s.be, r, progress)
 	if err != nil {
 		return nil, err
-	}
-	if o.MaxDocs > 0 && len(docs) > o.MaxDocs {
-		docs = docs[:o.MaxDocs]
-	}
-	seqs := prune.Tokenize(s.tok, docs, min(o.MaxTokens, m.Config.MaxPos))
-	if len(seqs) == 0 {
-		return nil, fmt.Errorf("the calibration documents tokenize to nothing")
-	}
-	ntok := 0
-	for _, q := range seqs {
-		ntok += len(q)
-	}
-	if progress != nil {
-		progress("prepare", 1, 1)
-	}
-	lap("prepare")
-	if progress != nil { // the first report comes after a whole layer
-		progress("score", 0, len(prune.Batches(seqs, prune.BatchTokensFor(m.Config)))*m.Config.Layers)
-	}
-	sc, err := prune.Score(ctx, m, s.be, seqs, progress)
-	if err != nil {
-		return nil, err
-	}
-	lap("score")
-	if progress != nil {
-		progress("select", 0, 1)
-	}
-	ffnOnly := o.Format == "gguf" && m.Config.Family == "phi"
-	plan, err := prune.Select(m.Config, sc.Scores(o.Method, o.Seed), o.Method, o.Ratio, o.Placement, ffnOnly)
-	if err != nil {
-		return nil, err
-	}
-	if progress != nil {
-		progress("select", 1, 1)
-	}
-	lap("select")
-	sl := &prune.Slicer{M: m, Plan: plan, Source: s.folder}
-	if o.Method == "flap" {
-		sl.Compensate = func(l int) ([]float64, []float64) { return sc.FFNMean(l), sc.OMean(l) }
 	}
 	s.mu.Lock()
-	s.opts, s.sc, s.plan, s.slicer, s.expert = o, sc, plan, sl, nil
+	s.opts, s.job, s.expert = o, job, nil
 	s.mu.Unlock()
-
-	res := &Result{Family: m.Config.Family, Method: o.Method, Placement: o.Placement, Format: o.Format, Ratio: o.Ratio,
-		Plan: plan, Seconds: secs,
-		Target:      map[string]string{"language": target.Get("language"), "domain": target.Get("domain"), "task": target.Get("task")},
-		Calibration: map[string]int{"docs": len(seqs), "tokens": ntok}, FileName: FileName(o)}
-	before, after := prune.Count(m.Config), prune.Count(plan.To)
-	res.ParamsBefore, res.ParamsAfter = before.Total, after.Total
-	res.Decoder = [2]int64{before.Decoder, after.Decoder}
-	res.RatioActual = 1 - float64(after.Decoder)/float64(before.Decoder)
-	res.Pruned.FFN, res.Pruned.AttnGroups = plan.Pruned()
-	for l := 0; l < plan.To.Layers; l++ {
-		res.Kept.FFN = append(res.Kept.FFN, plan.To.FFNAt(l))
-		res.Kept.Heads = append(res.Kept.Heads, plan.To.HeadsAt(l))
-		res.Kept.KV = append(res.Kept.KV, plan.To.KVHeadsAt(l))
-		res.From.FFN = append(res.From.FFN, m.Config.FFNAt(l))
-		res.From.Heads = append(res.From.Heads, m.Config.HeadsAt(l))
-		res.From.KV = append(res.From.KV, m.Config.KVHeadsAt(l))
+	j := job.Result
+	res := &Result{Family: j.Family, Method: j.Method, Placement: j.Placement, Format: j.Format, Ratio: j.Ratio,
+		RatioActual: j.RatioActual, Target: j.Target, ParamsBefore: j.ParamsBefore, ParamsAfter: j.ParamsAfter,
+		Decoder: j.Decoder, Pruned: PerLayer{FFN: j.Pruned.FFN, AttnGroups: j.Pruned.AttnGroups},
+		Kept: Kept{FFN: j.Kept.FFN, Heads: j.Kept.Heads, KV: j.Kept.KV}, Calibration: j.Calibration,
+		Seconds: j.Seconds, Plan: j.Plan, Vocab: j.Vocab, FileName: FileName(o)}
+	for l := 0; l < s.m.Config.Layers; l++ {
+		res.From.FFN = append(res.From.FFN, s.m.Config.FFNAt(l))
+		res.From.Heads = append(res.From.Heads, s.m.Config.HeadsAt(l))
+		res.From.KV = append(res.From.KV, s.m.Config.KVHeadsAt(l))
 	}
 	return res, nil
 }
@@ -290,24 +213,6 @@ func FileName(o Options) string {
 	return strings.Join(parts, "-") + ext
 }
 
-// ReadCorpus parses a user corpus: JSONL (.jsonl, .json) or plain text.
-func ReadCorpus(c UserCorpus) ([]corpus.Doc, error) {
-	ln := strings.ToLower(c.Name)
-	if strings.HasSuffix(ln, ".jsonl") || strings.HasSuffix(ln, ".json") {
-		return corpus.ReadJSONL(strings.NewReader(string(c.Data)), c.Name)
-	}
-	return corpus.ReadText(strings.NewReader(string(c.Data)), c.Name)
-}
-
-func in(s string, list []string) bool {
-	for _, v := range list {
-		if v == s {
-			return true
-		}
-	}
-	return false
-}
-
 // ErrNoPlan is returned by the calls that need a finished prune.
 var ErrNoPlan = errors.New("prune the model first")
 
@@ -316,23 +221,12 @@ var ErrNoPlan = errors.New("prune the model first")
 // wrote.
 func (s *Session) Export(ctx context.Context, w io.Writer) error {
 	s.mu.Lock()
-	sl, o := s.slicer, s.opts
+	job := s.job
 	s.mu.Unlock()
-	if sl == nil {
+	if job == nil {
 		return ErrNoPlan
 	}
-	out := prune.Output{Format: o.Format, Name: "cusprun-expert"}
-	for _, f := range prune.SmallFiles(s.folder) {
-		if f.Name != "config.json" {
-			out.Files = append(out.Files, f)
-		}
-	}
-	if o.Format == "gguf" && s.m.GGUF() == nil {
-		tok := s.tok
-		nv := sl.Plan.To.Vocab
-		out.VocabMeta = func(w *gguf.Writer) error { return cli.GGUFVocab(tok, nv, w) }
-	}
-	return prune.ExportTo(sl, out, &ctxWriter{ctx: ctx, w: w})
+	return prune.ExportTo(job.Slicer, job.Output, &ctxWriter{ctx: ctx, w: w})
 }
 
 // ctxWriter stops a stream when its context ends.
@@ -353,11 +247,12 @@ func (c *ctxWriter) Write(p []byte) (int, error) {
 // Evaluate and Generate.
 func (s *Session) OpenExpert(src source.Source) error {
 	s.mu.Lock()
-	sl, o := s.slicer, s.opts
+	job, o := s.job, s.opts
 	s.mu.Unlock()
-	if sl == nil {
+	if job == nil {
 		return ErrNoPlan
 	}
+	sl := job.Slicer
 	var f source.Folder
 	if o.Format == "zip" {
 		z, err := source.OpenZip(src)
@@ -410,7 +305,7 @@ type Eval struct {
 // (the page keeps evaluation proportionate to a tab's speed).
 func (s *Session) Evaluate(ctx context.Context, maxDocs, maxTokens int, progress prune.Progress) (map[string]Eval, error) {
 	s.mu.Lock()
-	ex, o := s.expert, s.opts
+	ex, o, job := s.expert, s.opts, s.job
 	s.mu.Unlock()
 	if ex == nil {
 		return nil, ErrNoPlan
@@ -448,7 +343,9 @@ func (s *Session) Evaluate(ctx context.Context, maxDocs, maxTokens int, progress
 			return nil, err
 		}
 		run++
-		b, err := prune.Evaluate(ctx, ex, s.be, seqs, ph)
+		// The expert reads the same text through its own tokenizer (the
+		// same tokens, renumbered, when its vocabulary was pruned).
+		b, err := prune.Evaluate(ctx, ex, s.be, prune.Tokenize(job.TokAfter, docs, maxTok), ph)
 		if err != nil {
 			return nil, err
 		}
@@ -471,18 +368,21 @@ func spread(docs []corpus.Doc, n int) []corpus.Doc {
 // Generate continues prompt on the original ("original") or the expert
 // ("expert") model, greedily, calling onText with the text so far.
 func (s *Session) Generate(ctx context.Context, which, prompt string, n int, onText func(string)) (string, error) {
-	m := s.m
+	m, tok := s.m, s.tok
 	if which == "expert" {
 		s.mu.Lock()
 		m = s.expert
+		if s.job != nil {
+			tok = s.job.TokAfter // a pruned vocabulary has its own ids
+		}
 		s.mu.Unlock()
 		if m == nil {
 			return "", ErrNoPlan
 		}
 	}
-	pids := s.tok.Encode(prompt, tokenizer.EncodeOptions{})
+	pids := tok.Encode(prompt, tokenizer.EncodeOptions{})
 	ids := pids
-	if b := s.tok.BOS(); b >= 0 {
+	if b := tok.BOS(); b >= 0 {
 		ids = append([]int{b}, pids...)
 	}
 	if len(ids) == 0 {
@@ -490,17 +390,17 @@ func (s *Session) Generate(ctx context.Context, which, prompt string, n int, onT
 	}
 	// The continuation is decoded with the prompt, so the space between
 	// them survives (SentencePiece drops a leading one).
-	head := s.tok.DecodeSkipSpecial(pids)
+	head := tok.DecodeSkipSpecial(pids)
 	text := func(out []int) string {
-		full := s.tok.DecodeSkipSpecial(append(append([]int(nil), pids...), out...))
+		full := tok.DecodeSkipSpecial(append(append([]int(nil), pids...), out...))
 		if strings.HasPrefix(full, head) {
 			return full[len(head):]
 		}
-		return s.tok.DecodeSkipSpecial(out)
+		return tok.DecodeSkipSpecial(out)
 	}
 	var out []int
 	var cerr error
-	_, err := m.Generate(ids, n, 0, 1, s.tok.EOS(), func(id int) bool {
+	_, err := m.Generate(ids, n, 0, 1, tok.EOS(), func(id int) bool {
 		if cerr = ctx.Err(); cerr != nil {
 			return false
 		}
