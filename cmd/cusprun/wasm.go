@@ -118,7 +118,10 @@ func runWasm(verb string, args []string) (any, error) {
 	var stdout bytes.Buffer
 	mc := wazero.NewModuleConfig().WithName("cusprun").WithArgs(append([]string{"cusprun", verb}, gargs...)...).
 		WithStdout(&stdout).WithStderr(os.Stderr).WithFSConfig(fsc).
-		WithSysWalltime().WithSysNanotime().WithStartFunctions()
+		WithSysWalltime().WithSysNanotime().WithStartFunctions().
+		// Linear memory only grows: a tighter heap limit than natively keeps
+		// the high-water mark near what is live (one layer and one tensor).
+		WithEnv("GOMEMLIMIT", wasmMemLimit())
 	inst, err := r.InstantiateModule(ctx, mod, mc)
 	if err != nil {
 		return nil, err
@@ -139,4 +142,13 @@ func runWasm(verb string, args []string) (any, error) {
 		return nil, fmt.Errorf("the wasm engine printed no JSON")
 	}
 	return json.RawMessage(out), nil
+}
+
+// wasmMemLimit is the guest's soft heap limit: $CUSPRUN_WASM_MEMLIMIT, else
+// 640MiB.
+func wasmMemLimit() string {
+	if v := os.Getenv("CUSPRUN_WASM_MEMLIMIT"); v != "" {
+		return v
+	}
+	return "640MiB"
 }
