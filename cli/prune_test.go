@@ -37,22 +37,6 @@ func mustCall(t *testing.T, args ...string) map[string]json.RawMessage {
 	return m
 }
 
-func logSoftmax(x []float32) []float64 {
-	mx := math.Inf(-1)
-	for _, v := range x {
-		mx = math.Max(mx, float64(v))
-	}
-	s := 0.0
-	for _, v := range x {
-		s += math.Exp(float64(v) - mx)
-	}
-	out := make([]float64, len(x))
-	for i, v := range x {
-		out[i] = float64(v) - mx - math.Log(s)
-	}
-	return out
-}
-
 // TestPrunedGGUFInLlamaCpp prunes a model of every family into a German
 // expert as GGUF (uniform; and adaptive, written as deci, for llama) and
 // checks that llama.cpp loads it and computes what the engine computes.
@@ -120,7 +104,7 @@ func TestPrunedGGUFInLlamaCpp(t *testing.T) {
 			}
 			V, worst, top1 := m.Config.Vocab, 0.0, 0
 			for p := range ids {
-				lp := logSoftmax(got[p*V : (p+1)*V])
+				lp := llamaref.LogSoftmax(got[p*V : (p+1)*V])
 				best := 0
 				for v := range lp {
 					if lp[v] > lp[best] {

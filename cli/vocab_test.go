@@ -105,12 +105,12 @@ func (vc *vocabCase) check(t *testing.T, texts []string, maxTok int) (nllOld, nl
 			for i, old := range vc.m.Keep {
 				kept[i] = la[p*V+old]
 			}
-			x, y := logSoftmax(kept), logSoftmax(lb[p*W:(p+1)*W])
+			x, y := llamaref.LogSoftmax(kept), llamaref.LogSoftmax(lb[p*W:(p+1)*W])
 			for i := range x {
 				worst = math.Max(worst, math.Abs(x[i]-y[i]))
 			}
 			if p+1 < len(a) {
-				full := logSoftmax(la[p*V : (p+1)*V])
+				full := llamaref.LogSoftmax(la[p*V : (p+1)*V])
 				nllOld -= full[a[p+1]]
 				nllRenorm -= x[b[p+1]]
 				nllNew -= y[b[p+1]]
@@ -203,7 +203,7 @@ func checkGGUF(t *testing.T, path string, texts []string, tol float64) {
 		t.Fatalf("llama.cpp has %d tokens, the engine %d", r.NVocab, V)
 	}
 	for p := range ids {
-		lp := logSoftmax(got[p*V : (p+1)*V])
+		lp := llamaref.LogSoftmax(got[p*V : (p+1)*V])
 		best := 0
 		for v := range lp {
 			if lp[v] > lp[best] {

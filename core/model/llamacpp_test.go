@@ -12,24 +12,6 @@ import (
 	"github.com/cusprun/cusprun/tools/llamaref"
 )
 
-// logSoftmax turns one position's logits into log-probabilities, the form
-// node-llama-cpp reports.
-func logSoftmax(x []float32) []float64 {
-	mx := math.Inf(-1)
-	for _, v := range x {
-		mx = math.Max(mx, float64(v))
-	}
-	s := 0.0
-	for _, v := range x {
-		s += math.Exp(float64(v) - mx)
-	}
-	out := make([]float64, len(x))
-	for i, v := range x {
-		out[i] = float64(v) - mx - math.Log(s)
-	}
-	return out
-}
-
 // TestAgainstLlamaCpp writes each family as an HF folder and as GGUF, runs
 // the GGUF in llama.cpp (node-llama-cpp), and compares log-probabilities at
 // every position with the engine on both files.
@@ -78,7 +60,7 @@ func TestAgainstLlamaCpp(t *testing.T) {
 				V := c.Vocab
 				worst, scale, top1 := 0.0, 0.0, 0
 				for p := range ids {
-					lp := logSoftmax(got[p*V : (p+1)*V])
+					lp := llamaref.LogSoftmax(got[p*V : (p+1)*V])
 					best := 0
 					for v := range lp {
 						if lp[v] > lp[best] {

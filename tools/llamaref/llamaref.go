@@ -292,3 +292,21 @@ func Tokenize(ggufPath string, texts []string) ([][]int, error) {
 	}
 	return out.IDs, nil
 }
+
+// LogSoftmax turns one position's logits into log-probabilities, the form
+// Eval reports, so an engine's logits can be compared with llama.cpp's.
+func LogSoftmax(x []float32) []float64 {
+	mx := math.Inf(-1)
+	for _, v := range x {
+		mx = math.Max(mx, float64(v))
+	}
+	s := 0.0
+	for _, v := range x {
+		s += math.Exp(float64(v) - mx)
+	}
+	out := make([]float64, len(x))
+	for i, v := range x {
+		out[i] = float64(v) - mx - math.Log(s)
+	}
+	return out
+}

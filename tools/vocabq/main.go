@@ -197,7 +197,7 @@ func measure(dir, name, src string, langs []string, ppl bool) (string, string) {
 			for i, o := range m.Keep {
 				kept[i] = la[p*V+o]
 			}
-			x, y, full := logSoftmax(kept), logSoftmax(lb[p*W:(p+1)*W]), logSoftmax(la[p*V:(p+1)*V])
+			x, y, full := llamaref.LogSoftmax(kept), llamaref.LogSoftmax(lb[p*W:(p+1)*W]), llamaref.LogSoftmax(la[p*V:(p+1)*V])
 			for i := range x {
 				worst = math.Max(worst, math.Abs(x[i]-y[i]))
 			}
@@ -259,7 +259,7 @@ func measure(dir, name, src string, langs []string, ppl bool) (string, string) {
 	V := gm.Config.Vocab
 	dl, top := 0.0, 0
 	for p := range ids {
-		lp := logSoftmax(got[p*V : (p+1)*V])
+		lp := llamaref.LogSoftmax(got[p*V : (p+1)*V])
 		best := 0
 		for v := range lp {
 			if lp[v] > lp[best] {
@@ -291,20 +291,4 @@ func equal(a, b []int) bool {
 		}
 	}
 	return true
-}
-
-func logSoftmax(x []float32) []float64 {
-	mx := math.Inf(-1)
-	for _, v := range x {
-		mx = math.Max(mx, float64(v))
-	}
-	s := 0.0
-	for _, v := range x {
-		s += math.Exp(float64(v) - mx)
-	}
-	out := make([]float64, len(x))
-	for i, v := range x {
-		out[i] = float64(v) - mx - math.Log(s)
-	}
-	return out
 }
