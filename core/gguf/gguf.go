@@ -41,6 +41,33 @@ const Version = 3
 // DefaultAlignment is used when general.alignment is absent.
 const DefaultAlignment = 32
 
+// maxDim bounds one dimension: far beyond any real tensor, small enough
+// that no product of four overflows in the checks below.
+const maxDim = 1 << 40
+
+// shapeElems is the number of elements of a shape, the one rule the reader
+// and the writer share: every dimension at most maxDim, and a product (when
+// no dimension is zero) that leaves room for 8 bytes an element. The order
+// of the dimensions does not matter.
+func shapeElems(dims []uint64) (int64, bool) {
+	elems := uint64(1)
+	for _, d := range dims {
+		if d > maxDim {
+			return 0, false
+		}
+	}
+	for _, d := range dims {
+		if d == 0 {
+			return 0, true
+		}
+		if elems > math.MaxInt64/8/d {
+			return 0, false
+		}
+		elems *= d
+	}
+	return int64(elems), true
+}
+
 // MaxDims is the largest number of dimensions a tensor may have.
 const MaxDims = 4
 
@@ -337,14 +364,12 @@ func readTensorInfo(r *reader, name string) (Tensor, uint64, error) {
 		return Tensor{}, 0, r.err
 	}
 	shape := make([]int, nd)
-	elems := int64(1)
+	elems, ok := shapeElems(dims[:nd])
+	if !ok {
+		return Tensor{}, 0, fmt.Errorf("dims %v have too many elements", dims[:nd])
+	}
 	for i := range nd {
-		d := dims[i]
-		if d > math.MaxInt64 || (d != 0 && uint64(elems) > math.MaxInt64/d) {
-			return Tensor{}, 0, fmt.Errorf("dims %v have too many elements", dims[:nd])
-		}
-		elems *= int64(d)
-		shape[int(nd)-1-int(i)] = int(d)
+		shape[int(nd)-1-int(i)] = int(dims[i])
 	}
 	blk, bsize, ok := typ.Block()
 	if !ok {

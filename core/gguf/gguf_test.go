@@ -514,7 +514,7 @@ func TestParseErrors(t *testing.T) {
 		{"dims overflow", `tensor "w": dims [1099511627776 1099511627776] have too many`, ten(func(b *bld) { b.tinfo("w", 0, 0, 1<<40, 1<<40) }, 32)},
 		{"dim 2^63", `tensor "w": dims`, ten(func(b *bld) { b.tinfo("w", 0, 0, 1<<63) }, 32)},
 		{"bytes overflow", `tensor "w": dims`, ten(func(b *bld) { b.tinfo("w", 0, 0, 1<<62) }, 32)},
-		{"dims 2^60", `tensor "w": data`, ten(func(b *bld) { b.tinfo("w", 0, 0, 1<<60) }, 32)},
+		{"dims 2^60", `tensor "w": dims`, ten(func(b *bld) { b.tinfo("w", 0, 0, 1<<60) }, 32)},
 		{"empty with huge dim", `tensor "w": dims`, ten(func(b *bld) { b.tinfo("w", 0, 0, 1<<62, 0) }, 32)},
 		{"unknown type", `tensor "w": unknown GGML type 4`, ten(func(b *bld) { b.tinfo("w", 4, 0, 32) }, 32)},
 		{"q8 row", `tensor "q": type Q8_0 needs rows of a multiple of 32`, ten(func(b *bld) { b.tinfo("q", 8, 0, 33, 2) }, 96)},

@@ -240,12 +240,16 @@ func (w *Writer) AddTensorType(name string, shape []int, t GGMLType) error {
 	if !ok {
 		return w.fail(fmt.Errorf("gguf writer: tensor %q: unknown GGML type %d", name, uint32(t)))
 	}
-	elems := int64(1)
-	for _, d := range shape {
-		if d < 0 || (d != 0 && elems > math.MaxInt64/8/int64(d)) {
+	dims := make([]uint64, len(shape))
+	for i, d := range shape {
+		if d < 0 {
 			return w.fail(fmt.Errorf("gguf writer: tensor %q: bad shape %v", name, shape))
 		}
-		elems *= int64(d)
+		dims[i] = uint64(d)
+	}
+	elems, ok := shapeElems(dims)
+	if !ok {
+		return w.fail(fmt.Errorf("gguf writer: tensor %q: bad shape %v", name, shape))
 	}
 	if blk > 1 && (len(shape) == 0 || int64(shape[len(shape)-1])%blk != 0) {
 		return w.fail(fmt.Errorf("gguf writer: tensor %q: type %s needs rows of a multiple of %d elements, shape %v", name, t, blk, shape))
