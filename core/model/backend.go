@@ -22,6 +22,13 @@ type Backend interface {
 	Free(s State)
 }
 
+// Preparer is a Backend that can get a layer's weights ready ahead of
+// time (the CPU widens them to float32); Run calls it on the next layer
+// while the current one computes.
+type Preparer interface {
+	Prepare(L *Layer)
+}
+
 // State is a backend's handle on a batch in flight.
 type State interface{}
 

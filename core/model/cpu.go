@@ -65,6 +65,14 @@ func (CPU) StartCached(c *Config, h []float32, docs []ops.Span, cache *KVCache) 
 
 func (CPU) Free(State) {}
 
+// Prepare widens the layer's weights to float32 ahead of use.
+func (CPU) Prepare(L *Layer) {
+	for _, w := range []*Weight{L.AttnNorm, L.AttnNormB, L.Q, L.K, L.V, L.O, L.QB, L.KB, L.VB, L.OB,
+		L.QNorm, L.KNorm, L.FFNNorm, L.FFNNormB, L.Gate, L.Up, L.Down, L.UpB, L.DownB} {
+		w.F32()
+	}
+}
+
 func (CPU) Final(s State, hd *Head, rows []int) ([]float32, error) {
 	st := s.(*cpuState)
 	H := st.c.Hidden

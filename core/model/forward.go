@@ -51,8 +51,44 @@ func (m *Model) Run(be Backend, b Batch, hook LayerHook, progress Progress) (Sta
 	if err != nil {
 		return nil, err
 	}
-	for l := 0; l < c.Layers; l++ {
+	// For small layers the next one is read (and, for backends that want
+	// it, prepared) while this one computes, so file reading and dtype
+	// widening overlap the matmuls. Big layers are read in turn: two of
+	// them at once would break the memory bound of one layer.
+	type loaded struct {
+		L   *Layer
+		err error
+	}
+	prep, _ := be.(Preparer)
+	load := func(l int) loaded {
 		L, err := m.LoadLayer(l)
+		if err == nil && prep != nil {
+			prep.Prepare(L)
+		}
+		return loaded{L, err}
+	}
+	fetch := func(l int) chan loaded {
+		ch := make(chan loaded, 1)
+		go func() { ch <- load(l) }()
+		return ch
+	}
+	first := load(0)
+	ahead := first.err == nil && first.L.rawBytes() <= aheadBytes
+	var next chan loaded
+	for l := 0; l < c.Layers; l++ {
+		var got loaded
+		switch {
+		case l == 0:
+			got = first
+		case ahead:
+			got = <-next
+		default:
+			got = load(l)
+		}
+		if ahead && l+1 < c.Layers {
+			next = fetch(l + 1)
+		}
+		L, err := got.L, got.err
 		if err != nil {
 			be.Free(s)
 			return nil, err
@@ -77,6 +113,9 @@ func (m *Model) Run(be Backend, b Batch, hook LayerHook, progress Progress) (Sta
 	}
 	return s, nil
 }
+
+// aheadBytes is the largest layer (in file bytes) read ahead of use.
+const aheadBytes = 64 << 20
 
 // vocabChunk is how many output rows are read and multiplied at a time, so
 // a 150k-row lm_head never sits in memory as float32 whole.

@@ -134,3 +134,15 @@ func (w *Weight) As(d tensor.DType) ([]byte, error) {
 	}
 	return tensor.Encode(nil, w.F32(), d)
 }
+
+// rawBytes is the layer's size in the file.
+func (L *Layer) rawBytes() int {
+	n := 0
+	for _, w := range []*Weight{L.AttnNorm, L.AttnNormB, L.Q, L.K, L.V, L.O, L.QB, L.KB, L.VB, L.OB,
+		L.QNorm, L.KNorm, L.FFNNorm, L.FFNNormB, L.Gate, L.Up, L.Down, L.UpB, L.DownB} {
+		if w != nil {
+			n += len(w.Raw)
+		}
+	}
+	return n
+}
