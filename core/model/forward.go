@@ -79,7 +79,7 @@ func (m *Model) Run(be Backend, b Batch, hook LayerHook, progress Progress) (Sta
 		var got loaded
 		switch {
 		case l == 0:
-			got = first
+			got, first = first, loaded{} // do not keep layer 0 alive
 		case ahead:
 			got = <-next
 		default:
