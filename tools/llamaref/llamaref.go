@@ -310,3 +310,28 @@ func LogSoftmax(x []float32) []float64 {
 	}
 	return out
 }
+
+// SharedDir is the shared folder beside the repository (the trained
+// tiny-multi model and its corpora): $CUSPRUN_SHARED, else ../shared next to
+// the folder holding go.mod, as CI lays it out.
+func SharedDir() string {
+	if d := os.Getenv("CUSPRUN_SHARED"); d != "" {
+		return d
+	}
+	return filepath.Join(filepath.Dir(DepsDir()), "..", "shared")
+}
+
+// Missing is for tests whose reference or data is absent: under CI (CI set)
+// it fails the test, since ./build.sh setup and the CI layout provide
+// everything; elsewhere it skips with the reason.
+func Missing(t interface {
+	Helper()
+	Fatalf(string, ...any)
+	Skipf(string, ...any)
+}, err error) {
+	t.Helper()
+	if os.Getenv("CI") != "" {
+		t.Fatalf("missing in CI: %v", err)
+	}
+	t.Skipf("skipped: %v", err)
+}

@@ -405,7 +405,7 @@ func check(t *testing.T, m *tinyLlama, ids []int, tol float64) {
 
 func TestLogitsTinyLlama(t *testing.T) {
 	if err := Available(""); err != nil {
-		t.Skip(err)
+		Missing(t, err)
 	}
 	check(t, newTinyLlama(tiny, 7), []int{1, 17, 300, 5, 263, 8, 8, 319, 2, 11, 50, 4}, 1e-4)
 }
@@ -413,7 +413,7 @@ func TestLogitsTinyLlama(t *testing.T) {
 // Three layers, 4 query heads over 2 KV groups, 40 positions.
 func TestLogitsSmallLlama(t *testing.T) {
 	if err := Available(""); err != nil {
-		t.Skip(err)
+		Missing(t, err)
 	}
 	c := shape{hidden: 64, heads: 4, kv: 2, ffn: 96, vocab: 400, layers: 3, ctx: 256}
 	ids := make([]int, 40)
@@ -425,7 +425,7 @@ func TestLogitsSmallLlama(t *testing.T) {
 
 func TestLogitsErrors(t *testing.T) {
 	if err := Available(""); err != nil {
-		t.Skip(err)
+		Missing(t, err)
 	}
 	if _, _, err := Logits(filepath.Join(t.TempDir(), "missing.gguf"), []int{1}); err == nil {
 		t.Error("a missing file gave no error")

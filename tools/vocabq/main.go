@@ -31,9 +31,11 @@ import (
 	"github.com/cusprun/cusprun/tools/llamaref"
 )
 
-const shared = "/work/shared"
+// shared is the folder with tiny-multi and its corpora (-shared).
+var shared = llamaref.SharedDir()
 
 func main() {
+	flag.StringVar(&shared, "shared", shared, "the shared folder (models/, corpora/)")
 	qwen := flag.Bool("qwen", true, "also measure the synthetic qwen2.5-0.5b-shaped model (about 1 GB)")
 	work := flag.String("work", "", "work folder (default: a temporary one, removed at the end)")
 	flag.Parse()
