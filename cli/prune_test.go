@@ -102,22 +102,8 @@ func TestPrunedGGUFInLlamaCpp(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			V, worst, top1 := m.Config.Vocab, 0.0, 0
-			for p := range ids {
-				lp := llamaref.LogSoftmax(got[p*V : (p+1)*V])
-				best := 0
-				for v := range lp {
-					if lp[v] > lp[best] {
-						best = v
-					}
-					if r := float64(ref.Values[p][v]); !math.IsInf(r, -1) {
-						worst = math.Max(worst, math.Abs(lp[v]-r))
-					}
-				}
-				if best == ref.Top1[p] {
-					top1++
-				}
-			}
+			a := ref.Compare(got, m.Config.Vocab, math.Inf(-1))
+			worst, top1 := a.MaxDiff, a.Top1
 			t.Logf("%s %s: kept FFN %v KV %v; top-1 agrees at %d/%d, max |dlogp| %.3g", k.fam, k.placement, kept.FFN, kept.KV, top1, len(ids), worst)
 			tol := 2e-3
 			if k.fam == "phi" {

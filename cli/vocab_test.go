@@ -198,25 +198,12 @@ func checkGGUF(t *testing.T, path string, texts []string, tol float64) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	V, worst, top1 := m.Config.Vocab, 0.0, 0
+	V := m.Config.Vocab
 	if r.NVocab != V {
 		t.Fatalf("llama.cpp has %d tokens, the engine %d", r.NVocab, V)
 	}
-	for p := range ids {
-		lp := llamaref.LogSoftmax(got[p*V : (p+1)*V])
-		best := 0
-		for v := range lp {
-			if lp[v] > lp[best] {
-				best = v
-			}
-			if x := float64(r.Values[p][v]); !math.IsInf(x, -1) && lp[v] > -20 {
-				worst = math.Max(worst, math.Abs(lp[v]-x))
-			}
-		}
-		if best == r.Top1[p] {
-			top1++
-		}
-	}
+	a := r.Compare(got, V, -20)
+	worst, top1 := a.MaxDiff, a.Top1
 	t.Logf("%s in llama.cpp: %d tokens, %d texts tokenized alike, top-1 %d/%d, max |dlogp| %.3g", filepath.Base(path), V, len(texts), top1, len(ids), worst)
 	if worst > tol {
 		t.Errorf("llama.cpp's log-probabilities differ from the engine's by %.3g", worst)

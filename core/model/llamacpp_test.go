@@ -57,26 +57,8 @@ func TestAgainstLlamaCpp(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				V := c.Vocab
-				worst, scale, top1 := 0.0, 0.0, 0
-				for p := range ids {
-					lp := llamaref.LogSoftmax(got[p*V : (p+1)*V])
-					best := 0
-					for v := range lp {
-						if lp[v] > lp[best] {
-							best = v
-						}
-						r := float64(ref.Values[p][v])
-						if math.IsInf(r, -1) {
-							continue
-						}
-						worst = math.Max(worst, math.Abs(lp[v]-r))
-						scale = math.Max(scale, math.Abs(float64(got[p*V+v])))
-					}
-					if best == ref.Top1[p] {
-						top1++
-					}
-				}
+				a := ref.Compare(got, c.Vocab, math.Inf(-1))
+				worst, scale, top1 := a.MaxDiff, a.Scale, a.Top1
 				t.Logf("%s (%s): top-1 agrees at %d/%d positions, max |log p - log p(llama.cpp)| = %.3g (logit scale %.3g)",
 					filepath.Base(path), m.Format, top1, len(ids), worst, scale)
 				if top1 != len(ids) {

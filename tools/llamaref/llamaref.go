@@ -335,3 +335,38 @@ func Missing(t interface {
 	}
 	t.Skipf("skipped: %v", err)
 }
+
+// Agreement is how an engine's logits compare with llama.cpp's result.
+type Agreement struct {
+	Top1    int     // positions whose most probable token is the same
+	MaxDiff float64 // largest |log p(engine) - log p(llama.cpp)|
+	Scale   float64 // largest |engine logit| (the scale MaxDiff is read against)
+}
+
+// Compare checks logits ([positions, vocab], as the engine's AllLogits gives)
+// against the result, position by position. Tokens whose engine
+// log-probability is below floor (math.Inf(-1) for none), or whose
+// probability llama.cpp rounded to zero, are left out of MaxDiff.
+func (r *Result) Compare(logits []float32, vocab int, floor float64) Agreement {
+	var a Agreement
+	for p := range r.Values {
+		row := logits[p*vocab : (p+1)*vocab]
+		lp := LogSoftmax(row)
+		best := 0
+		for v := range lp {
+			if lp[v] > lp[best] {
+				best = v
+			}
+			x := float64(r.Values[p][v])
+			if math.IsInf(x, -1) || lp[v] < floor {
+				continue
+			}
+			a.MaxDiff = math.Max(a.MaxDiff, math.Abs(lp[v]-x))
+			a.Scale = math.Max(a.Scale, math.Abs(float64(row[v])))
+		}
+		if best == r.Top1[p] {
+			a.Top1++
+		}
+	}
+	return a
+}

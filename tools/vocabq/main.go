@@ -258,23 +258,8 @@ func measure(dir, name, src string, langs []string, ppl bool) (string, string) {
 	check(err)
 	rr, err := llamaref.Eval(g, ids, llamaref.Options{})
 	check(err)
-	V := gm.Config.Vocab
-	dl, top := 0.0, 0
-	for p := range ids {
-		lp := llamaref.LogSoftmax(got[p*V : (p+1)*V])
-		best := 0
-		for v := range lp {
-			if lp[v] > lp[best] {
-				best = v
-			}
-			if x := float64(rr.Values[p][v]); !math.IsInf(x, -1) && lp[v] > -20 {
-				dl = math.Max(dl, math.Abs(lp[v]-x))
-			}
-		}
-		if best == rr.Top1[p] {
-			top++
-		}
-	}
+	a := rr.Compare(got, gm.Config.Vocab, -20)
+	dl, top := a.MaxDiff, a.Top1
 	note += fmt.Sprintf(" GGUF export (%d tokens): llama.cpp (node-llama-cpp %s) loads it, tokenizes %d/%d held-out docs exactly as the engine's tokenizer, "+
 		"next-token top-1 agrees at %d/%d positions, max |Δ log-prob| %.2g (llama.cpp computes bf16 weights in reduced precision).",
 		rr.NVocab, llamaref.Version, tokSame, len(sample), top, len(ids), dl)
