@@ -259,6 +259,13 @@ func Eval(ggufPath string, ids []int, opt Options) (*Result, error) {
 // of a GGUF file (only the vocabulary is loaded): no BOS, and special-token
 // text is plain text, as core/tokenizer's Encode with no options.
 func Tokenize(ggufPath string, texts []string) ([][]int, error) {
+	return TokenizeSpecial(ggufPath, texts, false)
+}
+
+// TokenizeSpecial is Tokenize with llama_tokenize's parse_special: when true,
+// the text of control tokens ("<s>", "<|im_start|>") becomes those tokens, as
+// core/tokenizer's Encode with ParseSpecial. No BOS either way.
+func TokenizeSpecial(ggufPath string, texts []string, parseSpecial bool) ([][]int, error) {
 	deps := DepsDir()
 	if err := Available(deps); err != nil {
 		return nil, err
@@ -271,7 +278,10 @@ func Tokenize(ggufPath string, texts []string) ([][]int, error) {
 	if err != nil {
 		return nil, fmt.Errorf("llamaref: writing the node script: %v", err)
 	}
-	input, _ := json.Marshal(map[string][]string{"texts": texts})
+	input, _ := json.Marshal(struct {
+		Texts   []string `json:"texts"`
+		Special bool     `json:"special"`
+	}{texts, parseSpecial})
 	cmd := exec.Command("node", js, abs, "--tokenize")
 	cmd.Env = append(os.Environ(), "CUSPRUN_DEPS="+deps, "NODE_LLAMA_CPP_SKIP_DOWNLOAD=true")
 	cmd.Stdin = bytes.NewReader(input)

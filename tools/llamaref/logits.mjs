@@ -5,7 +5,9 @@
 //   node logits.mjs --check     only load llama.cpp (prebuilt, CPU) and print {"build":..}
 //   echo '{"texts":["..."]}' | node logits.mjs MODEL.gguf --tokenize
 //                               llama.cpp's tokenization of each text (vocabulary only loaded;
-//                               no BOS, special-token text is plain text): {"ids":[[...], ...]}
+//                               no BOS, special-token text is plain text): {"ids":[[...], ...]};
+//                               with "special":true in the input, control-token text is parsed
+//                               as those tokens (llama_tokenize's parse_special)
 //
 // Loads MODEL.gguf with node-llama-cpp (prebuilt llama.cpp, CPU only, never
 // builds or downloads anything), evaluates the ids exactly as given (no BOS is
@@ -113,7 +115,8 @@ if (opts.tokenize) {
   const input = JSON.parse(readFileSync(0, "utf8"));
   const texts = Array.isArray(input) ? input : input.texts;
   const vm = await llama.loadModel({ modelPath: path.resolve(opts.model), gpuLayers: 0, vocabOnly: true });
-  const ids = texts.map((t) => Array.from(vm.tokenize(t, false)));
+  const special = !Array.isArray(input) && input.special === true;
+  const ids = texts.map((t) => Array.from(vm.tokenize(t, special)));
   process.stdout.write(JSON.stringify({ ids }) + "\n");
   await vm.dispose();
   await llama.dispose();
