@@ -15,7 +15,9 @@ import (
 // kernel for kernel (shaders/*.wgsl), with the hidden states kept on the
 // device between layers. Each layer's weights are uploaded as their file's
 // bytes and released when the layer is done; the unit statistics are
-// accumulated on the device and read back once per layer.
+// accumulated on the device and read back once per layer. It keeps no KV
+// cache (it is not a model.CacheBackend): model.GenerateOn refuses it, and
+// generation runs on model.CPU.
 type Backend struct {
 	d   *Device
 	own bool

@@ -8,6 +8,7 @@ import (
 	"math"
 	"path/filepath"
 	"reflect"
+	"strings"
 	"testing"
 
 	"github.com/cusprun/cusprun/core/model"
@@ -236,5 +237,19 @@ func TestPruneDecisions(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestGenerateRefused checks that generation on the GPU backend, which
+// keeps no KV cache, is an error that says so (generation runs on the CPU).
+func TestGenerateRefused(t *testing.T) {
+	be := NewOn(device(t))
+	m := synthModel(t, families()[0])
+	if _, ok := model.Backend(be).(model.CacheBackend); ok {
+		t.Fatal("the gpu backend claims a KV cache")
+	}
+	_, err := m.GenerateOn(be, []int{1, 2, 3}, 4, 0, 1, -1, nil)
+	if err == nil || !strings.Contains(err.Error(), "gpu backend keeps no KV cache") {
+		t.Fatalf("GenerateOn(gpu): err %v, want one saying the gpu keeps no KV cache", err)
 	}
 }

@@ -29,6 +29,28 @@ type Preparer interface {
 	Prepare(L *Layer)
 }
 
+// CacheBackend is a Backend that can keep a sequence's keys and values
+// between batches, so that generation runs each new token against them
+// instead of the whole prefix again (Batch.Cache). The CPU backend is one;
+// the GPU backend is not (its batches start at position 0), so Generate
+// runs on the CPU.
+type CacheBackend interface {
+	Backend
+	// NewCache returns an empty cache for one sequence of model c.
+	NewCache(c *Config) Cache
+	// StartCached is Start for one document that continues the sequence in
+	// cache: its Span.Past is cache.Len(), and each Layer appends the
+	// batch's keys and values to the cache.
+	StartCached(c *Config, h []float32, docs []ops.Span, cache Cache) (State, error)
+}
+
+// Cache is a CacheBackend's keys and values of one sequence. A batch that
+// fails part way leaves it unusable.
+type Cache interface {
+	// Len is the number of positions the cache holds.
+	Len() int
+}
+
 // State is a backend's handle on a batch in flight.
 type State interface{}
 

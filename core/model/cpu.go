@@ -15,47 +15,50 @@ type cpuState struct {
 	c     *Config
 	h     []float32
 	docs  []ops.Span
-	cache *KVCache
+	cache *cpuCache
 	n     int
 }
 
 func (b CPU) Start(c *Config, h []float32, docs []ops.Span) (State, error) {
-	return b.StartCached(c, h, docs, nil)
+	return b.start(c, h, docs, nil)
 }
 
-// KVCache holds every layer's keys and values of one sequence, so that
-// generation computes each new token against the cache instead of
-// re-running the whole prefix.
-type KVCache struct {
-	K, V [][]float32 // per layer, [positions, kvHeads*headDim]
+// cpuCache holds every layer's keys and values of one sequence.
+type cpuCache struct {
+	k, v  [][]float32 // per layer, [positions, kvHeads*headDim]
+	width int         // layer 0's kvHeads*headDim
 }
 
-// Len is the number of cached positions.
-func (k *KVCache) Len(c *Config) int {
-	if len(k.K) == 0 || k.K[0] == nil {
-		return 0
-	}
-	return len(k.K[0]) / (c.KVHeadsAt(0) * c.HeadDim)
+// Len is the number of cached positions (layer 0's, which each batch
+// extends first).
+func (k *cpuCache) Len() int { return len(k.k[0]) / k.width }
+
+// NewCache returns an empty KV cache for one sequence of model c.
+func (CPU) NewCache(c *Config) Cache {
+	return &cpuCache{k: make([][]float32, c.Layers), v: make([][]float32, c.Layers), width: c.KVHeadsAt(0) * c.HeadDim}
 }
 
 // StartCached starts a batch of one document that continues the sequence in
 // cache (its Span.Past must equal the cached length); Layer appends the new
 // keys and values.
-func (CPU) StartCached(c *Config, h []float32, docs []ops.Span, cache *KVCache) (State, error) {
+func (b CPU) StartCached(c *Config, h []float32, docs []ops.Span, cache Cache) (State, error) {
+	cc, ok := cache.(*cpuCache)
+	if !ok {
+		return nil, fmt.Errorf("cpu backend: cache %T is not the cpu backend's", cache)
+	}
+	if len(docs) != 1 || docs[0].Past != cc.Len() {
+		return nil, fmt.Errorf("cpu backend: a KV cache continues exactly one document at its cached length")
+	}
+	return b.start(c, h, docs, cc)
+}
+
+func (CPU) start(c *Config, h []float32, docs []ops.Span, cache *cpuCache) (State, error) {
 	n := 0
 	for _, d := range docs {
 		if cache == nil && d.Past != 0 {
 			return nil, fmt.Errorf("cpu backend: a document continues at position %d without a KV cache", d.Past)
 		}
 		n += d.Len
-	}
-	if cache != nil {
-		if len(docs) != 1 || docs[0].Past != cache.Len(c) {
-			return nil, fmt.Errorf("cpu backend: a KV cache continues exactly one document at its cached length")
-		}
-		if cache.K == nil {
-			cache.K, cache.V = make([][]float32, c.Layers), make([][]float32, c.Layers)
-		}
 	}
 	if len(h) != n*c.Hidden {
 		return nil, fmt.Errorf("cpu backend: %d hidden values for %d tokens of width %d", len(h), n, c.Hidden)
@@ -126,9 +129,12 @@ func (CPU) Layer(s State, L *Layer, st *Stats) error {
 	}
 	z := make([]float32, n*nq)
 	if S.cache != nil {
-		pk, pv := S.cache.K[L.Index], S.cache.V[L.Index]
+		pk, pv := S.cache.k[L.Index], S.cache.v[L.Index]
+		if len(pk) != S.docs[0].Past*nkv {
+			return fmt.Errorf("cpu backend: layer %d's KV cache holds %d positions, the batch continues at %d", L.Index, len(pk)/nkv, S.docs[0].Past)
+		}
 		ops.Attention(z, q, k, v, S.docs, [][]float32{pk}, [][]float32{pv}, L.Heads, L.KVHeads, hd)
-		S.cache.K[L.Index], S.cache.V[L.Index] = append(pk, k...), append(pv, v...)
+		S.cache.k[L.Index], S.cache.v[L.Index] = append(pk, k...), append(pv, v...)
 	} else {
 		ops.Attention(z, q, k, v, S.docs, nil, nil, L.Heads, L.KVHeads, hd)
 	}

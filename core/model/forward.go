@@ -18,6 +18,10 @@ type Progress func(layer, layers int)
 type Batch struct {
 	IDs  []int
 	Docs []ops.Span
+	// Cache, when set, makes the batch one document that continues the
+	// sequence the cache holds (Docs[0].Past = Cache.Len()); the backend
+	// must be the CacheBackend that made it. Generation runs this way.
+	Cache Cache
 }
 
 // Pack lays documents end to end.
@@ -32,7 +36,9 @@ func Pack(docs [][]int) Batch {
 
 // Run embeds the batch and pushes it through every decoder layer, reading
 // one layer's weights at a time. With a hook it gathers unit statistics. The
-// returned state holds the last hidden states; free it with be.Free.
+// returned state holds the last hidden states; free it with be.Free. It is
+// the one forward pass: scoring, NLL, logits and (with a Cache) generation
+// all run through it.
 func (m *Model) Run(be Backend, b Batch, hook LayerHook, progress Progress) (State, error) {
 	c := m.Config
 	for i, d := range b.Docs {
@@ -47,7 +53,16 @@ func (m *Model) Run(be Backend, b Batch, hook LayerHook, progress Progress) (Sta
 	if err != nil {
 		return nil, err
 	}
-	s, err := be.Start(c, h, b.Docs)
+	var s State
+	if b.Cache != nil {
+		cb, ok := be.(CacheBackend)
+		if !ok {
+			return nil, fmt.Errorf("the %s backend keeps no KV cache: generate on the cpu", be.Name())
+		}
+		s, err = cb.StartCached(c, h, b.Docs, b.Cache)
+	} else {
+		s, err = be.Start(c, h, b.Docs)
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -221,18 +236,11 @@ func (m *Model) AllLogits(be Backend, ids []int) ([]float32, error) {
 
 // LastLogits returns the logits after the last token of ids.
 func (m *Model) LastLogits(be Backend, ids []int) ([]float32, error) {
-	s, err := m.Run(be, Pack([][]int{ids}), nil, nil)
-	if err != nil {
-		return nil, err
-	}
-	defer be.Free(s)
 	hd, err := m.LoadHeadNorm()
 	if err != nil {
 		return nil, err
 	}
-	out := make([]float32, m.Config.Vocab)
-	err = m.Logits(be, s, hd, []int{len(ids) - 1}, func(lo, hi int, y []float32) { copy(out[lo:hi], y) })
-	return out, err
+	return m.lastLogits(be, Pack([][]int{ids}), hd)
 }
 
 // NLL is the negative log-likelihood of each document's tokens after the

@@ -8,17 +8,28 @@ import (
 	"github.com/cusprun/cusprun/core/ops"
 )
 
-// Generate continues prompt by up to n tokens on the CPU, with a KV cache:
-// the prompt is run once, then each new token alone. Temperature 0 is
-// greedy; otherwise tokens are sampled with the seed. It stops after stop
-// (when >= 0) and calls onToken for each new token (which may end early by
-// returning false).
+// Generate is GenerateOn the CPU.
 func (m *Model) Generate(prompt []int, n int, temperature float64, seed uint64, stop int, onToken func(id int) bool) ([]int, error) {
+	return m.GenerateOn(CPU{}, prompt, n, temperature, seed, stop, onToken)
+}
+
+// GenerateOn continues prompt by up to n tokens through Run with a KV
+// cache: the prompt is run once, then each new token alone against the
+// cache. be must be a CacheBackend (the GPU backend is not: its batches
+// start at position 0). Temperature 0 is greedy; otherwise tokens are
+// sampled with the seed. It stops after stop (when >= 0) or at the model's
+// context, and calls onToken for each new token (which may end early by
+// returning false).
+func (m *Model) GenerateOn(be Backend, prompt []int, n int, temperature float64, seed uint64, stop int, onToken func(id int) bool) ([]int, error) {
 	if len(prompt) == 0 {
 		return nil, fmt.Errorf("generate needs at least one prompt token")
 	}
+	cb, ok := be.(CacheBackend)
+	if !ok {
+		return nil, fmt.Errorf("generate: the %s backend keeps no KV cache; generate on the cpu", be.Name())
+	}
 	c := m.Config
-	cache := &KVCache{}
+	cache := cb.NewCache(c)
 	hd, err := m.LoadHeadNorm()
 	if err != nil {
 		return nil, err
@@ -27,29 +38,13 @@ func (m *Model) Generate(prompt []int, n int, temperature float64, seed uint64, 
 	var out []int
 	next := prompt
 	for len(out) < n {
-		past := cache.Len(c)
+		past := cache.Len()
 		if past+len(next) > c.MaxPos {
 			break
 		}
-		h, err := m.Embed(next)
+		b := Batch{IDs: next, Docs: []ops.Span{{Start: 0, Len: len(next), Past: past}}, Cache: cache}
+		logits, err := m.lastLogits(be, b, hd)
 		if err != nil {
-			return out, err
-		}
-		s, err := CPU{}.StartCached(c, h, []ops.Span{{Start: 0, Len: len(next), Past: past}}, cache)
-		if err != nil {
-			return out, err
-		}
-		for l := 0; l < c.Layers; l++ {
-			L, err := m.LoadLayer(l)
-			if err != nil {
-				return out, err
-			}
-			if err := (CPU{}).Layer(s, L, nil); err != nil {
-				return out, err
-			}
-		}
-		logits := make([]float32, c.Vocab)
-		if err := m.Logits(CPU{}, s, hd, []int{len(next) - 1}, func(lo, hi int, y []float32) { copy(logits[lo:hi], y) }); err != nil {
 			return out, err
 		}
 		id := pick(logits, temperature, rng)
@@ -60,6 +55,20 @@ func (m *Model) Generate(prompt []int, n int, temperature float64, seed uint64, 
 		next = []int{id}
 	}
 	return out, nil
+}
+
+// lastLogits runs a batch of one document and returns the logits after its
+// last token.
+func (m *Model) lastLogits(be Backend, b Batch, hd *Head) ([]float32, error) {
+	s, err := m.Run(be, b, nil, nil)
+	if err != nil {
+		return nil, err
+	}
+	defer be.Free(s)
+	out := make([]float32, m.Config.Vocab)
+	last := b.Docs[0].Len - 1
+	err = m.Logits(be, s, hd, []int{last}, func(lo, hi int, y []float32) { copy(out[lo:hi], y) })
+	return out, err
 }
 
 // pick chooses the next token: the argmax, or a sample at a temperature.
