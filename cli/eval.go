@@ -6,6 +6,7 @@ import (
 	"os"
 
 	"github.com/cusprun/cusprun/core/corpus"
+	"github.com/cusprun/cusprun/core/job"
 	"github.com/cusprun/cusprun/core/model"
 	"github.com/cusprun/cusprun/core/prune"
 	"github.com/cusprun/cusprun/core/tokenizer"
@@ -15,7 +16,7 @@ func init() {
 	Register("eval", "perplexity (and retention against --base) and multiple-choice accuracy of a model", runEval)
 }
 
-// evalModel is one model's results.
+// evalModel is one model's results (eval without --base).
 type evalModel struct {
 	Slices map[string]prune.Perplexity `json:"ppl"`
 	MC     *prune.Accuracy             `json:"mc,omitempty"`
@@ -26,7 +27,7 @@ func runEval(args []string) (any, error) {
 	path := fs.String("model", "", "model folder, .gguf or .zip (the expert)")
 	base := fs.String("base", "", "the dense model it was pruned from: adds retention = base ppl / model ppl")
 	data := fs.String("data", "", "held-out JSONL; without it the built-in held-out text (expert slice and general mix)")
-	mc := fs.String("mc", "", "multiple-choice JSONL: {\"question\", \"choices\": [...], \"answer\": index} per line")
+	mcPath := fs.String("mc", "", "multiple-choice JSONL: {\"question\", \"choices\": [...], \"answer\": index} per line")
 	var t corpus.Target
 	fs.StringVar(&t.Language, "language", "", "expert language for the built-in expert slice")
 	fs.StringVar(&t.Domain, "domain", "", "expert domain for the built-in expert slice")
@@ -43,32 +44,26 @@ func runEval(args []string) (any, error) {
 	if inWasm(*eng) {
 		return WasmRunner("eval", args)
 	}
-	slices := map[string][]corpus.Doc{}
+	var slices []job.Slice
 	if *data != "" {
 		d, err := corpus.ReadFile(*data)
 		if err != nil {
 			return nil, err
 		}
-		slices["data"] = d
+		slices = []job.Slice{{Name: "data", Docs: job.Cap(d, *maxDocs)}}
 	} else {
-		held, err := corpus.Builtin("heldout")
-		if err != nil {
+		var err error
+		if slices, err = job.HeldOut(t, *maxDocs); err != nil {
 			return nil, err
-		}
-		slices["expert"], slices["general"] = t.Slice(held, 4), held
-	}
-	for k, d := range slices {
-		if *maxDocs > 0 && len(d) > *maxDocs {
-			slices[k] = d[:*maxDocs]
 		}
 	}
 	var qs []prune.Question
-	if *mc != "" {
-		f, err := os.Open(*mc)
+	if *mcPath != "" {
+		f, err := os.Open(*mcPath)
 		if err != nil {
 			return nil, err
 		}
-		qs, err = prune.ReadQuestions(f, *mc)
+		qs, err = prune.ReadQuestions(f, *mcPath)
 		f.Close()
 		if err != nil {
 			return nil, err
@@ -80,47 +75,58 @@ func runEval(args []string) (any, error) {
 	}
 	defer done()
 	ctx := context.Background()
-	one := func(p string) (*evalModel, error) {
+	open := func(p string) (job.Side, error) {
 		m, err := model.OpenPath(p)
 		if err != nil {
-			return nil, err
+			return job.Side{}, err
 		}
 		tok, err := tokenizer.LoadPath(p)
-		if err != nil {
-			return nil, err
-		}
-		r := &evalModel{Slices: map[string]prune.Perplexity{}}
-		for name, docs := range slices {
-			pp, err := prune.Evaluate(ctx, m, be, prune.Tokenize(tok, docs, min(*maxTokens, m.Config.MaxPos)), progressLog())
-			if err != nil {
-				return nil, fmt.Errorf("%s: %w", name, err)
-			}
-			r.Slices[name] = pp
-		}
-		if qs != nil {
-			acc, err := prune.MultipleChoice(ctx, m, be, tok, qs)
-			if err != nil {
-				return nil, err
-			}
-			r.MC = &acc
-		}
-		return r, nil
+		return job.Side{Model: m, Tok: tok}, err
 	}
-	res, err := one(*path)
+	mc := func(s job.Side) (*prune.Accuracy, error) {
+		if qs == nil {
+			return nil, nil
+		}
+		acc, err := prune.MultipleChoice(ctx, s.Model, be, s.Tok, qs)
+		return &acc, err
+	}
+	expert, err := open(*path)
 	if err != nil {
 		return nil, err
 	}
-	out := map[string]any{"model": res}
-	if *base != "" {
-		b, err := one(*base)
+	out := map[string]any{}
+	if *base == "" {
+		ppl, err := job.EvaluateSlices(ctx, be, expert, slices, *maxTokens, progressLog())
 		if err != nil {
-			return nil, fmt.Errorf("--base: %w", err)
+			return nil, err
 		}
-		ret := map[string]float64{}
-		for k, v := range res.Slices {
-			ret[k] = b.Slices[k].PPL / v.PPL
+		acc, err := mc(expert)
+		if err != nil {
+			return nil, err
 		}
-		out["base"], out["retention"] = b, ret
+		out["model"] = evalModel{Slices: ppl, MC: acc}
+		return out, nil
+	}
+	dense, err := open(*base)
+	if err != nil {
+		return nil, fmt.Errorf("--base: %w", err)
+	}
+	ev, err := job.EvaluateBeforeAfter(ctx, be, dense, expert, slices, *maxTokens, progressLog())
+	if err != nil {
+		return nil, err
+	}
+	out["slices"] = ev
+	for _, s := range []struct {
+		key  string
+		side job.Side
+	}{{"model", expert}, {"base", dense}} {
+		acc, err := mc(s.side)
+		if err != nil {
+			return nil, err
+		}
+		if acc != nil {
+			out[s.key+"_mc"] = acc
+		}
 	}
 	return out, nil
 }

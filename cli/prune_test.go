@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/cusprun/cusprun/core/export"
 	"github.com/cusprun/cusprun/core/model"
 	"github.com/cusprun/cusprun/core/synth"
 	"github.com/cusprun/cusprun/core/tensor"
@@ -78,7 +79,7 @@ func TestPrunedGGUFInLlamaCpp(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			want := model.GGUFArch(c)
+			want := export.GGUFArch(c)
 			switch {
 			case k.placement == "adaptive":
 				want = "deci"

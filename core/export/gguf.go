@@ -83,7 +83,7 @@ func llama3Divisors(c *model.Config) []float64 {
 
 // ArchMeta sets llama.cpp's architecture keys for c.
 func ArchMeta(w *gguf.Writer, c *model.Config, name string) error {
-	arch := model.GGUFArch(c)
+	arch := GGUFArch(c)
 	k := func(s string) string { return arch + "." + s }
 	w.SetString("general.architecture", arch)
 	w.SetString("general.name", name)

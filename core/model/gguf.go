@@ -11,46 +11,6 @@ import (
 // ggufFamily maps llama.cpp's architecture names onto families.
 var ggufFamily = map[string]string{"llama": "llama", "deci": "llama", "qwen2": "qwen2", "qwen3": "qwen3", "phi3": "phi3", "phi2": "phi"}
 
-// GGUFArch is the llama.cpp architecture a config is written as (see
-// ForGGUF for the configs llama.cpp cannot hold as their own family).
-func GGUFArch(c *Config) string {
-	if c.Family == "phi" {
-		return "phi2"
-	}
-	if c.Family == "llama" && (c.LayerFFN != nil || c.LayerKVHeads != nil) {
-		return "deci"
-	}
-	return c.Family
-}
-
-// ForGGUF returns the config as llama.cpp can load it. llama.cpp's qwen2,
-// phi3 and phi2 graphs assume query heads times head size equals the
-// hidden size, which pruned attention breaks; qwen2 and phi3 are then
-// written as the llama architecture, which computes the same function
-// (llama plus q/k/v biases is qwen2; phi3 is llama with fused projections,
-// and its short rope factors become llama.cpp's rope_freqs, so contexts
-// beyond the original length lose the long factors). phi cannot be
-// expressed: an error says so.
-func ForGGUF(c *Config) (*Config, error) {
-	narrow := false
-	for l := 0; l < c.Layers; l++ {
-		narrow = narrow || c.HeadsAt(l)*c.HeadDim != c.Hidden
-	}
-	if !narrow || c.Family == "llama" || c.Family == "qwen3" {
-		return c, nil
-	}
-	switch c.Family {
-	case "qwen2", "phi3":
-		l := *c
-		l.Family = "llama"
-		if c.Rope.Type == "longrope" {
-			l.Rope.Long = nil
-		}
-		return &l, nil
-	}
-	return nil, fmt.Errorf("llama.cpp's %s architecture needs heads x head size = hidden size; prune only FFN neurons for a %s GGUF", GGUFArch(c), c.Family)
-}
-
 func openGGUF(f source.Folder, name string) (*Model, error) {
 	src, err := f.Open(name)
 	if err != nil {

@@ -96,7 +96,7 @@ func ExportTo(s *Slicer, out Output, w io.Writer) error {
 		}
 		return writeZip(w, files, infos, data)
 	case "gguf":
-		to, err := model.ForGGUF(s.Plan.To)
+		to, err := export.GGUFConfig(s.Plan.To)
 		if err != nil {
 			return err
 		}

@@ -122,14 +122,7 @@ func OpenPath(path string) (Folder, error) {
 		return nil, fmt.Errorf("cannot open model: %w", err)
 	}
 	if !st.IsDir() {
-		if strings.HasSuffix(strings.ToLower(path), ".zip") {
-			f, err := OpenFile(path)
-			if err != nil {
-				return nil, err
-			}
-			return OpenZip(f)
-		}
-		return &Dir{Path: filepath.Dir(path), names: []string{filepath.Base(path)}}, nil
+		return openSingleFile(path)
 	}
 	ents, err := os.ReadDir(path)
 	if err != nil {
@@ -193,4 +186,28 @@ func (m Mem) Open(name string) (Source, error) {
 		return nil, fmt.Errorf("%s: no such file in the model", name)
 	}
 	return &Bytes{B: b, Path: name}, nil
+}
+
+// openSingleFile opens a model that is one file: a zip of a model folder,
+// or a GGUF file. Both are told by their name or, when the name says
+// nothing (an expert written to "--out expert"), by their first bytes.
+func openSingleFile(path string) (Folder, error) {
+	lower := strings.ToLower(path)
+	if strings.HasSuffix(lower, ".gguf") {
+		return &Dir{Path: filepath.Dir(path), names: []string{filepath.Base(path)}}, nil
+	}
+	f, err := OpenFile(path)
+	if err != nil {
+		return nil, err
+	}
+	magic := make([]byte, 4)
+	n, _ := f.ReadAt(magic, 0)
+	switch {
+	case strings.HasSuffix(lower, ".zip") || string(magic[:n]) == "PK\x03\x04":
+		return OpenZip(f)
+	case string(magic[:n]) == "GGUF":
+		return Single(f, filepath.Base(path)+".gguf"), nil
+	}
+	f.Close()
+	return &Dir{Path: filepath.Dir(path), names: []string{filepath.Base(path)}}, nil
 }

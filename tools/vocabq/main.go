@@ -20,8 +20,8 @@ import (
 	"path/filepath"
 	"strings"
 
-	"github.com/cusprun/cusprun/cli"
 	"github.com/cusprun/cusprun/core/corpus"
+	"github.com/cusprun/cusprun/core/job"
 	"github.com/cusprun/cusprun/core/model"
 	"github.com/cusprun/cusprun/core/prune"
 	"github.com/cusprun/cusprun/core/source"
@@ -102,12 +102,12 @@ func measure(dir, name, src string, langs []string, ppl bool) (string, string) {
 		calib = append(calib, filepath.Join(shared, "corpora", "calib", "lang-"+l+".jsonl"))
 	}
 	base := filepath.Join(dir, strings.Fields(name)[0]+"-"+strings.ReplaceAll(lang, ",", "-"))
-	req := cli.Request{Target: corpus.Target{Language: lang}, Corpora: calib, Ratio: 0, Method: "cusprun", Placement: "uniform",
-		Format: "hf", Out: base, Seed: 1, MaxTokens: 32, MaxDocs: 4, Vocab: "target"}
+	req := job.Options{Language: lang, Corpora: calib, Ratio: 0, Method: "cusprun", Placement: "uniform",
+		Format: "hf", Seed: 1, MaxTokens: 32, MaxDocs: 4, Vocab: "target"}
 	folder, err := source.OpenPath(src)
 	check(err)
 	os.RemoveAll(base)
-	res, err := cli.Prune(context.Background(), folder, model.CPU{}, req, nil)
+	res, err := job.Run(context.Background(), folder, model.CPU{}, req, base, nil)
 	check(err)
 	old, err := model.OpenPath(src)
 	check(err)
@@ -125,7 +125,7 @@ func measure(dir, name, src string, langs []string, ppl bool) (string, string) {
 		check(err)
 		pool = append(pool, d...)
 	}
-	docs, err := req.Target.Calibration(pool)
+	docs, err := req.Target().Calibration(pool)
 	check(err)
 	texts := make([]string, len(docs))
 	for i, d := range docs {
@@ -228,8 +228,8 @@ func measure(dir, name, src string, langs []string, ppl bool) (string, string) {
 	// GGUF
 	g := base + ".gguf"
 	os.Remove(g)
-	req.Format, req.Out = "gguf", g
-	_, err = cli.Prune(context.Background(), folder, model.CPU{}, req, nil)
+	req.Format = "gguf"
+	_, err = job.Run(context.Background(), folder, model.CPU{}, req, g, nil)
 	check(err)
 	if err := llamaref.Available(""); err != nil {
 		return row, note + " GGUF: llama.cpp not installed, not checked."

@@ -221,7 +221,7 @@ func pruneCall(opts js.Value, onProgress js.Value) (any, error) {
 	if err := fromJS(opts, &o); err != nil {
 		return nil, fmt.Errorf("prune options: %w", err)
 	}
-	if o.Corpora, err = readCorpora(opts.Get("corpora")); err != nil {
+	if o.CorpusData, err = readCorpora(opts.Get("corpora")); err != nil {
 		return nil, err
 	}
 	ctx, done := st.job()

@@ -11,62 +11,27 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 	"sync"
 
-	"github.com/cusprun/cusprun/cli"
-	"github.com/cusprun/cusprun/core/corpus"
+	"github.com/cusprun/cusprun/core/job"
 	"github.com/cusprun/cusprun/core/model"
 	"github.com/cusprun/cusprun/core/prune"
 	"github.com/cusprun/cusprun/core/source"
 	"github.com/cusprun/cusprun/core/tokenizer"
 )
 
-// Options is one prune job's settings; the zero values are the CLI's
-// defaults (see Defaults).
-type Options struct {
-	Language  string       `json:"language"`
-	Domain    string       `json:"domain"`
-	Task      string       `json:"task"`
-	Ratio     float64      `json:"ratio"`
-	Method    string       `json:"method"`
-	Placement string       `json:"placement"`
-	Format    string       `json:"format"` // zip or gguf
-	Seed      uint64       `json:"seed"`
-	MaxTokens int          `json:"maxTokens"`
-	MaxDocs   int          `json:"maxDocs"`
-	NoBuiltin bool         `json:"noBuiltin"`
-	Vocab     string       `json:"vocab"` // "off" or "target" (docs/VOCAB.md)
-	Corpora   []UserCorpus `json:"-"`
-}
+// Options are the job's options (the page sets them from a JavaScript
+// object with the same field names).
+type Options = job.Options
 
-// UserCorpus is a calibration file the user added: JSONL when its name
-// ends in .jsonl or .json, plain text otherwise.
-type UserCorpus = cli.CorpusData
+// UserCorpus is a calibration file the user added.
+type UserCorpus = job.Corpus
 
-// Defaults fills what the CLI would default.
-func (o *Options) Defaults() {
-	if o.Method == "" {
-		o.Method = "cusprun"
-	}
-	if o.Placement == "" {
-		o.Placement = "uniform"
-	}
-	if o.Format == "" {
-		o.Format = "zip"
-	}
-	if o.Seed == 0 {
-		o.Seed = 1
-	}
-	if o.MaxTokens <= 0 {
-		o.MaxTokens = 512
-	}
-	for _, p := range []*string{&o.Language, &o.Domain, &o.Task} {
-		if *p == "any" {
-			*p = ""
-		}
-	}
-}
+// pageFormats are the outputs the page offers: a folder cannot be a
+// download, so an HF expert comes as one zip.
+var pageFormats = []string{"zip", "gguf"}
 
 // Description is what the page shows about an opened model.
 type Description struct {
@@ -86,39 +51,10 @@ type Description struct {
 	Tokenizer string   `json:"tokenizer"`
 }
 
-// Result is a prune job's summary (the CLI's fields where they exist).
+// Result is the job's summary plus the download's name.
 type Result struct {
-	Family       string             `json:"family"`
-	Method       string             `json:"method"`
-	Placement    string             `json:"placement"`
-	Format       string             `json:"format"`
-	Ratio        float64            `json:"ratio"`
-	RatioActual  float64            `json:"ratio_actual"`
-	Target       map[string]string  `json:"target"`
-	ParamsBefore int64              `json:"params_before"`
-	ParamsAfter  int64              `json:"params_after"`
-	Decoder      [2]int64           `json:"decoder_attn_ffn_params"`
-	Pruned       PerLayer           `json:"pruned"`
-	Kept         Kept               `json:"kept"`
-	From         Kept               `json:"from"`
-	Calibration  map[string]int     `json:"calibration"`
-	Seconds      map[string]float64 `json:"seconds"`
-	Plan         *prune.Plan        `json:"plan"`
-	Vocab        map[string]int     `json:"vocab,omitempty"`
-	FileName     string             `json:"file_name"`
-}
-
-// PerLayer is how many FFN neurons and attention groups each layer lost.
-type PerLayer struct {
-	FFN        []int `json:"ffn"`
-	AttnGroups []int `json:"attn_groups"`
-}
-
-// Kept is each layer's width.
-type Kept struct {
-	FFN   []int `json:"ffn"`
-	Heads []int `json:"heads"`
-	KV    []int `json:"kv_heads"`
+	*job.Result
+	FileName string `json:"file_name"`
 }
 
 // Session holds one opened model and the last job's plan.
@@ -129,8 +65,7 @@ type Session struct {
 	tok    *tokenizer.Tokenizer
 	be     model.Backend
 
-	opts   Options
-	job    *cli.Job // the last prune's plan and export settings
+	job    *job.Job // the last prune's plan and export settings
 	expert *model.Model
 }
 
@@ -161,40 +96,24 @@ func (s *Session) Model() *model.Model { return s.m }
 func (s *Session) Tokenizer() *tokenizer.Tokenizer { return s.tok }
 
 // Prune calibrates, scores and selects: everything up to the export,
-// through the same cli.PlanJob as `cusprun prune`, so the same inputs give
+// through the same job.Plan as `cusprun prune`, so the same inputs give
 // the same expert.
 func (s *Session) Prune(ctx context.Context, o Options, progress prune.Progress) (*Result, error) {
+	if o.Format == "" {
+		o.Format = "zip"
+	}
 	o.Defaults()
-	if o.Format != "zip" && o.Format != "gguf" {
+	if !slices.Contains(pageFormats, o.Format) {
 		return nil, fmt.Errorf("unknown format %q (zip or gguf)", o.Format)
 	}
-	r := cli.Request{
-		Target:  corpus.Target{Language: o.Language, Domain: o.Domain, Task: o.Task},
-		Builtin: !o.NoBuiltin, Ratio: o.Ratio, Method: o.Method, Placement: o.Placement, Format: o.Format,
-		Seed: o.Seed, MaxTokens: o.MaxTokens, MaxDocs: o.MaxDocs, Vocab: o.Vocab,
-	}
-	for _, c := range o.Corpora {
-		r.CorpusData = append(r.CorpusData, cli.CorpusData{Name: c.Name, Data: c.Data})
-	}
-	job, err := cli.PlanJob(ctx, s.folder, s.m, s.tok, s.be, r, progress)
+	j, err := job.Plan(ctx, s.folder, s.m, s.tok, s.be, o, progress)
 	if err != nil {
 		return nil, err
 	}
 	s.mu.Lock()
-	s.opts, s.job, s.expert = o, job, nil
+	s.job, s.expert = j, nil
 	s.mu.Unlock()
-	j := job.Result
-	res := &Result{Family: j.Family, Method: j.Method, Placement: j.Placement, Format: j.Format, Ratio: j.Ratio,
-		RatioActual: j.RatioActual, Target: j.Target, ParamsBefore: j.ParamsBefore, ParamsAfter: j.ParamsAfter,
-		Decoder: j.Decoder, Pruned: PerLayer{FFN: j.Pruned.FFN, AttnGroups: j.Pruned.AttnGroups},
-		Kept: Kept{FFN: j.Kept.FFN, Heads: j.Kept.Heads, KV: j.Kept.KV}, Calibration: j.Calibration,
-		Seconds: j.Seconds, Plan: j.Plan, Vocab: j.Vocab, FileName: FileName(o)}
-	for l := 0; l < s.m.Config.Layers; l++ {
-		res.From.FFN = append(res.From.FFN, s.m.Config.FFNAt(l))
-		res.From.Heads = append(res.From.Heads, s.m.Config.HeadsAt(l))
-		res.From.KV = append(res.From.KV, s.m.Config.KVHeadsAt(l))
-	}
-	return res, nil
+	return &Result{Result: j.Result, FileName: FileName(j.Options)}, nil
 }
 
 // FileName is the download's name: cusprun-expert-de-law-25.zip.
@@ -220,54 +139,29 @@ var ErrNoPlan = errors.New("prune the model first")
 // Cancelling ctx makes the next write fail; the caller discards what it
 // wrote.
 func (s *Session) Export(ctx context.Context, w io.Writer) error {
-	s.mu.Lock()
-	job := s.job
-	s.mu.Unlock()
-	if job == nil {
+	j := s.lastJob()
+	if j == nil {
 		return ErrNoPlan
 	}
-	return prune.ExportTo(job.Slicer, job.Output, &ctxWriter{ctx: ctx, w: w})
+	return j.Write(ctx, w)
 }
 
-// ctxWriter stops a stream when its context ends.
-type ctxWriter struct {
-	ctx context.Context
-	w   io.Writer
-}
-
-func (c *ctxWriter) Write(p []byte) (int, error) {
-	if err := c.ctx.Err(); err != nil {
-		return 0, err
-	}
-	return c.w.Write(p)
+func (s *Session) lastJob() *job.Job {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.job
 }
 
 // OpenExpert opens what Export wrote (read back from wherever the page put
 // it) and checks every tensor against the plan; the expert is then used by
 // Evaluate and Generate.
 func (s *Session) OpenExpert(src source.Source) error {
-	s.mu.Lock()
-	job, o := s.job, s.opts
-	s.mu.Unlock()
-	if job == nil {
+	j := s.lastJob()
+	if j == nil {
 		return ErrNoPlan
 	}
-	sl := job.Slicer
-	var f source.Folder
-	if o.Format == "zip" {
-		z, err := source.OpenZip(src)
-		if err != nil {
-			return err
-		}
-		f = z
-	} else {
-		f = single{src, "expert.gguf"}
-	}
-	out, err := model.Open(f)
+	out, err := j.OpenWritten(src)
 	if err != nil {
-		return fmt.Errorf("verify: the output does not open: %w", err)
-	}
-	if err := prune.VerifyModel(out, sl); err != nil {
 		return err
 	}
 	s.mu.Lock()
@@ -276,93 +170,31 @@ func (s *Session) OpenExpert(src source.Source) error {
 	return nil
 }
 
-// single is a folder of one file.
-type single struct {
-	src  source.Source
-	name string
-}
-
-func (f single) Names() []string { return []string{f.name} }
-func (f single) Open(n string) (source.Source, error) {
-	if n != f.name {
-		return nil, fmt.Errorf("%s: no such file", n)
-	}
-	return f.src, nil
-}
-
 // Eval is perplexity before and after on one held-out slice.
-type Eval struct {
-	PPLBefore float64 `json:"ppl_before"`
-	PPLAfter  float64 `json:"ppl_after"`
-	Retention float64 `json:"retention"`
-	Docs      int     `json:"docs"`
-	Tokens    int     `json:"tokens"`
-}
+type Eval = job.Eval
 
 // Evaluate measures the dense model and the expert on the built-in held-out
-// text: the expert slice and the general mix (as `cusprun prune` reports).
-// maxDocs > 0 caps the documents of each slice, maxTokens > 0 their length
-// (the page keeps evaluation proportionate to a tab's speed).
+// text, the expert slice and the general mix, exactly as `cusprun prune`
+// does with the same options: maxDocs > 0 and maxTokens > 0 override the
+// job's EvalDocs and EvalTokens (the page keeps evaluation proportionate
+// to a tab's speed).
 func (s *Session) Evaluate(ctx context.Context, maxDocs, maxTokens int, progress prune.Progress) (map[string]Eval, error) {
 	s.mu.Lock()
-	ex, o, job := s.expert, s.opts, s.job
+	j, ex := s.job, s.expert
 	s.mu.Unlock()
 	if ex == nil {
 		return nil, ErrNoPlan
 	}
-	held, err := corpus.Builtin("heldout")
-	if err != nil {
+	if maxDocs > 0 {
+		j.Options.EvalDocs = maxDocs
+	}
+	if maxTokens > 0 {
+		j.Options.EvalTokens = maxTokens
+	}
+	if err := j.Evaluate(ctx, s.be, ex, progress); err != nil {
 		return nil, err
 	}
-	t := corpus.Target{Language: o.Language, Domain: o.Domain, Task: o.Task}
-	maxTok := min(o.MaxTokens, s.m.Config.MaxPos)
-	if maxTokens > 0 {
-		maxTok = min(maxTok, maxTokens)
-	}
-	res := map[string]Eval{}
-	run := 0 // four runs: dense and expert on two slices
-	for _, name := range []string{"expert", "general"} {
-		docs := held
-		if name == "expert" {
-			docs = t.Slice(held, 4)
-		}
-		if maxDocs > 0 && len(docs) > maxDocs {
-			docs = spread(docs, maxDocs)
-		}
-		seqs := prune.Tokenize(s.tok, docs, maxTok)
-		if len(seqs) == 0 {
-			continue
-		}
-		ph := func(phase string, done, total int) {
-			if progress != nil && total > 0 {
-				progress("evaluate", run*1000+1000*done/total, 4000)
-			}
-		}
-		a, err := prune.Evaluate(ctx, s.m, s.be, seqs, ph)
-		if err != nil {
-			return nil, err
-		}
-		run++
-		// The expert reads the same text through its own tokenizer (the
-		// same tokens, renumbered, when its vocabulary was pruned).
-		b, err := prune.Evaluate(ctx, ex, s.be, prune.Tokenize(job.TokAfter, docs, maxTok), ph)
-		if err != nil {
-			return nil, err
-		}
-		run++
-		res[name] = Eval{PPLBefore: a.PPL, PPLAfter: b.PPL, Retention: a.PPL / b.PPL, Docs: a.Docs, Tokens: a.Tokens}
-	}
-	return res, nil
-}
-
-// spread takes n documents evenly over docs (so a capped general slice
-// still covers every language).
-func spread(docs []corpus.Doc, n int) []corpus.Doc {
-	out := make([]corpus.Doc, 0, n)
-	for i := 0; i < n; i++ {
-		out = append(out, docs[i*len(docs)/n])
-	}
-	return out
+	return j.Result.Eval, nil
 }
 
 // Generate continues prompt on the original ("original") or the expert

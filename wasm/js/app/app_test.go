@@ -3,13 +3,13 @@ package app
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"testing"
 
 	"github.com/cusprun/cusprun/cli"
-	"github.com/cusprun/cusprun/core/corpus"
-	"github.com/cusprun/cusprun/core/model"
+	"github.com/cusprun/cusprun/core/job"
 	"github.com/cusprun/cusprun/core/source"
 	"github.com/cusprun/cusprun/core/synth"
 	"github.com/cusprun/cusprun/core/tensor"
@@ -28,69 +28,93 @@ func synthModel(t *testing.T, fam string) string {
 	return dir
 }
 
-// TestSameBytesAsCLI: the page's job (this package) writes exactly the file
-// `cusprun prune --format zip` writes for the same inputs, and re-opening it
-// verifies, evaluates and generates.
-func TestSameBytesAsCLI(t *testing.T) {
-	for _, fam := range []string{"llama", "qwen2"} {
-		t.Run(fam, func(t *testing.T) {
-			dir := synthModel(t, fam)
+// cliPrune runs `cusprun prune` (the CLI's own verb, flags and all) and
+// returns the expert's bytes and the summary it printed.
+func cliPrune(t *testing.T, args ...string) ([]byte, job.Result) {
+	t.Helper()
+	out := filepath.Join(t.TempDir(), "expert")
+	var stdout, stderr bytes.Buffer
+	cli.Stdout, cli.Stderr = &stdout, &stderr
+	defer func() { cli.Stdout, cli.Stderr = os.Stdout, os.Stderr }()
+	if code := cli.Main(append([]string{"prune", "--out", out}, args...)); code != 0 {
+		t.Fatalf("cusprun prune %v: exit %d: %s", args, code, stderr.String())
+	}
+	var res job.Result
+	if err := json.Unmarshal(stdout.Bytes(), &res); err != nil {
+		t.Fatalf("the CLI's summary: %v", err)
+	}
+	b, err := os.ReadFile(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(b) == 0 {
+		t.Fatal("the CLI wrote an empty expert")
+	}
+	return b, res
+}
+
+// TestSameJobAsCLI: the page's job (this package) writes exactly the file
+// `cusprun prune` writes for the same inputs and measures exactly the same
+// perplexity before and after; re-opening it verifies and generates.
+func TestSameJobAsCLI(t *testing.T) {
+	for _, tc := range []struct{ fam, format string }{{"llama", "zip"}, {"qwen2", "zip"}, {"qwen2", "gguf"}} {
+		t.Run(tc.fam+"-"+tc.format, func(t *testing.T) {
+			dir := synthModel(t, tc.fam)
 			folder, err := source.OpenPath(dir)
 			if err != nil {
 				t.Fatal(err)
 			}
 			user := []byte(`{"text":"Der Vertrag regelt die Haftung der Parteien und die Fristen der Kündigung.","domain":"law"}` + "\n")
 			up := filepath.Join(t.TempDir(), "user.jsonl")
-			os.WriteFile(up, user, 0o644)
-			out := filepath.Join(t.TempDir(), "x.zip")
-			req := cli.Request{Target: corpus.Target{Language: "de"}, Builtin: true, Ratio: 0.25, Method: "cusprun",
-				Placement: "uniform", Format: "zip", Out: out, Seed: 1, MaxTokens: 512, Corpora: []string{up}}
-			if _, err := cli.Prune(context.Background(), folder, model.CPU{}, req, nil); err != nil {
+			if err := os.WriteFile(up, user, 0o644); err != nil {
 				t.Fatal(err)
 			}
-			want, err := os.ReadFile(out)
-			if err != nil {
-				t.Fatal(err)
-			}
+			want, cres := cliPrune(t, "--model", dir, "--language", "de", "--ratio", "0.25", "--format", tc.format,
+				"--corpus", up, "--max-tokens", "64", "--eval-docs", "3")
 
 			s, desc, err := Open(folder)
 			if err != nil {
 				t.Fatal(err)
 			}
-			if desc.Family != fam || desc.Layers == 0 || desc.Params == 0 {
+			if desc.Family != tc.fam || desc.Layers == 0 || desc.Params == 0 {
 				t.Fatalf("description %+v", desc)
 			}
 			ctx := context.Background()
-			res, err := s.Prune(ctx, Options{Language: "de", Domain: "any", Task: "any", Ratio: 0.25,
-				Corpora: []UserCorpus{{Name: "user.jsonl", Data: user}}}, nil)
+			res, err := s.Prune(ctx, Options{Language: "de", Domain: "any", Task: "any", Ratio: 0.25, Format: tc.format,
+				MaxTokens: 64, CorpusData: []UserCorpus{{Name: "user.jsonl", Data: user}}}, nil)
 			if err != nil {
 				t.Fatal(err)
 			}
-			if res.ParamsAfter >= res.ParamsBefore {
-				t.Fatalf("params %d -> %d", res.ParamsBefore, res.ParamsAfter)
+			if res.ParamsAfter >= res.ParamsBefore || res.ParamsAfter != cres.ParamsAfter {
+				t.Fatalf("params %d -> %d (the CLI: %d)", res.ParamsBefore, res.ParamsAfter, cres.ParamsAfter)
 			}
 			var buf bytes.Buffer
 			if err := s.Export(ctx, &buf); err != nil {
 				t.Fatal(err)
 			}
 			if !bytes.Equal(buf.Bytes(), want) {
-				t.Fatalf("the app's zip (%d bytes) differs from the CLI's (%d bytes)", buf.Len(), len(want))
+				t.Fatalf("the app's %s (%d bytes) differs from the CLI's (%d bytes)", tc.format, buf.Len(), len(want))
 			}
-			if err := s.OpenExpert(&source.Bytes{B: buf.Bytes(), Path: "x.zip"}); err != nil {
+			if err := s.OpenExpert(&source.Bytes{B: buf.Bytes(), Path: "x." + tc.format}); err != nil {
 				t.Fatal(err)
 			}
-			ev, err := s.Evaluate(ctx, 4, 64, nil)
+			ev, err := s.Evaluate(ctx, 3, 0, nil)
 			if err != nil {
 				t.Fatal(err)
 			}
-			if ev["expert"].PPLAfter <= 0 || ev["general"].PPLBefore <= 0 {
-				t.Fatalf("eval %+v", ev)
+			if len(ev) != 2 || len(cres.Eval) != 2 {
+				t.Fatalf("slices: page %v, CLI %v", ev, cres.Eval)
+			}
+			for name, e := range ev {
+				if c := cres.Eval[name]; e != c || !(e.PPLBefore > 0 && e.PPLAfter > 0) || e.Docs != 3 {
+					t.Errorf("%s slice: page %+v, CLI %+v", name, e, c)
+				}
 			}
 			txt, err := s.Generate(ctx, "expert", "Guten Morgen", 5, nil)
 			if err != nil {
 				t.Fatal(err)
 			}
-			t.Logf("%s: %d -> %d params, eval %+v, expert says %q", fam, res.ParamsBefore, res.ParamsAfter, ev, txt)
+			t.Logf("%s: %d -> %d params, eval %+v, expert says %q", tc.fam, res.ParamsBefore, res.ParamsAfter, ev, txt)
 
 			// Cancelling stops the export.
 			cctx, cancel := context.WithCancel(ctx)
@@ -99,42 +123,5 @@ func TestSameBytesAsCLI(t *testing.T) {
 				t.Fatal("a cancelled export succeeded")
 			}
 		})
-	}
-}
-
-// TestGGUFSameBytesAsCLI: a GGUF from an HF folder, as the page writes it,
-// is the CLI's file.
-func TestGGUFSameBytesAsCLI(t *testing.T) {
-	dir := synthModel(t, "qwen2")
-	folder, err := source.OpenPath(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	out := filepath.Join(t.TempDir(), "x.gguf")
-	req := cli.Request{Target: corpus.Target{Language: "de", Domain: "law"}, Builtin: true, Ratio: 0.3, Method: "cusprun",
-		Placement: "uniform", Format: "gguf", Out: out, Seed: 1, MaxTokens: 128}
-	if _, err := cli.Prune(context.Background(), folder, model.CPU{}, req, nil); err != nil {
-		t.Fatal(err)
-	}
-	want, err := os.ReadFile(out)
-	if err != nil {
-		t.Fatal(err)
-	}
-	s, _, err := Open(folder)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := s.Prune(context.Background(), Options{Language: "de", Domain: "law", Task: "any", Ratio: 0.3, Format: "gguf", MaxTokens: 128}, nil); err != nil {
-		t.Fatal(err)
-	}
-	var buf bytes.Buffer
-	if err := s.Export(context.Background(), &buf); err != nil {
-		t.Fatal(err)
-	}
-	if !bytes.Equal(buf.Bytes(), want) {
-		t.Fatalf("the app's GGUF (%d bytes) differs from the CLI's (%d bytes)", buf.Len(), len(want))
-	}
-	if err := s.OpenExpert(&source.Bytes{B: buf.Bytes(), Path: "x.gguf"}); err != nil {
-		t.Fatal(err)
 	}
 }

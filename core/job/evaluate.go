@@ -1,0 +1,143 @@
+package job
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/cusprun/cusprun/core/corpus"
+	"github.com/cusprun/cusprun/core/model"
+	"github.com/cusprun/cusprun/core/prune"
+	"github.com/cusprun/cusprun/core/tokenizer"
+)
+
+// Cap keeps at most n documents (all when n <= 0), taken in turn from each
+// language-and-domain group in the order the groups first appear, so a
+// capped slice still covers every language and domain it had. It is the
+// one capping rule for calibration and held-out slices alike.
+func Cap(docs []corpus.Doc, n int) []corpus.Doc {
+	if n <= 0 || len(docs) <= n {
+		return docs
+	}
+	var keys []string
+	groups := map[string][]corpus.Doc{}
+	for _, d := range docs {
+		k := d.Tag("language") + "\x00" + d.Tag("domain")
+		if _, ok := groups[k]; !ok {
+			keys = append(keys, k)
+		}
+		groups[k] = append(groups[k], d)
+	}
+	out := make([]corpus.Doc, 0, n)
+	for i := 0; len(out) < n; i++ {
+		for _, k := range keys {
+			if g := groups[k]; i < len(g) && len(out) < n {
+				out = append(out, g[i])
+			}
+		}
+	}
+	return out
+}
+
+// Slice is a named set of held-out documents.
+type Slice struct {
+	Name string
+	Docs []corpus.Doc
+}
+
+// HeldOut is the built-in held-out text as evaluation uses it: the expert
+// slice of the target (documents matching every chosen dimension, or any of
+// them when fewer than four match all) and the general mix of every
+// language and domain, each capped to maxDocs by Cap.
+func HeldOut(t corpus.Target, maxDocs int) ([]Slice, error) {
+	held, err := corpus.Builtin("heldout")
+	if err != nil {
+		return nil, err
+	}
+	return []Slice{
+		{"expert", Cap(t.Slice(held, 4), maxDocs)},
+		{"general", Cap(held, maxDocs)},
+	}, nil
+}
+
+// Side is one model of a comparison with the tokenizer that reads for it.
+type Side struct {
+	Model *model.Model
+	Tok   *tokenizer.Tokenizer
+}
+
+// EvaluateSlices measures one model's perplexity on each slice, documents
+// cut to maxTokens (and the model's context). Progress counts batches over
+// every slice; offset and total place them inside a larger evaluation.
+func EvaluateSlices(ctx context.Context, be model.Backend, s Side, slices []Slice, maxTokens int, progress prune.Progress) (map[string]prune.Perplexity, error) {
+	runs := plan(s, slices, maxTokens)
+	return runEvaluation(ctx, be, runs, 0, count(s, runs), progress)
+}
+
+// EvaluateBeforeAfter measures the dense model and the expert on the same
+// slices (each through its own tokenizer: a pruned vocabulary renumbers the
+// same tokens) and gives retention = ppl before / ppl after. The CLI's
+// prune and eval verbs and the page all evaluate through it.
+func EvaluateBeforeAfter(ctx context.Context, be model.Backend, before, after Side, slices []Slice, maxTokens int, progress prune.Progress) (map[string]Eval, error) {
+	rb, ra := plan(before, slices, maxTokens), plan(after, slices, maxTokens)
+	nb, na := count(before, rb), count(after, ra)
+	pb, err := runEvaluation(ctx, be, rb, 0, nb+na, progress)
+	if err != nil {
+		return nil, err
+	}
+	pa, err := runEvaluation(ctx, be, ra, nb, nb+na, progress)
+	if err != nil {
+		return nil, err
+	}
+	out := map[string]Eval{}
+	for name, b := range pb {
+		a := pa[name]
+		out[name] = Eval{PPLBefore: b.PPL, PPLAfter: a.PPL, Retention: b.PPL / a.PPL, Docs: b.Docs, Tokens: b.Tokens}
+	}
+	return out, nil
+}
+
+// evalRun is one slice tokenized for one model.
+type evalRun struct {
+	name string
+	m    *model.Model
+	seqs [][]int
+}
+
+func plan(s Side, slices []Slice, maxTokens int) []evalRun {
+	var runs []evalRun
+	for _, sl := range slices {
+		seqs := prune.Tokenize(s.Tok, sl.Docs, min(maxTokens, s.Model.Config.MaxPos))
+		if len(seqs) > 0 {
+			runs = append(runs, evalRun{sl.Name, s.Model, seqs})
+		}
+	}
+	return runs
+}
+
+// count is how many batches the runs take: evaluation's unit of progress.
+func count(s Side, runs []evalRun) int {
+	n := 0
+	for _, r := range runs {
+		n += len(prune.Batches(r.seqs, prune.BatchTokensFor(s.Model.Config)))
+	}
+	return n
+}
+
+func runEvaluation(ctx context.Context, be model.Backend, runs []evalRun, offset, total int, progress prune.Progress) (map[string]prune.Perplexity, error) {
+	out := map[string]prune.Perplexity{}
+	done := offset
+	for _, r := range runs {
+		base := done
+		p, err := prune.Evaluate(ctx, r.m, be, r.seqs, func(_ string, d, _ int) {
+			done = base + d
+			if progress != nil {
+				progress("evaluate", done, total)
+			}
+		})
+		if err != nil {
+			return nil, fmt.Errorf("%s slice: %w", r.name, err)
+		}
+		out[r.name] = p
+	}
+	return out, nil
+}

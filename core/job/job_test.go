@@ -1,0 +1,117 @@
+package job
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/cusprun/cusprun/core/corpus"
+	"github.com/cusprun/cusprun/core/model"
+	"github.com/cusprun/cusprun/core/source"
+	"github.com/cusprun/cusprun/core/synth"
+	"github.com/cusprun/cusprun/core/tensor"
+)
+
+func doc(lang, dom string, i int) corpus.Doc {
+	return corpus.Doc{Text: lang + dom + string(rune('a'+i)), Language: lang, Domain: dom}
+}
+
+// TestCap: a capped slice takes documents in turn from every language and
+// domain group, in the order the groups first appear.
+func TestCap(t *testing.T) {
+	var docs []corpus.Doc
+	for i := 0; i < 3; i++ {
+		docs = append(docs, doc("ar", "law", i))
+	}
+	for i := 0; i < 3; i++ {
+		docs = append(docs, doc("de", "law", i))
+	}
+	docs = append(docs, doc("de", "code", 0), doc("zh", "law", 0))
+	got := Cap(docs, 5)
+	want := []string{"arlawa", "delawa", "decodea", "zhlawa", "arlawb"}
+	if len(got) != len(want) {
+		t.Fatalf("Cap kept %d docs, want %d", len(got), len(want))
+	}
+	for i, d := range got {
+		if d.Text != want[i] {
+			t.Errorf("doc %d = %q, want %q", i, d.Text, want[i])
+		}
+	}
+	if n := len(Cap(docs, 0)); n != len(docs) {
+		t.Errorf("Cap(0) kept %d of %d", n, len(docs))
+	}
+	if n := len(Cap(docs, 100)); n != len(docs) {
+		t.Errorf("Cap(100) kept %d of %d", n, len(docs))
+	}
+}
+
+// TestValidate: every bad option is refused with a message naming it, and
+// the defaults pass.
+func TestValidate(t *testing.T) {
+	llama := &model.Config{Family: "llama"}
+	qwen := &model.Config{Family: "qwen2"}
+	for _, tc := range []struct {
+		o    Options
+		c    *model.Config
+		want string
+	}{
+		{Options{Ratio: -0.1}, nil, "ratio"},
+		{Options{Ratio: 0.95}, nil, "ratio"},
+		{Options{Ratio: 0.2, Method: "best"}, nil, "method"},
+		{Options{Ratio: 0.2, Format: "onnx"}, nil, "format"},
+		{Options{Ratio: 0.2, Placement: "random"}, nil, "placement"},
+		{Options{Ratio: 0.2, Vocab: "all"}, nil, "vocab"},
+		{Options{Ratio: 0.2, Placement: "adaptive"}, llama, "only GGUF"},
+		{Options{Ratio: 0.2, Placement: "adaptive", Format: "gguf"}, qwen, "llama-family"},
+	} {
+		o := tc.o
+		o.Defaults()
+		err := o.Validate(tc.c)
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%+v: error %v, want one naming %q", tc.o, err, tc.want)
+		}
+	}
+	o := Options{Ratio: 0.2, Placement: "adaptive", Format: "gguf"}
+	o.Defaults()
+	if err := o.Validate(llama); err != nil {
+		t.Errorf("adaptive llama GGUF: %v", err)
+	}
+}
+
+// TestRunCancelledLeavesNothing: a job cancelled before it ends writes
+// nothing at the output path and leaves no staging beside it.
+func TestRunCancelledLeavesNothing(t *testing.T) {
+	c, err := synth.Config(synth.Options{Family: "llama", Shape: "tiny"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := filepath.Join(t.TempDir(), "m")
+	if err := synth.WriteHF(dir, c, 3, tensor.BF16, ""); err != nil {
+		t.Fatal(err)
+	}
+	folder, err := source.OpenPath(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	outDir := t.TempDir()
+	out := filepath.Join(outDir, "expert")
+	for _, phase := range []string{"score", "export", "verify", "evaluate"} {
+		ctx, cancel := context.WithCancel(context.Background())
+		_, err := Run(ctx, folder, model.CPU{}, Options{Language: "de", Ratio: 0.25, MaxTokens: 32, EvalDocs: 2}, out,
+			func(p string, done, total int) {
+				if p == phase {
+					cancel()
+				}
+			})
+		cancel()
+		if err == nil {
+			t.Fatalf("cancelled in %s: the job succeeded", phase)
+		}
+		left, _ := os.ReadDir(outDir)
+		if len(left) != 0 {
+			t.Fatalf("cancelled in %s: %d entries left beside the output (%s)", phase, len(left), left[0].Name())
+		}
+	}
+}

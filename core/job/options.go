@@ -1,0 +1,170 @@
+package job
+
+import (
+	"bytes"
+	"fmt"
+	"strings"
+
+	"github.com/cusprun/cusprun/core/corpus"
+	"github.com/cusprun/cusprun/core/export"
+	"github.com/cusprun/cusprun/core/model"
+	"github.com/cusprun/cusprun/core/prune"
+)
+
+// Options is everything a prune job needs. The zero value of every field
+// but Ratio is a usable default (see Defaults).
+type Options struct {
+	Language string `json:"language"` // ISO 639-1, several comma-separated, "" or "any"
+	Domain   string `json:"domain"`
+	Task     string `json:"task"`
+
+	Corpora    []string `json:"-"` // calibration files on disk
+	CorpusData []Corpus `json:"-"` // calibration files in memory (the browser)
+	NoBuiltin  bool     `json:"noBuiltin"`
+
+	Ratio     float64 `json:"ratio"`     // fraction of the decoder's attention+FFN parameters removed
+	Method    string  `json:"method"`    // prune.Methods
+	Placement string  `json:"placement"` // uniform or adaptive
+	Format    string  `json:"format"`    // hf, zip or gguf
+	Vocab     string  `json:"vocab"`     // off or target (docs/VOCAB.md)
+	Seed      uint64  `json:"seed"`      // of the random baseline
+
+	MaxTokens int `json:"maxTokens"` // cut each document to this many tokens (BOS included)
+	MaxDocs   int `json:"maxDocs"`   // calibration documents at most (0: all)
+
+	NoEval     bool `json:"noEval"`     // Run skips the before/after evaluation
+	EvalDocs   int  `json:"evalDocs"`   // held-out documents per slice at most (0: all)
+	EvalTokens int  `json:"evalTokens"` // held-out document length (0: MaxTokens)
+}
+
+// Formats are the outputs a job writes.
+var Formats = []string{"hf", "zip", "gguf"}
+
+// Placements are the ways pruned units are spread over the layers.
+var Placements = []string{"uniform", "adaptive"}
+
+// DefaultMaxTokens is the calibration and evaluation document length.
+const DefaultMaxTokens = 512
+
+// Defaults fills every unset field with its default, in place.
+func (o *Options) Defaults() {
+	def := func(p *string, v string) {
+		if *p == "" {
+			*p = v
+		}
+	}
+	def(&o.Method, "cusprun")
+	def(&o.Placement, "uniform")
+	def(&o.Format, "hf")
+	def(&o.Vocab, "off")
+	if o.Seed == 0 {
+		o.Seed = 1
+	}
+	if o.MaxTokens <= 0 {
+		o.MaxTokens = DefaultMaxTokens
+	}
+	if o.EvalTokens <= 0 {
+		o.EvalTokens = o.MaxTokens
+	}
+	for _, p := range []*string{&o.Language, &o.Domain, &o.Task} {
+		if *p == "any" {
+			*p = ""
+		}
+	}
+}
+
+// Target is the expert's language, domain and task.
+func (o *Options) Target() corpus.Target {
+	return corpus.Target{Language: o.Language, Domain: o.Domain, Task: o.Task}
+}
+
+// MaxRatio is the largest ratio a job accepts: every layer keeps at least
+// one attention group and some FFN neurons.
+const MaxRatio = 0.9
+
+// Validate checks the options (after Defaults) against the model they will
+// prune, so that a bad choice fails before any scoring. c may be nil to
+// check only what does not depend on the model.
+func (o *Options) Validate(c *model.Config) error {
+	if o.Ratio < 0 || o.Ratio > MaxRatio || o.Ratio != o.Ratio {
+		return fmt.Errorf("ratio %v is out of range: give a fraction from 0 to %v (0.2 removes a fifth of the decoder's parameters)", o.Ratio, MaxRatio)
+	}
+	if !oneOf(o.Method, prune.Methods) {
+		return fmt.Errorf("unknown method %q (%s)", o.Method, strings.Join(prune.Methods, ", "))
+	}
+	if !oneOf(o.Format, Formats) {
+		return fmt.Errorf("unknown format %q (%s)", o.Format, strings.Join(Formats, ", "))
+	}
+	if !oneOf(o.Placement, Placements) {
+		return fmt.Errorf("unknown placement %q (%s)", o.Placement, strings.Join(Placements, ", "))
+	}
+	if !oneOf(o.Vocab, prune.VocabChoices) {
+		return fmt.Errorf("unknown vocab choice %q (%s)", o.Vocab, strings.Join(prune.VocabChoices, ", "))
+	}
+	if o.MaxDocs < 0 || o.EvalDocs < 0 {
+		return fmt.Errorf("document counts cannot be negative")
+	}
+	if c == nil {
+		return nil
+	}
+	caps := export.CapabilitiesOf(c.Family, o.Format)
+	if o.Placement == "adaptive" && !caps.PerLayerWidths {
+		return fmt.Errorf("adaptive placement gives per-layer widths, which %s", caps.WhyNoPerLayerWidths)
+	}
+	return nil
+}
+
+func oneOf(s string, list []string) bool {
+	for _, v := range list {
+		if v == s {
+			return true
+		}
+	}
+	return false
+}
+
+// Corpus is a calibration file held in memory: JSONL when its name ends in
+// .jsonl or .json, plain text otherwise.
+type Corpus struct {
+	Name string
+	Data []byte
+}
+
+// Read parses it.
+func (c Corpus) Read() ([]corpus.Doc, error) {
+	ln := strings.ToLower(c.Name)
+	if strings.HasSuffix(ln, ".jsonl") || strings.HasSuffix(ln, ".json") {
+		return corpus.ReadJSONL(bytes.NewReader(c.Data), c.Name)
+	}
+	return corpus.ReadText(bytes.NewReader(c.Data), c.Name)
+}
+
+// calibrationPool reads every calibration document the options name.
+func (o *Options) calibrationPool() ([]corpus.Doc, error) {
+	var pool []corpus.Doc
+	if !o.NoBuiltin {
+		b, err := corpus.Builtin("calib")
+		if err != nil {
+			return nil, err
+		}
+		pool = append(pool, b...)
+	}
+	for _, c := range o.CorpusData {
+		d, err := c.Read()
+		if err != nil {
+			return nil, err
+		}
+		pool = append(pool, d...)
+	}
+	for _, p := range o.Corpora {
+		d, err := corpus.ReadFile(p)
+		if err != nil {
+			return nil, err
+		}
+		pool = append(pool, d...)
+	}
+	if len(pool) == 0 {
+		return nil, fmt.Errorf("no calibration documents: keep the built-in corpora or add your own")
+	}
+	return pool, nil
+}

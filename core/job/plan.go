@@ -1,0 +1,145 @@
+package job
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/cusprun/cusprun/core/export"
+	"github.com/cusprun/cusprun/core/gguf"
+	"github.com/cusprun/cusprun/core/model"
+	"github.com/cusprun/cusprun/core/prune"
+	"github.com/cusprun/cusprun/core/source"
+	"github.com/cusprun/cusprun/core/tokenizer"
+)
+
+// Job is a planned prune: the model scored, the units chosen, and
+// everything the export needs.
+type Job struct {
+	Options  Options
+	Folder   source.Folder
+	Model    *model.Model
+	Tok      *tokenizer.Tokenizer // the source's tokenizer
+	TokAfter *tokenizer.Tokenizer // the expert's (restricted with Vocab "target")
+	Scorer   *prune.Scorer
+	Plan     *prune.Plan
+	Slicer   *prune.Slicer
+	Output   prune.Output // Path unset: Stage or Write decide where it goes
+	Result   *Result      // the summary so far (no Out, Eval or export timings)
+}
+
+// Plan calibrates, scores and selects: everything but writing the expert.
+// It validates the options before any scoring.
+func Plan(ctx context.Context, folder source.Folder, m *model.Model, tok *tokenizer.Tokenizer, be model.Backend, o Options, progress prune.Progress) (*Job, error) {
+	o.Defaults()
+	if err := o.Validate(m.Config); err != nil {
+		return nil, err
+	}
+	report := func(phase string, done, total int) {
+		if progress != nil {
+			progress(phase, done, total)
+		}
+	}
+	t0 := time.Now()
+	secs := map[string]float64{}
+	lap := func(name string) { secs[name] = time.Since(t0).Seconds(); t0 = time.Now() }
+
+	report("prepare", 0, 1)
+	pool, err := o.calibrationPool()
+	if err != nil {
+		return nil, err
+	}
+	docs, err := o.Target().Calibration(pool)
+	if err != nil {
+		return nil, err
+	}
+	vocabDocs := docs
+	docs = Cap(docs, o.MaxDocs)
+	seqs := prune.Tokenize(tok, docs, min(o.MaxTokens, m.Config.MaxPos))
+	if len(seqs) == 0 {
+		return nil, fmt.Errorf("the calibration documents tokenize to nothing")
+	}
+	ntok := 0
+	for _, s := range seqs {
+		ntok += len(s)
+	}
+	report("prepare", 1, 1)
+	lap("prepare")
+
+	report("score", 0, len(prune.Batches(seqs, prune.BatchTokensFor(m.Config)))*m.Config.Layers)
+	sc, err := prune.Score(ctx, m, be, seqs, progress)
+	if err != nil {
+		return nil, err
+	}
+	lap("score")
+
+	report("select", 0, 1)
+	caps := export.CapabilitiesOf(m.Config.Family, o.Format)
+	plan, err := prune.Select(m.Config, sc.Scores(o.Method, o.Seed), o.Method, o.Ratio, o.Placement, !caps.PruneHeads)
+	if err != nil {
+		return nil, err
+	}
+	var vr *tokenizer.Restricted
+	if o.Vocab == "target" {
+		if vr, err = prune.VocabPlan(plan, tok, vocabDocs); err != nil {
+			return nil, fmt.Errorf("vocabulary pruning: %w", err)
+		}
+	}
+	sl := &prune.Slicer{M: m, Plan: plan, Source: folder}
+	if o.Method == "flap" {
+		sl.Compensate = func(l int) ([]float64, []float64) { return sc.FFNMean(l), sc.OMean(l) }
+	}
+	out := prune.Output{Format: o.Format, Name: "cusprun-expert"}
+	for _, f := range prune.SmallFiles(folder) {
+		if f.Name != "config.json" {
+			out.Files = append(out.Files, f)
+		}
+	}
+	if o.Format == "gguf" && m.GGUF() == nil {
+		// Qwen pads its embedding beyond the tokenizer: the GGUF token list
+		// is padded to the rows, as llama.cpp's converter does.
+		out.VocabMeta = func(w *gguf.Writer) error { return tok.WriteGGUF(w, plan.To.Vocab) }
+	}
+	tokAfter := tok
+	if vr != nil {
+		if out.Files, err = prune.VocabFiles(out.Files, vr); err != nil {
+			return nil, err
+		}
+		out.VocabMeta = prune.VocabMeta(vr, plan.To.Vocab)
+		tokAfter = vr.Tokenizer
+	}
+	report("select", 1, 1)
+	lap("select")
+
+	res := summary(m.Config, plan, o)
+	res.Seconds = secs
+	res.Calibration = map[string]int{"docs": len(seqs), "tokens": ntok}
+	if vr != nil {
+		res.Vocab = map[string]int{"before": m.Config.Vocab, "after": plan.To.Vocab, "tokenizer_before": tok.VocabSize()}
+	}
+	return &Job{Options: o, Folder: folder, Model: m, Tok: tok, TokAfter: tokAfter, Scorer: sc, Plan: plan,
+		Slicer: sl, Output: out, Result: res}, nil
+}
+
+// summary describes a plan: parameter counts and per-layer widths.
+func summary(c *model.Config, plan *prune.Plan, o Options) *Result {
+	t := o.Target()
+	res := &Result{Format: o.Format, Family: c.Family, Method: o.Method, Placement: o.Placement,
+		Ratio: o.Ratio, Plan: plan,
+		Target: map[string]string{"language": t.Get("language"), "domain": t.Get("domain"), "task": t.Get("task")}}
+	before, after := prune.Count(c), prune.Count(plan.To)
+	res.ParamsBefore, res.ParamsAfter = before.Total, after.Total
+	res.Decoder = [2]int64{before.Decoder, after.Decoder}
+	res.RatioActual = 1 - float64(after.Decoder)/float64(before.Decoder)
+	res.Pruned.FFN, res.Pruned.AttnGroups = plan.Pruned()
+	for l := 0; l < plan.To.Layers; l++ {
+		res.Kept.FFN = append(res.Kept.FFN, plan.To.FFNAt(l))
+		res.Kept.Heads = append(res.Kept.Heads, plan.To.HeadsAt(l))
+		res.Kept.KV = append(res.Kept.KV, plan.To.KVHeadsAt(l))
+		res.From.FFN = append(res.From.FFN, c.FFNAt(l))
+		res.From.Heads = append(res.From.Heads, c.HeadsAt(l))
+		res.From.KV = append(res.From.KV, c.KVHeadsAt(l))
+		res.PerLayerRatio = append(res.PerLayerRatio, 1-float64(after.PerLayer[l])/float64(before.PerLayer[l]))
+	}
+	return res
+}

@@ -1,0 +1,54 @@
+package job
+
+import "github.com/cusprun/cusprun/core/prune"
+
+// Result is a job's summary: what the CLI prints and writes to report.json,
+// and what the page shows.
+type Result struct {
+	Out          string            `json:"out,omitempty"`
+	Format       string            `json:"format"`
+	Family       string            `json:"family"`
+	Method       string            `json:"method"`
+	Placement    string            `json:"placement"`
+	Ratio        float64           `json:"ratio"`
+	RatioActual  float64           `json:"ratio_actual"`
+	Target       map[string]string `json:"target"`
+	ParamsBefore int64             `json:"params_before"`
+	ParamsAfter  int64             `json:"params_after"`
+	Decoder      [2]int64          `json:"decoder_attn_ffn_params"`
+	Pruned       PerLayer          `json:"pruned"`
+	Kept         Widths            `json:"kept"`
+	From         Widths            `json:"from"`
+	// PerLayerRatio is the fraction of each layer's attention+FFN
+	// parameters removed.
+	PerLayerRatio []float64          `json:"per_layer_ratio"`
+	Calibration   map[string]int     `json:"calibration"` // docs, tokens
+	Eval          map[string]Eval    `json:"eval,omitempty"`
+	Seconds       map[string]float64 `json:"seconds"`
+	Plan          *prune.Plan        `json:"plan"`
+	// Vocab: vocabulary sizes (model rows) before and after, and the
+	// source tokenizer's size, when the vocabulary was pruned.
+	Vocab map[string]int `json:"vocab,omitempty"`
+}
+
+// PerLayer is how many FFN neurons and attention groups each layer lost.
+type PerLayer struct {
+	FFN        []int `json:"ffn"`
+	AttnGroups []int `json:"attn_groups"`
+}
+
+// Widths is each layer's FFN width, query heads and KV heads.
+type Widths struct {
+	FFN   []int `json:"ffn"`
+	Heads []int `json:"heads"`
+	KV    []int `json:"kv_heads"`
+}
+
+// Eval is perplexity before and after on one held-out slice.
+type Eval struct {
+	PPLBefore float64 `json:"ppl_before"`
+	PPLAfter  float64 `json:"ppl_after"`
+	Retention float64 `json:"retention"` // PPLBefore / PPLAfter
+	Docs      int     `json:"docs"`
+	Tokens    int     `json:"tokens"`
+}
