@@ -23,6 +23,7 @@ import (
 	"context"
 	"fmt"
 	"runtime"
+	"runtime/debug"
 	"sort"
 	"strings"
 	"sync"
@@ -262,6 +263,10 @@ func exportCall(sink js.Value, onProgress js.Value) (any, error) {
 }
 
 func main() {
+	// Weights stream through one layer at a time; without a soft limit the
+	// collector lets garbage grow towards everything read so far, which a
+	// tab's 4 GiB of wasm memory cannot afford.
+	debug.SetMemoryLimit(1 << 30)
 	api := map[string]func(args []js.Value) (any, error){
 		"setEngine": func(a []js.Value) (any, error) {
 			want := "auto"
