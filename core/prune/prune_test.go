@@ -261,7 +261,12 @@ func TestExportDeterministic(t *testing.T) {
 		if err := Export(&Slicer{M: m, Plan: plan, Source: folder}, Output{Path: out, Format: "zip", Files: SmallFiles(folder)}); err != nil {
 			t.Fatal(err)
 		}
-		outs[i], _ = os.ReadFile(out)
+		if outs[i], err = os.ReadFile(out); err != nil {
+			t.Fatalf("reading export %d: %v", i, err)
+		}
+		if len(outs[i]) == 0 {
+			t.Fatalf("export %d is empty", i)
+		}
 	}
 	if string(outs[0]) != string(outs[1]) {
 		t.Fatal("two exports of the same plan differ")
