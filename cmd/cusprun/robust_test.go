@@ -3,6 +3,7 @@ package main
 import (
 	"crypto/sha256"
 	"encoding/hex"
+	"fmt"
 	"io"
 	"os"
 	"os/exec"
@@ -29,22 +30,41 @@ func synthDir(t *testing.T, fam, shape string, layers int) string {
 	return dir
 }
 
-// sums hashes every file under a path.
+// sums hashes every file under a path. A path that cannot be walked or a
+// file that cannot be read fails the test, and so does finding no file or
+// only empty ones: two failed reads must never compare as equal outputs.
 func sums(t *testing.T, root string) map[string]string {
 	t.Helper()
 	out := map[string]string{}
-	filepath.Walk(root, func(p string, info os.FileInfo, err error) error {
+	var total int64
+	err := filepath.Walk(root, func(p string, info os.FileInfo, err error) error {
 		if err != nil || info.IsDir() {
 			return err
 		}
-		f, _ := os.Open(p)
+		f, err := os.Open(p)
+		if err != nil {
+			return err
+		}
 		defer f.Close()
 		h := sha256.New()
-		io.Copy(h, f)
-		rel, _ := filepath.Rel(root, p)
+		n, err := io.Copy(h, f)
+		if err != nil {
+			return fmt.Errorf("reading %s: %w", p, err)
+		}
+		total += n
+		rel, err := filepath.Rel(root, p)
+		if err != nil {
+			return err
+		}
 		out[rel] = hex.EncodeToString(h.Sum(nil)) + " " + info.ModTime().String()
 		return nil
 	})
+	if err != nil {
+		t.Fatalf("hashing %s: %v", root, err)
+	}
+	if len(out) == 0 || total == 0 {
+		t.Fatalf("hashing %s: no file or only empty ones (%d files)", root, len(out))
+	}
 	return out
 }
 
@@ -68,6 +88,9 @@ func TestPruneDeterministicAcrossEngines(t *testing.T) {
 		outs = append(outs, s)
 	}
 	for i := 1; i < len(outs); i++ {
+		if len(outs[i]) != len(outs[0]) {
+			t.Errorf("run %d has %d files, run 0 %d", i, len(outs[i]), len(outs[0]))
+		}
 		for k, v := range outs[0] {
 			if outs[i][k] != v {
 				t.Errorf("run %d differs from run 0 (%s)", i, k)
