@@ -63,12 +63,23 @@ type State interface{}
 //     o_proj's output that KV group u (its KV head and query heads) produces;
 //   - FFNSum/FFNSq and OSum/OSq: over all tokens, the sum and sum of squares of
 //     each input column of down_proj and o_proj (Wanda-sp, FLAP).
+//
+// Least-squares weight compensation (core/prune) needs the inputs
+// themselves, not only their sums: when OInputs or DownInputs is set, the
+// backend calls it with the o_proj input z ([n, heads*headDim], the
+// concatenated attention heads) or the down_proj input a ([n, ffn]) of n
+// tokens of the batch, in token order. A backend may call each several
+// times per layer (the GPU once per part of the batch); the slice is only
+// valid during the call.
 type Stats struct {
 	Tokens        int
 	FFNDoc        [][]float32
 	AttnDoc       [][]float32
 	FFNSum, FFNSq []float64
 	OSum, OSq     []float64
+
+	OInputs    func(z []float32, n int)
+	DownInputs func(a []float32, n int)
 }
 
 // NewStats sizes statistics for layer L over docs documents.

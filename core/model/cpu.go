@@ -142,6 +142,9 @@ func (CPU) Layer(s State, L *Layer, st *Stats) error {
 	attn := make([]float32, n*H)
 	if st != nil {
 		ops.ColumnSums(st.OSum, st.OSq, z, n, nq)
+		if st.OInputs != nil {
+			st.OInputs(z, n)
+		}
 		groupOutputs(attn, z, L.O.F32(), S.docs, st.AttnDoc, n, H, L.KVHeads, nq/L.KVHeads)
 		if L.OB != nil {
 			addBias(attn, L.OB.F32(), n)
@@ -180,6 +183,9 @@ func mlp(c *Config, L *Layer, x []float32, S *cpuState, st *Stats) []float32 {
 	if st != nil {
 		ops.SumSquaresByDoc(st.FFNDoc, a, S.docs, F)
 		ops.ColumnSums(st.FFNSum, st.FFNSq, a, n, F)
+		if st.DownInputs != nil {
+			st.DownInputs(a, n)
+		}
 	}
 	out := make([]float32, n*H)
 	ops.MatMul(out, a, L.Down.F32(), L.DownB.F32(), n, F, H)

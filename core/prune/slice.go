@@ -19,6 +19,10 @@ type Slicer struct {
 	// down_proj and o_proj column, so removed columns' average contribution
 	// moves into the output biases where the family has them.
 	Compensate func(l int) (ffnMean, oMean []float64)
+	// Refit, when set, replaces o_proj, down_proj and their biases by the
+	// least-squares refit computed for this plan (compensate.go); it
+	// supersedes Compensate.
+	Refit *Compensation
 
 	cur    int
 	tensor map[model.Role]*model.Weight
@@ -102,6 +106,20 @@ func (s *Slicer) load(l int) error {
 		}
 		if L.OB != nil {
 			t[model.RoleOB] = compensate(L.OB, L.O, oMean, qr)
+		}
+	}
+	if s.Refit != nil {
+		if s.Refit.plan != p {
+			return fmt.Errorf("the compensation was computed for another plan than the slicer's")
+		}
+		for _, r := range []model.Role{model.RoleO, model.RoleOB, model.RoleDown, model.RoleDownB} {
+			w, ok, err := s.Refit.weight(l, r)
+			if err != nil {
+				return err
+			}
+			if ok {
+				t[r] = w
+			}
 		}
 	}
 	if c.Family == "phi3" {

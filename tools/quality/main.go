@@ -27,14 +27,39 @@ import (
 
 var ffnOnly bool
 
+// expert is one row group of the table: calibration and held-out text are
+// the first documents of the named files (an equal share of each).
 type expert struct {
-	name, calib, dev string
+	key, name string
+	files     []string
 }
 
 var experts = []expert{
-	{"German (language de)", "lang-de.jsonl", "lang-de.jsonl"},
-	{"Chinese (language zh)", "lang-zh.jsonl", "lang-zh.jsonl"},
-	{"code (domain code)", "domain-code.jsonl", "domain-code.jsonl"},
+	{"de", "German (language de)", []string{"lang-de.jsonl"}},
+	{"zh", "Chinese (language zh)", []string{"lang-zh.jsonl"}},
+	{"code", "code (domain code)", []string{"domain-code.jsonl"}},
+	{"fr", "French (language fr)", []string{"lang-fr.jsonl"}},
+	{"ru", "Russian (language ru)", []string{"lang-ru.jsonl"}},
+	{"legal", "legal (domain law)", []string{"domain-legal.jsonl"}},
+	{"de+legal", "German+legal (de, law)", []string{"lang-de.jsonl", "domain-legal.jsonl"}},
+}
+
+// column is a method, with or without least-squares compensation.
+type column struct {
+	method     string
+	compensate bool
+}
+
+func (c column) String() string {
+	if c.compensate {
+		return c.method + " +comp"
+	}
+	return c.method
+}
+
+var columns = []column{
+	{"cusprun", true}, {"cusprun", false}, {"wanda-sp", true}, {"wanda-sp", false},
+	{"flap", false}, {"magnitude", false}, {"random", false},
 }
 
 func main() {
@@ -45,7 +70,32 @@ func main() {
 	ratiosFlag := flag.String("ratios", "0.1,0.2,0.3,0.4", "prune ratios")
 	placement := flag.String("placement", "uniform", "uniform or adaptive")
 	flag.BoolVar(&ffnOnly, "ffn-only", false, "prune FFN neurons only, keeping every attention group")
+	only := flag.String("experts", "", "comma-separated expert keys to run (de,zh,code,fr,ru,legal,de+legal; default all)")
+	cols := flag.String("columns", "", "comma-separated columns to run (e.g. 'cusprun +comp,wanda-sp'; default all)")
+	flag.Float64Var(&ridge, "ridge", 0, "compensation ridge relative to the mean Gram diagonal (0: prune.DefaultRidge)")
 	flag.Parse()
+	if *only != "" {
+		var keep []expert
+		for _, k := range strings.Split(*only, ",") {
+			for _, e := range experts {
+				if e.key == k {
+					keep = append(keep, e)
+				}
+			}
+		}
+		experts = keep
+	}
+	if *cols != "" {
+		var keep []column
+		for _, k := range strings.Split(*cols, ",") {
+			for _, c := range columns {
+				if c.String() == strings.TrimSpace(k) {
+					keep = append(keep, c)
+				}
+			}
+		}
+		columns = keep
+	}
 	var ratios []float64
 	for _, r := range strings.Split(*ratiosFlag, ",") {
 		var v float64
@@ -56,6 +106,22 @@ func main() {
 		fmt.Fprintln(os.Stderr, "quality:", err)
 		os.Exit(1)
 	}
+}
+
+var ridge float64
+
+// readFiles takes the first n documents of the files together, an equal
+// share of each.
+func readFiles(dir string, files []string, n int) ([]corpus.Doc, error) {
+	var out []corpus.Doc
+	for _, f := range files {
+		d, err := readDocs(filepath.Join(dir, f), n/len(files))
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, d...)
+	}
+	return out, nil
 }
 
 func readDocs(path string, n int) ([]corpus.Doc, error) {
@@ -109,13 +175,17 @@ func run(shared string, calibDocs, evalDocs, maxTokens int, ratios []float64, pl
 		"evaluation: first %d docs of the expert's dev file and a general mix of %d dev docs (%d tokens).\n\n",
 		mpath, placement, calibDocs, maxTokens, evalDocs, len(general), denseGen.Tokens)
 	fmt.Printf("Each cell: expert retention / general retention (dense ppl / pruned ppl; higher is better, 1 = unchanged). Best expert retention per row in bold.\n\n")
-	fmt.Printf("| expert | ratio | %s |\n|---|---|%s\n", strings.Join(prune.Methods, " | "), strings.Repeat("---|", len(prune.Methods)))
+	names := make([]string, len(columns))
+	for i, c := range columns {
+		names[i] = c.String()
+	}
+	fmt.Printf("| expert | ratio | %s |\n|---|---|%s\n", strings.Join(names, " | "), strings.Repeat("---|", len(columns)))
 	for _, e := range experts {
-		calib, err := readDocs(filepath.Join(shared, "corpora", "calib", e.calib), calibDocs)
+		calib, err := readFiles(filepath.Join(shared, "corpora", "calib"), e.files, calibDocs)
 		if err != nil {
 			return err
 		}
-		devDocs, err := readDocs(filepath.Join(devDir, e.dev), evalDocs)
+		devDocs, err := readFiles(devDir, e.files, evalDocs)
 		if err != nil {
 			return err
 		}
@@ -124,21 +194,23 @@ func run(shared string, calibDocs, evalDocs, maxTokens int, ratios []float64, pl
 		if err != nil {
 			return err
 		}
-		sc, err := prune.Score(ctx, dense, be, prune.Tokenize(tok, calib, maxTokens), nil)
+		calibSeqs := prune.Tokenize(tok, calib, maxTokens)
+		sc, err := prune.Score(ctx, dense, be, calibSeqs, nil)
 		if err != nil {
 			return err
 		}
 		fmt.Fprintf(os.Stderr, "%s: dense ppl expert %.2f, general %.2f\n", e.name, denseExp.PPL, denseGen.PPL)
 		for _, ratio := range ratios {
-			cells := make([]string, len(prune.Methods))
+			cells := make([]string, len(columns))
 			best, bestI := 0.0, -1
-			for i, method := range prune.Methods {
+			for i, col := range columns {
+				method := col.method
 				plan, err := prune.Select(dense.Config, sc.Scores(method, 1), method, ratio, placement, ffnOnly)
 				if err != nil {
 					cells[i] = "n/a"
 					continue
 				}
-				out := filepath.Join(tmp, fmt.Sprintf("%s-%g-%s", e.calib, ratio, method))
+				out := filepath.Join(tmp, fmt.Sprintf("%s-%g-%s-%v", e.key, ratio, method, col.compensate))
 				format := "hf"
 				if placement == "adaptive" {
 					format, out = "gguf", out+".gguf"
@@ -146,6 +218,11 @@ func run(shared string, calibDocs, evalDocs, maxTokens int, ratios []float64, pl
 				sl := &prune.Slicer{M: dense, Plan: plan, Source: folder}
 				if method == "flap" {
 					sl.Compensate = func(l int) ([]float64, []float64) { return sc.FFNMean(l), sc.OMean(l) }
+				}
+				if col.compensate {
+					if sl.Refit, err = prune.Compensate(ctx, dense, be, calibSeqs, plan, prune.CompensateOptions{Ridge: ridge}, nil); err != nil {
+						return err
+					}
 				}
 				o := prune.Output{Path: out, Format: format, Files: prune.SmallFiles(folder)}
 				if format == "gguf" {
@@ -172,7 +249,7 @@ func run(shared string, calibDocs, evalDocs, maxTokens int, ratios []float64, pl
 				if re > best {
 					best, bestI = re, i
 				}
-				fmt.Fprintf(os.Stderr, "  %s ratio %g %s: expert ppl %.2f (ret %.3f), general ppl %.2f (ret %.3f)\n", e.name, ratio, method, pe.PPL, re, pg.PPL, rg)
+				fmt.Fprintf(os.Stderr, "  %s ratio %g %s: expert ppl %.2f (ret %.3f), general ppl %.2f (ret %.3f)\n", e.name, ratio, col, pe.PPL, re, pg.PPL, rg)
 			}
 			if bestI >= 0 {
 				cells[bestI] = "**" + cells[bestI] + "**"

@@ -1,0 +1,255 @@
+package prune
+
+import (
+	"context"
+	"fmt"
+	"io"
+
+	"github.com/cusprun/cusprun/core/model"
+	"github.com/cusprun/cusprun/core/tensor"
+)
+
+// Pruning removes units but leaves the kept weights as they were; the
+// weights that write into the residual stream from the kept units can do
+// better. Compensate refits them by least squares on the calibration text:
+// for every layer, the kept columns of down_proj (fc2) so that the kept
+// neurons reproduce, as closely as a linear map can, what all neurons wrote
+// (W' = argmin ||A W_downᵀ − A_K W'ᵀ||², A the down_proj inputs), and the
+// same for the kept heads' columns of o_proj (inputs z, the concatenated
+// heads). Where the family has the bias (phi's fc2 and dense), the fit has
+// an intercept: it is solved on centred inputs and the bias takes the mean
+// of what changed, which includes the mean contribution of the removed
+// units (FLAP's compensation, here as a by-product of the refit).
+//
+// Memory. The Gram matrix of a layer is only known when every calibration
+// token has passed the layer, and the kept units only when every layer has
+// been scored; keeping one Gram per layer from the scoring pass would hold
+// L·F² float64 (4.5 GB for Qwen2.5-0.5B). So compensation is its own pass
+// after selection, layer by layer rather than batch by batch: all
+// calibration batches enter layer l (their hidden states are kept, the
+// "calibration hidden states" of DESIGN §2), one Gram matrix per projection
+// of that layer is accumulated, solved, and dropped before layer l+1 is
+// read. What stays is the refitted matrices, in the file's dtype; with
+// CompensateOptions.Spill they go to a file instead of memory, so memory
+// stays one layer's weights, one layer's Gram matrices and the hidden
+// states of the calibration text.
+//
+// The fit uses the dense model's own activations at every layer (each
+// layer is fitted to the dense model's output on the dense model's inputs),
+// so one forward pass of the source serves every layer.
+
+// CompensateOptions tune the refit.
+type CompensateOptions struct {
+	// Ridge is λ as a fraction of the mean diagonal of the kept Gram block
+	// (DefaultRidge when 0).
+	Ridge float64
+	// Spill, when set, receives the refitted tensors (a temporary file) so
+	// that memory does not grow with the number of layers.
+	Spill interface {
+		io.WriterAt
+		io.ReaderAt
+	}
+}
+
+// DefaultRidge is the ridge λ relative to the mean diagonal of G_KK.
+const DefaultRidge = 1e-2
+
+// Compensation is the refitted o_proj and down_proj of every layer (and
+// their biases where the family has them), for the Slicer.
+type Compensation struct {
+	plan  *Plan
+	spill interface {
+		io.WriterAt
+		io.ReaderAt
+	}
+	off     int64
+	tensors map[compKey]storedWeight
+}
+
+type compKey struct {
+	layer int
+	role  model.Role
+}
+
+type storedWeight struct {
+	name       string
+	dtype      tensor.DType
+	rows, cols int
+	raw        []byte // nil when spilled
+	off, size  int64
+}
+
+// Compensate runs the calibration sequences through the source model layer
+// by layer and refits, for the plan's kept units, o_proj and down_proj (see
+// above). Cancelling ctx stops it between batches.
+func Compensate(ctx context.Context, m *model.Model, be model.Backend, seqs [][]int, plan *Plan, opt CompensateOptions, progress Progress) (*Compensation, error) {
+	c := m.Config
+	if opt.Ridge == 0 {
+		opt.Ridge = DefaultRidge
+	}
+	if len(plan.KeepFFN) != c.Layers || len(plan.KeepGroups) != c.Layers {
+		return nil, fmt.Errorf("compensation: the plan has %d layers, the model %d", len(plan.KeepFFN), c.Layers)
+	}
+	comp := &Compensation{plan: plan, spill: opt.Spill, tensors: map[compKey]storedWeight{}}
+	bs := Batches(seqs, BatchTokensFor(c))
+	states := make([]model.State, 0, len(bs))
+	docs := make([]int, 0, len(bs))
+	defer func() {
+		for _, s := range states {
+			be.Free(s)
+		}
+	}()
+	for _, b := range bs {
+		pb := model.Pack(b)
+		h, err := m.Embed(pb.IDs)
+		if err != nil {
+			return nil, err
+		}
+		s, err := be.Start(c, h, pb.Docs)
+		if err != nil {
+			return nil, err
+		}
+		states = append(states, s)
+		docs = append(docs, len(b))
+	}
+	prep, _ := be.(model.Preparer)
+	for l := 0; l < c.Layers; l++ {
+		L, err := m.LoadLayer(l)
+		if err != nil {
+			return nil, err
+		}
+		if prep != nil {
+			prep.Prepare(L)
+		}
+		gz, ga := newGram(L.Heads*c.HeadDim), newGram(L.FFN)
+		for i, s := range states {
+			if err := ctx.Err(); err != nil {
+				return nil, err
+			}
+			st := model.NewStats(L, c.HeadDim, docs[i])
+			st.OInputs = gz.add
+			st.DownInputs = ga.add
+			if err := be.Layer(s, L, st); err != nil {
+				return nil, fmt.Errorf("compensation, layer %d: %w", l, err)
+			}
+			if progress != nil {
+				progress("compensate", l*len(states)+i+1, c.Layers*len(states))
+			}
+		}
+		qr := dims(keptHeads(plan.KeepGroups[l], c.Group()), c.HeadDim)
+		if err := comp.refit(l, L.O, L.OB, model.RoleO, model.RoleOB, gz, qr, opt.Ridge); err != nil {
+			return nil, fmt.Errorf("layer %d o_proj: %w", l, err)
+		}
+		gz = nil
+		if err := comp.refit(l, L.Down, L.DownB, model.RoleDown, model.RoleDownB, ga, plan.KeepFFN[l], opt.Ridge); err != nil {
+			return nil, fmt.Errorf("layer %d down_proj: %w", l, err)
+		}
+	}
+	return comp, nil
+}
+
+// keptHeads lists the query heads of the kept groups.
+func keptHeads(groups []int, grp int) []int {
+	q, _ := heads(groups, grp)
+	return q
+}
+
+// refit solves one projection and stores its weight (and bias).
+func (c *Compensation) refit(l int, w, b *model.Weight, role, biasRole model.Role, g *gram, keep []int, ridge float64) error {
+	G := g.full()
+	var mean []float64
+	if b != nil {
+		// Intercept: fit on centred inputs, G - n μμᵀ.
+		mean = g.mean()
+		n := float64(g.n)
+		d := g.d
+		for i := 0; i < d; i++ {
+			for j := 0; j < d; j++ {
+				G[i*d+j] -= n * mean[i] * mean[j]
+			}
+		}
+	}
+	wf := w.F32()
+	nw, err := refitCols(wf, w.Rows, w.Cols, G, keep, ridge)
+	if err != nil {
+		return err
+	}
+	k := len(keep)
+	vals := make([]float32, len(nw))
+	for i, v := range nw {
+		vals[i] = float32(v)
+	}
+	if err := c.store(l, role, w.Name, matrixOut(w.DType), w.Rows, k, vals); err != nil {
+		return err
+	}
+	if b == nil {
+		return nil
+	}
+	// The mean output must not move: b' = b + W μ - W'_K μ_K.
+	bias := append([]float32(nil), b.F32()...)
+	for i := range bias {
+		s := 0.0
+		for j := 0; j < w.Cols; j++ {
+			s += float64(wf[i*w.Cols+j]) * mean[j]
+		}
+		for a, j := range keep {
+			s -= nw[i*k+a] * mean[j]
+		}
+		bias[i] += float32(s)
+	}
+	return c.store(l, biasRole, b.Name, matrixOut(b.DType), 1, len(bias), bias)
+}
+
+// matrixOut is the dtype a refitted tensor is kept in: the source's, where
+// it holds single values (a block-quantized row cannot be cut, the slicer
+// widens those to F32 too).
+func matrixOut(d tensor.DType) tensor.DType {
+	if d.Quantized() {
+		return tensor.F32
+	}
+	return d
+}
+
+func (c *Compensation) store(l int, r model.Role, name string, d tensor.DType, rows, cols int, vals []float32) error {
+	raw, err := tensor.Encode(nil, vals, d)
+	if err != nil {
+		return err
+	}
+	sw := storedWeight{name: name, dtype: d, rows: rows, cols: cols, size: int64(len(raw))}
+	if c.spill != nil {
+		if _, err := c.spill.WriteAt(raw, c.off); err != nil {
+			return fmt.Errorf("compensation: spilling %s: %w", name, err)
+		}
+		sw.off = c.off
+		c.off += int64(len(raw))
+	} else {
+		sw.raw = raw
+	}
+	c.tensors[compKey{l, r}] = sw
+	return nil
+}
+
+// weight returns the refitted tensor of a role of layer l, if there is one.
+func (c *Compensation) weight(l int, r model.Role) (*model.Weight, bool, error) {
+	sw, ok := c.tensors[compKey{l, r}]
+	if !ok {
+		return nil, false, nil
+	}
+	raw := sw.raw
+	if raw == nil {
+		raw = make([]byte, sw.size)
+		if _, err := c.spill.ReadAt(raw, sw.off); err != nil {
+			return nil, false, fmt.Errorf("compensation: reading back %s: %w", sw.name, err)
+		}
+	}
+	return &model.Weight{Name: sw.name, DType: sw.dtype, Rows: sw.rows, Cols: sw.cols, Raw: raw}, true, nil
+}
+
+// Bytes is how much the refitted tensors take (in memory, or in the spill).
+func (c *Compensation) Bytes() int64 {
+	var n int64
+	for _, sw := range c.tensors {
+		n += sw.size
+	}
+	return n
+}
