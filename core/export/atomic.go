@@ -52,10 +52,30 @@ func Stage(final string, dir bool) (*Staging, error) {
 			f.Close()
 		}
 	}
+	if err == nil {
+		err = plainMode(tmp, dir)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("cannot write beside %s: %w", final, err)
 	}
 	return &Staging{Final: final, Tmp: tmp}, nil
+}
+
+// plainMode re-creates a fresh staging with the mode a plain create gives
+// (0666 or 0777 less the umask): os.CreateTemp and os.MkdirTemp make it
+// private to the owner, and the rename would carry that to the output.
+func plainMode(tmp string, dir bool) error {
+	if err := os.Remove(tmp); err != nil {
+		return err
+	}
+	if dir {
+		return os.Mkdir(tmp, 0o777)
+	}
+	f, err := os.OpenFile(tmp, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o666)
+	if err != nil {
+		return err
+	}
+	return f.Close()
 }
 
 // Commit moves the finished output into place.
