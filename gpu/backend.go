@@ -317,7 +317,7 @@ func (b *Backend) Layer(s model.State, L *model.Layer, st *model.Stats) (err err
 	defer r.release()
 
 	attnNorm, attnNormB := r.vec(L.AttnNorm), r.vec(L.AttnNormB)
-	ffnNorm, ffnNormB := r.vec(L.FFNNorm), r.vec(L.FFNNormB)
+	ffnNorm := r.vec(L.FFNNorm)
 	qb, kb, vb, ob := r.vec(L.QB), r.vec(L.KB), r.vec(L.VB), r.vec(L.OB)
 	qn, kn := r.vec(L.QNorm), r.vec(L.KNorm)
 	upB, downB := r.vec(L.UpB), r.vec(L.DownB)
@@ -392,7 +392,7 @@ func (b *Backend) Layer(s model.State, L *model.Layer, st *model.Stats) (err err
 			p.MatMul(h, z, Wo, MM{N: n, K: nq, Bias: ob, Accumulate: true})
 		}
 		if !c.Parallel {
-			b.norm(p, c, xn, h, ffnNorm, ffnNormB, n)
+			b.norm(p, c, xn, h, ffnNorm, nil, n) // an RMSNorm: LayerNorm blocks are parallel
 		}
 		p.MatMul(a, xn, Wu, MM{N: n, K: H, Bias: upB})
 		if Wg != nil {

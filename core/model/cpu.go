@@ -70,9 +70,8 @@ func (CPU) Free(State) {}
 
 // Prepare widens the layer's weights to float32 ahead of use.
 func (CPU) Prepare(L *Layer) {
-	for _, w := range []*Weight{L.AttnNorm, L.AttnNormB, L.Q, L.K, L.V, L.O, L.QB, L.KB, L.VB, L.OB,
-		L.QNorm, L.KNorm, L.FFNNorm, L.FFNNormB, L.Gate, L.Up, L.Down, L.UpB, L.DownB} {
-		w.F32()
+	for _, rw := range L.Weights() {
+		rw.W.F32()
 	}
 }
 
@@ -159,7 +158,7 @@ func (CPU) Layer(s State, L *Layer, st *Stats) error {
 		ops.Add(h, m)
 	} else {
 		ops.Add(h, attn)
-		norm(c, xn, h, L.FFNNorm, L.FFNNormB, n)
+		norm(c, xn, h, L.FFNNorm, nil, n) // an RMSNorm: LayerNorm blocks are parallel
 		ops.Add(h, mlp(c, L, xn, S, st))
 	}
 	if st != nil {

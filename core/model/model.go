@@ -56,9 +56,6 @@ func (m *Model) check() error {
 	for _, s := range c.Specs() {
 		r, shape := s.Role, s.Shape
 		name := m.name(r, s.Layer)
-		if r == RoleGateUp && m.Format == "gguf" { // stored as one ffn_up
-			name = m.name(RoleUp, s.Layer)
-		}
 		info, ok := m.Store.Lookup(name)
 		if !ok {
 			return fmt.Errorf("tensor %s is missing (a %s model of this config needs it)", name, c.Family)
@@ -71,8 +68,8 @@ func (m *Model) check() error {
 		if !sameShape(got, want) {
 			return fmt.Errorf("tensor %s has shape %v, want %v for this config", name, info.Shape, want)
 		}
-		if info.DType == tensor.Q8_0 && info.Cols()%tensor.Q8Block != 0 {
-			return fmt.Errorf("tensor %s: Q8_0 rows of %d are not whole blocks", name, info.Cols())
+		if blk, _, ok := info.DType.Block(); ok && info.Cols()%blk != 0 {
+			return fmt.Errorf("tensor %s: %s rows of %d are not whole blocks of %d", name, info.DType, info.Cols(), blk)
 		}
 		if s.Layer >= 0 && len(shape) == 2 && first {
 			m.DType, first = info.DType, false
@@ -93,8 +90,7 @@ func sameShape(a, b []int) bool {
 	return true
 }
 
-// read loads a whole tensor of a role, or nil when the name is absent and
-// optional is set.
+// read loads a whole tensor of a role.
 func (m *Model) read(r Role, l int) (*Weight, error) {
 	name := m.name(r, l)
 	info, ok := m.Store.Lookup(name)
@@ -112,62 +108,26 @@ func (m *Model) readRows(name string, info tensor.Info, lo, n int) (*Weight, err
 	return &Weight{Name: name, DType: info.DType, Rows: n, Cols: info.Cols(), Raw: raw}, nil
 }
 
-// LoadLayer reads decoder layer l's weights (and only those) from the file.
+// LoadLayer reads decoder layer l's weights (and only those) from the file:
+// the tensors of c.LayerSpecs(l), fused ones split into their parts.
 func (m *Model) LoadLayer(l int) (*Layer, error) {
 	c := m.Config
 	L := &Layer{Index: l, Heads: c.HeadsAt(l), KVHeads: c.KVHeadsAt(l), FFN: c.FFNAt(l)}
 	hd := c.HeadDim
-	var err error
-	get := func(dst **Weight, r Role, want bool) {
-		if err != nil || !want {
-			return
+	for _, sp := range c.LayerSpecs(l) {
+		w, err := m.read(sp.Role, l)
+		if err != nil {
+			return nil, err
 		}
-		*dst, err = m.read(r, l)
-	}
-	get(&L.AttnNorm, RoleAttnNorm, true)
-	get(&L.AttnNormB, RoleAttnNormB, c.LayerNorm)
-	if c.Family == "phi3" {
-		var qkv *Weight
-		get(&qkv, RoleQKV, true)
-		if err == nil {
+		switch sp.Role {
+		case RoleQKV:
 			nq, nkv := L.Heads*hd, L.KVHeads*hd
-			L.Q, L.K, L.V = qkv.SliceRows(0, nq), qkv.SliceRows(nq, nq+nkv), qkv.SliceRows(nq+nkv, nq+2*nkv)
+			L.Q, L.K, L.V = w.SliceRows(0, nq), w.SliceRows(nq, nq+nkv), w.SliceRows(nq+nkv, nq+2*nkv)
+		case RoleGateUp:
+			L.Gate, L.Up = w.SliceRows(0, L.FFN), w.SliceRows(L.FFN, 2*L.FFN)
+		default:
+			*L.slot(sp.Role) = w
 		}
-	} else {
-		get(&L.Q, RoleQ, true)
-		get(&L.K, RoleK, true)
-		get(&L.V, RoleV, true)
-	}
-	get(&L.QB, RoleQB, c.QKVBias)
-	get(&L.KB, RoleKB, c.QKVBias)
-	get(&L.VB, RoleVB, c.QKVBias)
-	get(&L.QNorm, RoleQNorm, c.QKNorm)
-	get(&L.KNorm, RoleKNorm, c.QKNorm)
-	get(&L.O, RoleO, true)
-	get(&L.OB, RoleOB, c.OBias)
-	get(&L.FFNNorm, RoleFFNNorm, !c.Parallel)
-	switch {
-	case c.Family == "phi3":
-		var gu *Weight
-		if m.Format == "gguf" {
-			get(&gu, RoleUp, true)
-		} else {
-			get(&gu, RoleGateUp, true)
-		}
-		if err == nil {
-			L.Gate, L.Up = gu.SliceRows(0, L.FFN), gu.SliceRows(L.FFN, 2*L.FFN)
-		}
-	case c.Gated:
-		get(&L.Gate, RoleGate, true)
-		get(&L.Up, RoleUp, true)
-	default:
-		get(&L.Up, RoleUp, true)
-	}
-	get(&L.UpB, RoleUpB, c.MLPBias)
-	get(&L.Down, RoleDown, true)
-	get(&L.DownB, RoleDownB, c.MLPBias)
-	if err != nil {
-		return nil, err
 	}
 	if m.unpermuteQK {
 		L.Q = unpermute(L.Q, L.Heads, hd)

@@ -2,39 +2,6 @@ package model
 
 import "fmt"
 
-// Role names a weight by what it does, independent of any file's naming.
-type Role int
-
-const (
-	RoleEmbed Role = iota
-	RoleFinalNorm
-	RoleFinalNormB
-	RoleLMHead
-	RoleLMHeadB
-	// per layer
-	RoleAttnNorm
-	RoleAttnNormB
-	RoleQ
-	RoleK
-	RoleV
-	RoleQKV // fused q,k,v rows (phi3)
-	RoleO
-	RoleQB
-	RoleKB
-	RoleVB
-	RoleOB
-	RoleQNorm
-	RoleKNorm
-	RoleFFNNorm
-	RoleFFNNormB
-	RoleGate
-	RoleUp
-	RoleGateUp // fused gate,up rows (phi3)
-	RoleDown
-	RoleUpB
-	RoleDownB
-)
-
 // hfName is a role's tensor name in a Hugging Face checkpoint of this family.
 func hfName(c *Config, r Role, l int) string {
 	p := fmt.Sprintf("model.layers.%d.", l)
@@ -174,65 +141,75 @@ type TensorSpec struct {
 // layout has them (fused roles for phi3). Exporters and synth use it, so a
 // written model and a read one always agree.
 func (c *Config) Specs() []TensorSpec {
-	H, hd, V := c.Hidden, c.HeadDim, c.Vocab
-	var s []TensorSpec
-	add := func(r Role, l int, shape ...int) { s = append(s, TensorSpec{r, l, shape}) }
-	add(RoleEmbed, -1, V, H)
+	H, V := c.Hidden, c.Vocab
+	s := []TensorSpec{{RoleEmbed, -1, []int{V, H}}}
 	for l := 0; l < c.Layers; l++ {
-		nq, nkv, F := c.HeadsAt(l)*hd, c.KVHeadsAt(l)*hd, c.FFNAt(l)
-		add(RoleAttnNorm, l, H)
-		if c.LayerNorm {
-			add(RoleAttnNormB, l, H)
-		}
-		if c.Family == "phi3" {
-			add(RoleQKV, l, nq+2*nkv, H)
-		} else {
-			add(RoleQ, l, nq, H)
-			add(RoleK, l, nkv, H)
-			add(RoleV, l, nkv, H)
-		}
-		if c.QKVBias {
-			add(RoleQB, l, nq)
-			add(RoleKB, l, nkv)
-			add(RoleVB, l, nkv)
-		}
-		if c.QKNorm {
-			add(RoleQNorm, l, hd)
-			add(RoleKNorm, l, hd)
-		}
-		add(RoleO, l, H, nq)
-		if c.OBias {
-			add(RoleOB, l, H)
-		}
-		if !c.Parallel {
-			add(RoleFFNNorm, l, H)
-		}
-		switch {
-		case c.Family == "phi3":
-			add(RoleGateUp, l, 2*F, H)
-		case c.Gated:
-			add(RoleGate, l, F, H)
-			add(RoleUp, l, F, H)
-		default:
-			add(RoleUp, l, F, H)
-		}
-		if c.MLPBias {
-			add(RoleUpB, l, F)
-		}
-		add(RoleDown, l, H, F)
-		if c.MLPBias {
-			add(RoleDownB, l, H)
-		}
+		s = append(s, c.LayerSpecs(l)...)
 	}
-	add(RoleFinalNorm, -1, H)
+	add := func(r Role, shape ...int) { s = append(s, TensorSpec{r, -1, shape}) }
+	add(RoleFinalNorm, H)
 	if c.LayerNorm {
-		add(RoleFinalNormB, -1, H)
+		add(RoleFinalNormB, H)
 	}
 	if !c.Tied {
-		add(RoleLMHead, -1, V, H)
+		add(RoleLMHead, V, H)
 	}
 	if c.HeadBias {
-		add(RoleLMHeadB, -1, V)
+		add(RoleLMHeadB, V)
+	}
+	return s
+}
+
+// LayerSpecs is the one table of decoder layer l's tensors for this config,
+// in file order: which roles the family has (fused ones for phi3) and their
+// shapes. Specs, the model check and LoadLayer all read it.
+func (c *Config) LayerSpecs(l int) []TensorSpec {
+	H, hd := c.Hidden, c.HeadDim
+	nq, nkv, F := c.HeadsAt(l)*hd, c.KVHeadsAt(l)*hd, c.FFNAt(l)
+	var s []TensorSpec
+	add := func(r Role, shape ...int) { s = append(s, TensorSpec{r, l, shape}) }
+	add(RoleAttnNorm, H)
+	if c.LayerNorm {
+		add(RoleAttnNormB, H)
+	}
+	if c.Family == "phi3" {
+		add(RoleQKV, nq+2*nkv, H)
+	} else {
+		add(RoleQ, nq, H)
+		add(RoleK, nkv, H)
+		add(RoleV, nkv, H)
+	}
+	if c.QKVBias {
+		add(RoleQB, nq)
+		add(RoleKB, nkv)
+		add(RoleVB, nkv)
+	}
+	if c.QKNorm {
+		add(RoleQNorm, hd)
+		add(RoleKNorm, hd)
+	}
+	add(RoleO, H, nq)
+	if c.OBias {
+		add(RoleOB, H)
+	}
+	if !c.Parallel {
+		add(RoleFFNNorm, H)
+	}
+	switch {
+	case c.Family == "phi3":
+		add(RoleGateUp, 2*F, H)
+	case c.Gated:
+		add(RoleGate, F, H)
+		add(RoleUp, F, H)
+	default:
+		add(RoleUp, F, H)
+	}
+	if c.MLPBias {
+		add(RoleUpB, F)
+	}
+	add(RoleDown, H, F)
+	if c.MLPBias {
+		add(RoleDownB, H)
 	}
 	return s
 }

@@ -152,7 +152,7 @@ func reference(t *testing.T, m *model.Model, ids []int) [][]float64 {
 				r[i] = h[p][i] + attn[i]
 			}
 			if !c.Parallel {
-				mlpIn = normf(r, f64(L.FFNNorm), f64(L.FFNNormB))
+				mlpIn = normf(r, f64(L.FFNNorm), nil)
 			}
 			up := linear(mlpIn, f64(L.Up), f64(L.UpB), H, L.FFN)
 			if L.Gate != nil {

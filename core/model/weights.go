@@ -19,7 +19,8 @@ type Weight struct {
 }
 
 // F32 widens the weight to float32 (once; the result is kept until the
-// weight is dropped with its layer).
+// weight is dropped with its layer). Quantized dtypes (Q4_0 ... Q6_K) are
+// dequantized here exactly as ggml does, a layer at a time like the rest.
 func (w *Weight) F32() []float32 {
 	if w == nil {
 		return nil
@@ -68,7 +69,7 @@ type Layer struct {
 	Q, K, V, O          *Weight
 	QB, KB, VB, OB      *Weight
 	QNorm, KNorm        *Weight
-	FFNNorm, FFNNormB   *Weight // nil for a parallel block (phi)
+	FFNNorm             *Weight // nil for a parallel block (phi, the one LayerNorm family)
 	Gate, Up, Down      *Weight // Gate nil for a plain MLP: Up is fc1, Down fc2
 	UpB, DownB          *Weight
 }
@@ -80,10 +81,10 @@ type Head struct {
 }
 
 // SelectCols returns a weight holding only the given columns. Whole-element
-// dtypes are copied byte for byte; Q8_0 rows cannot be cut inside a block,
-// so they are widened to F32 first.
+// dtypes are copied byte for byte; rows of a quantized dtype (Q8_0, Q4_K,
+// ...) cannot be cut inside a block, so they are widened to F32 first.
 func (w *Weight) SelectCols(cols []int) *Weight {
-	if w.DType == tensor.Q8_0 {
+	if w.DType.Quantized() {
 		f := w.F32()
 		out := make([]float32, 0, w.Rows*len(cols))
 		for r := 0; r < w.Rows; r++ {
@@ -138,11 +139,8 @@ func (w *Weight) As(d tensor.DType) ([]byte, error) {
 // rawBytes is the layer's size in the file.
 func (L *Layer) rawBytes() int {
 	n := 0
-	for _, w := range []*Weight{L.AttnNorm, L.AttnNormB, L.Q, L.K, L.V, L.O, L.QB, L.KB, L.VB, L.OB,
-		L.QNorm, L.KNorm, L.FFNNorm, L.FFNNormB, L.Gate, L.Up, L.Down, L.UpB, L.DownB} {
-		if w != nil {
-			n += len(w.Raw)
-		}
+	for _, rw := range L.Weights() {
+		n += len(rw.W.Raw)
 	}
 	return n
 }

@@ -43,7 +43,7 @@ func (s *Slicer) Tensor(r model.Role, l int) (*model.Weight, error) {
 	}
 	w, ok := s.tensor[r]
 	if !ok {
-		return nil, fmt.Errorf("layer %d has no tensor for role %d", l, r)
+		return nil, fmt.Errorf("layer %d has no %s tensor", l, r)
 	}
 	return w, nil
 }
@@ -80,25 +80,26 @@ func (s *Slicer) load(l int) error {
 	qh, kvh := heads(p.KeepGroups[l], c.Group())
 	qr, kvr := dims(qh, hd), dims(kvh, hd)
 	f := p.KeepFFN[l]
+	// Every weight of the layer, then the ones pruning cuts (norms and the
+	// output biases stay whole).
 	t := map[model.Role]*model.Weight{}
+	for _, rw := range L.Weights() {
+		t[rw.Role] = rw.W
+	}
 	vec := func(w *model.Weight, keep []int) *model.Weight {
 		if w == nil {
 			return nil
 		}
 		return w.SelectCols(keep)
 	}
-	t[model.RoleAttnNorm], t[model.RoleAttnNormB] = L.AttnNorm, L.AttnNormB
-	t[model.RoleFFNNorm], t[model.RoleFFNNormB] = L.FFNNorm, L.FFNNormB
-	t[model.RoleQNorm], t[model.RoleKNorm] = L.QNorm, L.KNorm
 	t[model.RoleQ], t[model.RoleK], t[model.RoleV] = L.Q.SelectRows(qr), L.K.SelectRows(kvr), L.V.SelectRows(kvr)
 	t[model.RoleQB], t[model.RoleKB], t[model.RoleVB] = vec(L.QB, qr), vec(L.KB, kvr), vec(L.VB, kvr)
 	t[model.RoleO] = L.O.SelectCols(qr)
-	t[model.RoleOB] = L.OB
 	t[model.RoleUp], t[model.RoleUpB] = L.Up.SelectRows(f), vec(L.UpB, f)
 	if L.Gate != nil {
 		t[model.RoleGate] = L.Gate.SelectRows(f)
 	}
-	t[model.RoleDown], t[model.RoleDownB] = L.Down.SelectCols(f), L.DownB
+	t[model.RoleDown] = L.Down.SelectCols(f)
 	if s.Compensate != nil && (L.DownB != nil || L.OB != nil) {
 		ffnMean, oMean := s.Compensate(l)
 		if L.DownB != nil {

@@ -37,11 +37,9 @@ func VerifyModel(out *model.Model, s *Slicer) error {
 		if err != nil {
 			return fmt.Errorf("verify: %w", err)
 		}
-		for role, w := range layerRoles(L) {
-			if w == nil {
-				continue
-			}
-			want, err := s.Tensor(role, l)
+		for _, rw := range L.Weights() {
+			w := rw.W
+			want, err := s.Tensor(rw.Role, l)
 			if err != nil {
 				return fmt.Errorf("verify: %w", err)
 			}
@@ -50,18 +48,11 @@ func VerifyModel(out *model.Model, s *Slicer) error {
 			}
 		}
 	}
-	globals := []model.Role{model.RoleEmbed, model.RoleFinalNorm}
-	if to.LayerNorm {
-		globals = append(globals, model.RoleFinalNormB)
-	}
-	if !to.Tied {
-		globals = append(globals, model.RoleLMHead)
-	}
-	if to.HeadBias {
-		globals = append(globals, model.RoleLMHeadB)
-	}
-	for _, r := range globals {
-		if err := sameGlobal(out, s, r); err != nil {
+	for _, sp := range to.Specs() {
+		if sp.Layer >= 0 {
+			continue // the layers were compared above
+		}
+		if err := sameGlobal(out, s, sp.Role); err != nil {
 			return fmt.Errorf("verify: %w", err)
 		}
 	}
@@ -120,17 +111,4 @@ func sameTensor(got, want *model.Weight) error {
 		return fmt.Errorf("holds different values than planned")
 	}
 	return nil
-}
-
-// layerRoles lists a loaded layer's weights by role (unfused).
-func layerRoles(L *model.Layer) map[model.Role]*model.Weight {
-	return map[model.Role]*model.Weight{
-		model.RoleAttnNorm: L.AttnNorm, model.RoleAttnNormB: L.AttnNormB,
-		model.RoleQ: L.Q, model.RoleK: L.K, model.RoleV: L.V, model.RoleO: L.O,
-		model.RoleQB: L.QB, model.RoleKB: L.KB, model.RoleVB: L.VB, model.RoleOB: L.OB,
-		model.RoleQNorm: L.QNorm, model.RoleKNorm: L.KNorm,
-		model.RoleFFNNorm: L.FFNNorm, model.RoleFFNNormB: L.FFNNormB,
-		model.RoleGate: L.Gate, model.RoleUp: L.Up, model.RoleDown: L.Down,
-		model.RoleUpB: L.UpB, model.RoleDownB: L.DownB,
-	}
 }

@@ -139,7 +139,7 @@ func Values(seed uint64, name string, role model.Role, shape []int) []float32 {
 		for i := range v {
 			v[i] = 1 + 0.2*(r.uniform()*2-1)
 		}
-	case model.RoleAttnNormB, model.RoleFFNNormB, model.RoleFinalNormB, model.RoleQB, model.RoleKB, model.RoleVB,
+	case model.RoleAttnNormB, model.RoleFinalNormB, model.RoleQB, model.RoleKB, model.RoleVB,
 		model.RoleOB, model.RoleUpB, model.RoleDownB, model.RoleLMHeadB:
 		for i := range v {
 			v[i] = 0.1 * (r.uniform()*2 - 1)
