@@ -63,6 +63,10 @@ func HeldOut(t corpus.Target, maxDocs int) ([]Slice, error) {
 type Side struct {
 	Model *model.Model
 	Tok   *tokenizer.Tokenizer
+	// Known, when set, is this side's perplexity on the same slices and
+	// length, measured already (the dense model, for an earlier expert of
+	// the same run): it is used instead of measuring again.
+	Known map[string]prune.Perplexity
 }
 
 // EvaluateSlices measures one model's perplexity on each slice, documents
@@ -79,10 +83,16 @@ func EvaluateSlices(ctx context.Context, be model.Backend, s Side, slices []Slic
 // prune and eval verbs and the page all evaluate through it.
 func EvaluateBeforeAfter(ctx context.Context, be model.Backend, before, after Side, slices []Slice, maxTokens int, progress prune.Progress) (map[string]Eval, error) {
 	rb, ra := plan(before, slices, maxTokens), plan(after, slices, maxTokens)
+	pb := before.Known
+	if pb != nil {
+		rb = nil
+	}
 	nb, na := count(before, rb), count(after, ra)
-	pb, err := runEvaluation(ctx, be, rb, 0, nb+na, progress)
-	if err != nil {
-		return nil, err
+	if pb == nil {
+		var err error
+		if pb, err = runEvaluation(ctx, be, rb, 0, nb+na, progress); err != nil {
+			return nil, err
+		}
 	}
 	pa, err := runEvaluation(ctx, be, ra, nb, nb+na, progress)
 	if err != nil {
@@ -90,6 +100,9 @@ func EvaluateBeforeAfter(ctx context.Context, be model.Backend, before, after Si
 	}
 	out := map[string]Eval{}
 	for name, b := range pb {
+		if _, ok := pa[name]; !ok {
+			continue
+		}
 		a := pa[name]
 		out[name] = Eval{PPLBefore: b.PPL, PPLAfter: a.PPL, Retention: b.PPL / a.PPL, Docs: b.Docs, Tokens: b.Tokens}
 	}

@@ -138,7 +138,7 @@ func (j *Job) Evaluate(ctx context.Context, be model.Backend, expert *model.Mode
 	if err != nil {
 		return err
 	}
-	ev, err := EvaluateBeforeAfter(ctx, be, Side{j.Model, j.Tok}, Side{expert, j.TokAfter}, slices, j.Options.EvalTokens, progress)
+	ev, err := EvaluateBeforeAfter(ctx, be, Side{Model: j.Model, Tok: j.Tok}, Side{Model: expert, Tok: j.TokAfter}, slices, j.Options.EvalTokens, progress)
 	if err != nil {
 		return err
 	}
