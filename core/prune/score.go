@@ -43,6 +43,9 @@ type Scorer struct {
 	cfg    *model.Config
 	layers []*layerScores
 	docs   int
+	// ranks keeps, per layer, every document's percentile ranks of the
+	// FFN neurons, for the experimental rank rules of variants.go.
+	ranks [][][]float32
 }
 
 // NewScorer starts scoring a model of this config.
@@ -81,6 +84,7 @@ func (s *Scorer) add(L *model.Layer, st *model.Stats) {
 		for k := 0; k < F; k++ {
 			ls.ffnRank[k] = math.Max(ls.ffnRank[k], rank[k])
 		}
+		s.keepRanks(L.Index, rank[:F])
 		// Attention group u: || sum_{h in u} z_h W_o[h] ||.
 		for u := 0; u < G; u++ {
 			imp[u] = math.Sqrt(float64(st.AttnDoc[d][u]))
@@ -210,6 +214,9 @@ func (s *Scorer) Scores(method string, seed uint64) UnitScores {
 	out := UnitScores{FFN: make([][]float64, c.Layers), Attn: make([][]float64, c.Layers),
 		FFNTie: make([][]float64, c.Layers), AttnTie: make([][]float64, c.Layers)}
 	rng := rand.New(rand.NewPCG(seed, 0x5eed))
+	if v, ok := s.variant(method); ok {
+		return v
+	}
 	for l, ls := range s.layers {
 		F, G := len(ls.ffnRank), len(ls.attnRank)
 		ffn, attn := make([]float64, F), make([]float64, G)

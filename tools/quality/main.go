@@ -86,15 +86,14 @@ func main() {
 		experts = keep
 	}
 	if *cols != "" {
+		// Any method name, experimental rank rules (cusprun:mean, ...) too.
 		var keep []column
 		for _, k := range strings.Split(*cols, ",") {
-			for _, c := range columns {
-				if c.String() == strings.TrimSpace(k) {
-					keep = append(keep, c)
-				}
-			}
+			m, comp := strings.CutSuffix(strings.TrimSpace(k), " +comp")
+			keep = append(keep, column{m, comp})
 		}
 		columns = keep
+		prune.ExperimentRanks = true
 	}
 	var ratios []float64
 	for _, r := range strings.Split(*ratiosFlag, ",") {
