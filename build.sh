@@ -21,7 +21,7 @@ export CUSPRUN_DEPS=$DEPS
 STAMPS=$DEPS/stamps
 
 # Pinned versions of what set-up installs.
-APT_PKGS=(chromium mesa-vulkan-drivers libvulkan1)
+APT_PKGS=(chromium mesa-vulkan-drivers libvulkan1 python3-numpy)
 NPM_PKGS=(playwright-core@1.65.1 node-llama-cpp@3.21.1 @node-llama-cpp/linux-x64@3.21.1)
 LVP_ICD=/usr/share/vulkan/icd.d/lvp_icd.x86_64.json
 

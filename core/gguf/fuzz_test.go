@@ -29,7 +29,8 @@ func FuzzParse(f *testing.F) {
 				}
 				continue
 			}
-			if tt.Elems() > int64(len(data)) {
+			// Q2_K, the densest readable type, holds 256 values in 84 bytes.
+			if tt.Elems() > 4*int64(len(data)) {
 				t.Fatalf("tensor %q has %d elements in a %d-byte file", tt.Name, tt.Elems(), len(data))
 			}
 			if tt.RowBytes()*int64(tt.Rows()) != tt.Size || tt.Bytes() != tt.Size {

@@ -12,8 +12,10 @@
 // reversed into tensor.Info order (slowest dimension first, like
 // safetensors), so a GGUF matrix with dims [cols, rows] has Shape [rows, cols].
 //
-// Tensor types F32, F16, Q8_0 and BF16 are read. Tensors of any other GGML
-// type that this package knows the block size of (Q4_K, Q6_K, ...) are kept
+// Tensor types F32, F16, BF16, Q4_0, Q4_1, Q5_0, Q5_1, Q8_0 and the K-quants
+// Q2_K to Q6_K are read (the quantized ones widened exactly as ggml does, in
+// core/tensor). Tensors of any other GGML type that this package knows the
+// block size of (IQ2_XXS, Q8_K, ...) are kept
 // by Parse, checked for bounds and overlap like the others, so that metadata
 // and tensor lists can still be shown; reading one returns an error that names
 // the tensor and its type number. A type number unknown to GGML is a parse
@@ -178,8 +180,8 @@ type Tensor struct {
 	Src  source.Source
 }
 
-// Supported reports whether the tensor's type can be read (F32, F16, Q8_0,
-// BF16).
+// Supported reports whether the tensor's type can be read (F32, F16, BF16,
+// and the quantized types core/tensor decodes).
 func (t Tensor) Supported() bool {
 	_, ok := t.Type.DType()
 	return ok

@@ -407,22 +407,23 @@ func TestWriterReplaceDelete(t *testing.T) {
 }
 
 func TestUnsupportedType(t *testing.T) {
+	// IQ2_XXS (16): 66 bytes per 256 values, known by size but not read.
 	var b bld
-	b.head(2, 0).tinfo("q4k", 12, 0, 256, 2).tinfo("f", 0, 288, 8)
-	f, err := Parse(mem("k.gguf", b.data(288+32)))
+	b.head(2, 0).tinfo("iq2", 16, 0, 256, 2).tinfo("f", 0, 160, 8)
+	f, err := Parse(mem("k.gguf", b.data(160+32)))
 	if err != nil {
 		t.Fatal(err)
 	}
 	q := f.Tensors[0]
-	if q.Supported() || q.Size != 288 || q.Type.String() != "Q4_K" {
+	if q.Supported() || q.Size != 132 || q.Type.String() != "IQ2_XXS" {
 		t.Fatalf("%+v", q)
 	}
 	_, err = q.ReadRaw(0, 1)
-	if err == nil || !strings.Contains(err.Error(), `"q4k"`) || !strings.Contains(err.Error(), "(12)") {
+	if err == nil || !strings.Contains(err.Error(), `"iq2"`) || !strings.Contains(err.Error(), "(16)") {
 		t.Fatalf("read error %v", err)
 	}
 	if err := q.ReadF32(make([]float32, 256), 0, 1); err == nil {
-		t.Fatal("ReadF32 of Q4_K accepted")
+		t.Fatal("ReadF32 of IQ2_XXS accepted")
 	}
 	if err := f.Tensors[1].ReadF32(make([]float32, 8), 0, 1); err != nil {
 		t.Fatal(err)

@@ -7,7 +7,8 @@ import (
 )
 
 // RowBytes is the size in bytes of one row of the 2-D view (Rows x Cols).
-// Q8_0 rows are whole blocks (Parse checks that Cols is a multiple of 32).
+// Rows of a block type are whole blocks (Parse checks that Cols is a
+// multiple of the block length).
 func (t Tensor) RowBytes() int64 {
 	blk, nb, ok := t.Type.Block()
 	if !ok {
@@ -21,7 +22,7 @@ func (t Tensor) check() error {
 		return fmt.Errorf("tensor %q has no source", t.Name)
 	}
 	if !t.Supported() {
-		return fmt.Errorf("%s: tensor %q has GGML type %s (%d), which cusprun cannot read (F32, F16, BF16, Q8_0)", t.Src.Name(), t.Name, t.Type, uint32(t.Type))
+		return fmt.Errorf("%s: tensor %q has GGML type %s (%d), which cusprun cannot read (it reads F32, F16, BF16, Q4_0, Q4_1, Q5_0, Q5_1, Q8_0 and Q2_K to Q6_K)", t.Src.Name(), t.Name, t.Type, uint32(t.Type))
 	}
 	return nil
 }

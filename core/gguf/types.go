@@ -14,9 +14,30 @@ type GGMLType uint32
 const (
 	TypeF32  GGMLType = 0
 	TypeF16  GGMLType = 1
+	TypeQ4_0 GGMLType = 2
+	TypeQ4_1 GGMLType = 3
+	TypeQ5_0 GGMLType = 6
+	TypeQ5_1 GGMLType = 7
 	TypeQ8_0 GGMLType = 8
+	TypeQ2_K GGMLType = 10
+	TypeQ3_K GGMLType = 11
+	TypeQ4_K GGMLType = 12
+	TypeQ5_K GGMLType = 13
+	TypeQ6_K GGMLType = 14
 	TypeBF16 GGMLType = 30
 )
+
+// readable pairs each GGML type cusprun reads with its tensor dtype.
+var readable = []struct {
+	g GGMLType
+	d tensor.DType
+}{
+	{TypeF32, tensor.F32}, {TypeF16, tensor.F16}, {TypeBF16, tensor.BF16},
+	{TypeQ4_0, tensor.Q4_0}, {TypeQ4_1, tensor.Q4_1}, {TypeQ5_0, tensor.Q5_0},
+	{TypeQ5_1, tensor.Q5_1}, {TypeQ8_0, tensor.Q8_0}, {TypeQ2_K, tensor.Q2_K},
+	{TypeQ3_K, tensor.Q3_K}, {TypeQ4_K, tensor.Q4_K}, {TypeQ5_K, tensor.Q5_K},
+	{TypeQ6_K, tensor.Q6_K},
+}
 
 // ggmlTypes gives, per GGML type number, its name, block length in elements
 // and block size in bytes (from ggml's type traits; numbers 4, 5, 31-33 and
@@ -54,30 +75,20 @@ func (t GGMLType) Block() (elems, bytes int64, ok bool) {
 
 // DType maps the readable GGML types to tensor dtypes.
 func (t GGMLType) DType() (tensor.DType, bool) {
-	switch t {
-	case TypeF32:
-		return tensor.F32, true
-	case TypeF16:
-		return tensor.F16, true
-	case TypeQ8_0:
-		return tensor.Q8_0, true
-	case TypeBF16:
-		return tensor.BF16, true
+	for _, r := range readable {
+		if r.g == t {
+			return r.d, true
+		}
 	}
 	return -1, false
 }
 
 // TypeOf maps a tensor dtype to its GGML type.
 func TypeOf(d tensor.DType) (GGMLType, bool) {
-	switch d {
-	case tensor.F32:
-		return TypeF32, true
-	case tensor.F16:
-		return TypeF16, true
-	case tensor.Q8_0:
-		return TypeQ8_0, true
-	case tensor.BF16:
-		return TypeBF16, true
+	for _, r := range readable {
+		if r.d == d {
+			return r.g, true
+		}
 	}
 	return 0, false
 }

@@ -215,7 +215,7 @@ func checkArray(a Array, depth int) (Array, error) {
 }
 
 // AddTensor declares the next tensor (Shape slowest-first; Offset ignored).
-// Its dtype must be F32, F16, BF16 or Q8_0.
+// Its dtype must be one with a GGML type (TypeOf).
 func (w *Writer) AddTensor(info tensor.Info) error {
 	t, ok := TypeOf(info.DType)
 	if !ok {

@@ -8,6 +8,7 @@ package tensor
 import (
 	"fmt"
 	"math"
+	"strings"
 )
 
 // DType is the element type of a stored tensor.
@@ -20,11 +21,14 @@ const (
 	Q8_0 // blocks of 32: one f16 scale then 32 int8 values (34 bytes)
 )
 
-var dtypeNames = [...]string{F32: "F32", F16: "F16", BF16: "BF16", Q8_0: "Q8_0"}
+var dtypeNames = [...]string{F32: "F32", F16: "F16", BF16: "BF16"}
 
 func (d DType) String() string {
 	if int(d) >= 0 && int(d) < len(dtypeNames) {
 		return dtypeNames[d]
+	}
+	if b, ok := blocks[d]; ok {
+		return b.name
 	}
 	return fmt.Sprintf("DType(%d)", int(d))
 }
@@ -38,8 +42,11 @@ func ParseDType(s string) (DType, error) {
 		return F16, nil
 	case "BF16", "bf16", "bfloat16":
 		return BF16, nil
-	case "Q8_0", "q8_0":
-		return Q8_0, nil
+	}
+	for d, b := range blocks {
+		if s == b.name || s == strings.ToLower(b.name) {
+			return d, nil
+		}
 	}
 	return 0, fmt.Errorf("unsupported dtype %q (want F32, F16 or BF16)", s)
 }
@@ -58,11 +65,9 @@ func (d DType) ByteSize(n int64) int64 {
 		return 4 * n
 	case F16, BF16:
 		return 2 * n
-	case Q8_0:
-		if n%Q8Block != 0 {
-			return -1
-		}
-		return n / Q8Block * Q8BlockBytes
+	}
+	if b, ok := blocks[d]; ok && n%int64(b.elems) == 0 {
+		return n / int64(b.elems) * int64(b.bytes)
 	}
 	return -1
 }
@@ -127,21 +132,17 @@ func Decode(dst []float32, src []byte, d DType) error {
 		for i := range dst {
 			dst[i] = math.Float32frombits(uint32(uint16(src[2*i])|uint16(src[2*i+1])<<8) << 16)
 		}
-	case Q8_0:
-		for b := 0; b < n/Q8Block; b++ {
-			blk := src[b*Q8BlockBytes:]
-			scale := F16ToF32(uint16(blk[0]) | uint16(blk[1])<<8)
-			for j := 0; j < Q8Block; j++ {
-				dst[b*Q8Block+j] = scale * float32(int8(blk[2+j]))
-			}
-		}
 	default:
-		return fmt.Errorf("tensor: cannot decode %s", d)
+		if !d.Quantized() {
+			return fmt.Errorf("tensor: cannot decode %s", d)
+		}
+		decodeBlocks(dst, src, d)
 	}
 	return nil
 }
 
-// Encode appends the elements of src in dtype d to dst.
+// Encode appends the elements of src in dtype d to dst. Quantized dtypes
+// need whole blocks and give the bytes of ggml's reference quantizer.
 func Encode(dst []byte, src []float32, d DType) ([]byte, error) {
 	switch d {
 	case F32:
@@ -159,28 +160,8 @@ func Encode(dst []byte, src []float32, d DType) ([]byte, error) {
 			h := F32ToBF16(v)
 			dst = append(dst, byte(h), byte(h>>8))
 		}
-	case Q8_0:
-		if len(src)%Q8Block != 0 {
-			return nil, fmt.Errorf("tensor: Q8_0 needs a multiple of %d elements, got %d", Q8Block, len(src))
-		}
-		for b := 0; b < len(src); b += Q8Block {
-			amax := float32(0)
-			for _, v := range src[b : b+Q8Block] {
-				amax = max(amax, float32(math.Abs(float64(v))))
-			}
-			scale := amax / 127
-			h := F32ToF16(scale)
-			dst = append(dst, byte(h), byte(h>>8))
-			inv := float32(0)
-			if scale != 0 {
-				inv = 1 / scale
-			}
-			for _, v := range src[b : b+Q8Block] {
-				dst = append(dst, byte(int8(math.Round(float64(v*inv)))))
-			}
-		}
 	default:
-		return nil, fmt.Errorf("tensor: cannot encode %s", d)
+		return encodeBlocks(dst, src, d)
 	}
 	return dst, nil
 }
