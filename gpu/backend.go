@@ -9,6 +9,7 @@ import (
 	"github.com/cusprun/cusprun/core/model"
 	"github.com/cusprun/cusprun/core/ops"
 	"github.com/cusprun/cusprun/core/tensor"
+	"github.com/cusprun/cusprun/gpu/internal/compute"
 )
 
 // Backend is model.Backend on a GPU: the computation of model.CPU's Layer,
@@ -19,24 +20,24 @@ import (
 // cache (it is not a model.CacheBackend): model.GenerateOn refuses it, and
 // generation runs on model.CPU.
 type Backend struct {
-	d   *Device
+	d   *compute.Device
 	own bool
 }
 
 // New opens the default device (Vulkan natively, WebGPU in a browser).
 func New() (*Backend, error) {
-	d, err := Open()
+	d, err := compute.Open()
 	if err != nil {
 		return nil, err
 	}
 	return &Backend{d: d, own: true}, nil
 }
 
-// NewOn runs on an open device, which the caller closes.
-func NewOn(d *Device) *Backend { return &Backend{d: d} }
+// newOn runs on an open device, which the caller closes (tests share one).
+func newOn(d *compute.Device) *Backend { return &Backend{d: d} }
 
-// Device is the backend's device.
-func (b *Backend) Device() *Device { return b.d }
+// DeviceName is the adapter's name, as the driver reports it.
+func (b *Backend) DeviceName() string { return b.d.Name() }
 
 // Close releases the device when New opened it.
 func (b *Backend) Close() {
@@ -53,16 +54,16 @@ func (b *Backend) Name() string { return "gpu" }
 // hidden states on the device, and a layer runs them one after another with
 // the same uploaded weights.
 type part struct {
-	d0, ndocs int     // its documents [d0, d0+ndocs) of the batch
-	lo, n     int     // its rows [lo, lo+n) of the batch
-	h         *Tensor // [n, hidden]
-	rowStart  *Tensor // [n] first row (in the part) of each row's document
-	spans     *Tensor // [ndocs, 2] start (in the part), length
-	cos, sin  *Tensor // [n, rope dim / 2]
+	d0, ndocs int             // its documents [d0, d0+ndocs) of the batch
+	lo, n     int             // its rows [lo, lo+n) of the batch
+	h         *compute.Tensor // [n, hidden]
+	rowStart  *compute.Tensor // [n] first row (in the part) of each row's document
+	spans     *compute.Tensor // [ndocs, 2] start (in the part), length
+	cos, sin  *compute.Tensor // [n, rope dim / 2]
 }
 
 func (p *part) release() {
-	for _, t := range []*Tensor{p.h, p.rowStart, p.spans, p.cos, p.sin} {
+	for _, t := range []*compute.Tensor{p.h, p.rowStart, p.spans, p.cos, p.sin} {
 		t.Release()
 	}
 }
@@ -75,7 +76,7 @@ type state struct {
 	maxN  int // the most rows of a part
 	// final holds the rows the last Final returned, normed, in blocks
 	// that each fit a binding, for HeadMatMul.
-	final []*Tensor
+	final []*compute.Tensor
 	fRows []int
 }
 
@@ -97,7 +98,7 @@ func (s *state) release() {
 // maxBinding is the most bytes one activation buffer may take.
 func (b *Backend) maxBinding() uint64 {
 	mb := b.d.MaxBinding
-	if lim := b.d.limits.MaxStorageBufferBindingSize; lim > 0 && lim < mb {
+	if lim := b.d.Limits().MaxStorageBufferBindingSize; lim > 0 && lim < mb {
 		mb = lim
 	}
 	return mb
@@ -117,7 +118,7 @@ func widest(c *model.Config) int {
 // tables (cos and sin of every row's angles, computed as ops.Rope does),
 // split into parts of whole documents whose activations fit a binding.
 func (b *Backend) Start(c *model.Config, h []float32, docs []ops.Span) (_ model.State, err error) {
-	defer recoverErr(&err, "start")
+	defer compute.Recover(&err, "start")
 	n := 0
 	for i, d := range docs {
 		if d.Past != 0 {
@@ -223,7 +224,7 @@ func (b *Backend) Free(s model.State) {
 
 // layerRun holds one layer's device resources, all released at its end.
 type layerRun struct {
-	d    *Device
+	d    *compute.Device
 	err  error
 	rel  []interface{ Release() }
 	maxB uint64
@@ -239,11 +240,11 @@ func (r *layerRun) release() {
 }
 
 // mat uploads a matrix weight (nil stays nil).
-func (r *layerRun) mat(w *model.Weight) *Weight {
+func (r *layerRun) mat(w *model.Weight) *compute.Weight {
 	if w == nil || r.err != nil {
 		return nil
 	}
-	dw, err := r.d.UploadWeight(w)
+	dw, err := uploadWeight(r.d, w)
 	if err != nil {
 		r.err = err
 		return nil
@@ -253,7 +254,7 @@ func (r *layerRun) mat(w *model.Weight) *Weight {
 }
 
 // vec uploads a norm weight or bias as float32 (nil stays nil).
-func (r *layerRun) vec(w *model.Weight) *Tensor {
+func (r *layerRun) vec(w *model.Weight) *compute.Tensor {
 	if w == nil || r.err != nil {
 		return nil
 	}
@@ -268,7 +269,7 @@ func (r *layerRun) vec(w *model.Weight) *Tensor {
 
 // buf allocates an activation of n float32s; its contents are written by
 // the kernels before they are read.
-func (r *layerRun) buf(n int, what string) *Tensor {
+func (r *layerRun) buf(n int, what string) *compute.Tensor {
 	if r.err != nil {
 		return nil
 	}
@@ -285,7 +286,7 @@ func (r *layerRun) buf(n int, what string) *Tensor {
 	return t
 }
 
-func (b *Backend) norm(p *Pass, c *model.Config, y, x, w, bias *Tensor, n int) {
+func (b *Backend) norm(p *compute.Pass, c *model.Config, y, x, w, bias *compute.Tensor, n int) {
 	if c.LayerNorm {
 		p.LayerNorm(y, x, w, bias, n, c.Hidden, c.NormEps)
 	} else {
@@ -297,7 +298,7 @@ func (b *Backend) norm(p *Pass, c *model.Config, y, x, w, bias *Tensor, n int) {
 // does, and with st accumulates the layer's unit statistics. The layer's
 // weights are uploaded once and every part of the batch goes through them.
 func (b *Backend) Layer(s model.State, L *model.Layer, st *model.Stats) (err error) {
-	defer recoverErr(&err, "layer")
+	defer compute.Recover(&err, "layer")
 	S, ok := s.(*state)
 	if !ok {
 		return fmt.Errorf("gpu backend: state %T is not the gpu backend's", s)
@@ -331,7 +332,7 @@ func (b *Backend) Layer(s model.State, L *model.Layer, st *model.Stats) (err err
 	v := r.buf(n*nkv, "values")
 	z := r.buf(n*nq, "attention output")
 	a := r.buf(n*F, "FFN activations")
-	var g, q2, k2, tmp, acc *Tensor
+	var g, q2, k2, tmp, acc *compute.Tensor
 	if Wg != nil {
 		g = r.buf(n*F, "FFN gate")
 	}
@@ -366,9 +367,9 @@ func (b *Backend) Layer(s model.State, L *model.Layer, st *model.Stats) (err err
 		n, h := P.n, P.h
 		q, k := q, k
 		b.norm(p, c, xn, h, attnNorm, attnNormB, n)
-		p.MatMul(q, xn, Wq, MM{N: n, K: H, Bias: qb})
-		p.MatMul(k, xn, Wk, MM{N: n, K: H, Bias: kb})
-		p.MatMul(v, xn, Wv, MM{N: n, K: H, Bias: vb})
+		p.MatMul(q, xn, Wq, compute.MM{N: n, K: H, Bias: qb})
+		p.MatMul(k, xn, Wk, compute.MM{N: n, K: H, Bias: kb})
+		p.MatMul(v, xn, Wv, compute.MM{N: n, K: H, Bias: vb})
 		if c.QKNorm {
 			p.RMSNorm(q2, q, qn, n*L.Heads, hd, c.NormEps)
 			p.RMSNorm(k2, k, kn, n*L.KVHeads, hd, c.NormEps)
@@ -381,7 +382,7 @@ func (b *Backend) Layer(s model.State, L *model.Layer, st *model.Stats) (err err
 			p.ColumnSums(acc, z, P.spans, n, nq, offOSum, offOSq)
 			gw := nq / G
 			for u := 0; u < G; u++ {
-				p.MatMul(tmp, z, Wo, MM{N: n, K: gw, XStride: nq, XOff: u * gw, WOff: u * gw})
+				p.MatMul(tmp, z, Wo, compute.MM{N: n, K: gw, XStride: nq, XOff: u * gw, WOff: u * gw})
 				p.GroupSumSquares(acc, tmp, P.spans, P.ndocs, H, offAttn+P.d0*G+u, G)
 				p.Add(h, tmp, n*H)
 			}
@@ -389,14 +390,14 @@ func (b *Backend) Layer(s model.State, L *model.Layer, st *model.Stats) (err err
 				p.AddRows(h, ob, n, H)
 			}
 		} else {
-			p.MatMul(h, z, Wo, MM{N: n, K: nq, Bias: ob, Accumulate: true})
+			p.MatMul(h, z, Wo, compute.MM{N: n, K: nq, Bias: ob, Accumulate: true})
 		}
 		if !c.Parallel {
 			b.norm(p, c, xn, h, ffnNorm, nil, n) // an RMSNorm: LayerNorm blocks are parallel
 		}
-		p.MatMul(a, xn, Wu, MM{N: n, K: H, Bias: upB})
+		p.MatMul(a, xn, Wu, compute.MM{N: n, K: H, Bias: upB})
 		if Wg != nil {
-			p.MatMul(g, xn, Wg, MM{N: n, K: H})
+			p.MatMul(g, xn, Wg, compute.MM{N: n, K: H})
 			p.SwiGLU(a, g, n*F)
 		} else {
 			p.Gelu(a, n*F)
@@ -405,7 +406,7 @@ func (b *Backend) Layer(s model.State, L *model.Layer, st *model.Stats) (err err
 			p.SumSquaresByDoc(acc, a, P.spans, P.ndocs, F, P.d0*F)
 			p.ColumnSums(acc, a, P.spans, n, F, offFSum, offFSq)
 		}
-		p.MatMul(h, a, Wd, MM{N: n, K: F, Bias: downB, Accumulate: true})
+		p.MatMul(h, a, Wd, compute.MM{N: n, K: F, Bias: downB, Accumulate: true})
 	}
 	if err := p.Submit(); err != nil {
 		return err
@@ -440,7 +441,7 @@ func (b *Backend) Layer(s model.State, L *model.Layer, st *model.Stats) (err err
 // the final norm there and returns them ([len(rows), hidden]). The normed
 // rows stay on the device for HeadMatMul until the next Final or Free.
 func (b *Backend) Final(s model.State, hd *model.Head, rows []int) (_ []float32, err error) {
-	defer recoverErr(&err, "final")
+	defer compute.Recover(&err, "final")
 	S, ok := s.(*state)
 	if !ok {
 		return nil, fmt.Errorf("gpu backend: state %T is not the gpu backend's", s)
@@ -464,9 +465,9 @@ func (b *Backend) Final(s model.State, hd *model.Head, rows []int) (_ []float32,
 		return nil, r.err
 	}
 	// The parts' hidden states are the chunks of one [n, hidden] table.
-	table := &Weight{DType: tensor.F32, Rows: S.n, Cols: H}
+	table := &compute.Weight{DType: tensor.F32, Rows: S.n, Cols: H}
 	for _, P := range S.parts {
-		table.Chunks = append(table.Chunks, Chunk{T: P.h, Lo: P.lo, Rows: P.n})
+		table.Chunks = append(table.Chunks, compute.Chunk{T: P.h, Lo: P.lo, Rows: P.n})
 	}
 	per := max(1, int(r.maxB/uint64(4*H)))
 	p, err := b.d.NewPass()
@@ -477,18 +478,18 @@ func (b *Backend) Final(s model.State, hd *model.Head, rows []int) (_ []float32,
 		nr := min(per, R-lo)
 		idT, err := b.d.UploadU32(ids[lo : lo+nr])
 		if err != nil {
-			p.err = err
+			p.Fail(err)
 			break
 		}
 		r.keep(idT)
 		x := r.buf(nr*H, "final rows")
 		if r.err != nil {
-			p.err = r.err
+			p.Fail(r.err)
 			break
 		}
 		y, err := b.d.NewTensor(uint64(4 * nr * H))
 		if err != nil {
-			p.err = err
+			p.Fail(err)
 			break
 		}
 		S.final = append(S.final, y)
@@ -516,7 +517,7 @@ func (b *Backend) Final(s model.State, hd *model.Head, rows []int) (_ []float32,
 // vocabulary rows of the output matrix, uploaded as its file's bytes, and
 // adds bias: the logits [rows, w.Rows] (model.HeadBackend).
 func (b *Backend) HeadMatMul(s model.State, w *model.Weight, bias []float32) (_ []float32, err error) {
-	defer recoverErr(&err, "lm_head")
+	defer compute.Recover(&err, "lm_head")
 	S, ok := s.(*state)
 	if !ok {
 		return nil, fmt.Errorf("gpu backend: state %T is not the gpu backend's", s)
@@ -538,7 +539,7 @@ func (b *Backend) HeadMatMul(s model.State, w *model.Weight, bias []float32) (_ 
 	r := &layerRun{d: b.d, maxB: b.maxBinding()}
 	defer r.release()
 	W := r.mat(w)
-	var biasT *Tensor
+	var biasT *compute.Tensor
 	if bias != nil && r.err == nil {
 		if biasT, r.err = b.d.UploadF32(bias); r.err == nil {
 			r.keep(biasT)
@@ -549,7 +550,7 @@ func (b *Backend) HeadMatMul(s model.State, w *model.Weight, bias []float32) (_ 
 	}
 	// Each block of final rows in sub-blocks whose logits fit a binding.
 	per := max(1, int(r.maxB/uint64(4*V)))
-	var ys []*Tensor
+	var ys []*compute.Tensor
 	var yRows []int
 	p, err := b.d.NewPass()
 	if err != nil {
@@ -560,11 +561,11 @@ func (b *Backend) HeadMatMul(s model.State, w *model.Weight, bias []float32) (_ 
 			nr := min(per, S.fRows[i]-lo)
 			y := r.buf(nr*V, "logits")
 			if r.err != nil {
-				p.err = r.err
+				p.Fail(r.err)
 				break
 			}
 			ys, yRows = append(ys, y), append(yRows, nr)
-			p.MatMul(y, x, W, MM{N: nr, K: H, XRow: lo, Bias: biasT})
+			p.MatMul(y, x, W, compute.MM{N: nr, K: H, XRow: lo, Bias: biasT})
 		}
 	}
 	if err := p.Submit(); err != nil {

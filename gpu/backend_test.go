@@ -79,7 +79,7 @@ func tokens(n, vocab, seed int) []int {
 
 func TestLogitsMatchCPU(t *testing.T) {
 	d := device(t)
-	be := NewOn(d)
+	be := newOn(d)
 	for _, f := range families() {
 		t.Run(f.String(), func(t *testing.T) {
 			m := synthModel(t, f)
@@ -138,7 +138,7 @@ func to32(x []float64) []float32 {
 
 func TestStatsMatchCPU(t *testing.T) {
 	d := device(t)
-	be := NewOn(d)
+	be := newOn(d)
 	for _, f := range families() {
 		t.Run(f.String(), func(t *testing.T) {
 			m := synthModel(t, f)
@@ -190,7 +190,7 @@ func TestSplitWeights(t *testing.T) {
 		t.Fatal(err)
 	}
 	// Activations are 4-byte float32 rows: 6 tokens * 160 FFN = 3840 bytes fit.
-	got, err := m.LastLogits(NewOn(d), ids)
+	got, err := m.LastLogits(newOn(d), ids)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -203,7 +203,7 @@ func TestSplitWeights(t *testing.T) {
 // both engines and compares what every method removes.
 func TestPruneDecisions(t *testing.T) {
 	d := device(t)
-	be := NewOn(d)
+	be := newOn(d)
 	for _, f := range families() {
 		t.Run(f.String(), func(t *testing.T) {
 			m := synthModel(t, f)
@@ -243,7 +243,7 @@ func TestPruneDecisions(t *testing.T) {
 // TestGenerateRefused checks that generation on the GPU backend, which
 // keeps no KV cache, is an error that says so (generation runs on the CPU).
 func TestGenerateRefused(t *testing.T) {
-	be := NewOn(device(t))
+	be := newOn(device(t))
 	m := synthModel(t, families()[0])
 	if _, ok := model.Backend(be).(model.CacheBackend); ok {
 		t.Fatal("the gpu backend claims a KV cache")

@@ -1,25 +1,23 @@
-// Package gpu runs the forward pass on a GPU through github.com/gogpu/wgpu:
+// Package gpu is model.Backend on a GPU, through github.com/gogpu/wgpu:
 // natively over Vulkan (any driver, including Mesa's lavapipe on a CPU) and
 // under GOOS=js over the browser's WebGPU. Under GOOS=wasip1 there is no GPU
-// and Open returns an error.
+// and New returns an error.
 //
-// The package has two layers:
+// Backend keeps the hidden states on the device from layer to layer; each
+// layer's weights are uploaded as their file's bytes and released after it,
+// and only statistics, the final normed rows and the logits come back. It is
+// also a model.HeadBackend: the lm_head product runs on the device over the
+// chunks of vocabulary rows model.Logits streams from the file. A batch
+// whose activations exceed one storage binding runs as parts of whole
+// documents. It keeps no KV cache, so generation runs on the CPU.
 //
-//   - a small compute API in the spirit of gpu.cpp: Device (adapter, limits,
-//     queue), Tensor (a device buffer), Kernel (a compiled WGSL pipeline from
-//     package shaders), Pass (dispatches recorded and submitted together) and
-//     Read (copy back to the host);
-//   - Backend, a model.Backend over that API: hidden states stay on the device
-//     from layer to layer, each layer's weights are uploaded as their file's
-//     bytes and released after it, and only statistics, the final normed
-//     rows and the logits come back. It is also a model.HeadBackend: the
-//     lm_head product runs on the device over the chunks of vocabulary rows
-//     model.Logits streams from the file. A batch whose activations exceed
-//     one storage binding runs as parts of whole documents.
+// The compute layer under it (device, buffers, WGSL kernels, passes) is
+// gpu/internal/compute, so this package exports only what others use:
+// New, Backend and the errors.
 //
 // Failures are errors, never hangs or panics: a refused allocation returns
-// ErrOutOfMemory; a device that fails or does not answer a wait within
-// Device.Timeout is lost, and every later call returns ErrDeviceLost at
-// once. Tests force both with Device.Inject (natively also through the
-// CUSPRUN_GPU_FAULT environment variable; see Fault).
+// ErrOutOfMemory; a device that fails or does not answer a wait within its
+// timeout is lost, and every later call returns ErrDeviceLost at once.
+// Tests force both natively through the CUSPRUN_GPU_FAULT environment
+// variable (see compute.Fault); CUSPRUN_GPU_TIMEOUT sets the timeout.
 package gpu

@@ -8,20 +8,22 @@ import (
 	"os"
 	"sync"
 	"testing"
+
+	"github.com/cusprun/cusprun/gpu/internal/compute"
 )
 
 var (
 	devOnce sync.Once
 	devErr  error
-	dev     *Device
+	dev     *compute.Device
 )
 
 // device opens the shared test device, or skips the test when there is no
 // Vulkan adapter, unless CUSPRUN_REQUIRE_GPU=1 (CI, with lavapipe), which
 // makes a missing adapter a failure.
-func device(t testing.TB) *Device {
+func device(t testing.TB) *compute.Device {
 	t.Helper()
-	devOnce.Do(func() { dev, devErr = Open() })
+	devOnce.Do(func() { dev, devErr = compute.Open() })
 	if devErr != nil {
 		if os.Getenv("CUSPRUN_REQUIRE_GPU") == "1" {
 			t.Fatalf("CUSPRUN_REQUIRE_GPU=1 but no GPU: %v", devErr)
@@ -57,55 +59,4 @@ func maxRel(a, b []float32, floor float64) (float64, int) {
 		}
 	}
 	return worst / scale, at
-}
-
-func upF32(t testing.TB, d *Device, v []float32) *Tensor {
-	t.Helper()
-	tn, err := d.UploadF32(v)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(tn.Release)
-	return tn
-}
-
-func upU32(t testing.TB, d *Device, v []uint32) *Tensor {
-	t.Helper()
-	tn, err := d.UploadU32(v)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(tn.Release)
-	return tn
-}
-
-func zeros(t testing.TB, d *Device, n int) *Tensor {
-	t.Helper()
-	tn, err := d.Zeros(n)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(tn.Release)
-	return tn
-}
-
-func run(t testing.TB, d *Device, rec func(p *Pass)) {
-	t.Helper()
-	p, err := d.NewPass()
-	if err != nil {
-		t.Fatal(err)
-	}
-	rec(p)
-	if err := p.Submit(); err != nil {
-		t.Fatal(err)
-	}
-}
-
-func readF32(t testing.TB, d *Device, tn *Tensor, n int) []float32 {
-	t.Helper()
-	v, err := d.ReadF32(tn, n)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return v
 }

@@ -15,10 +15,11 @@ import (
 	"github.com/cusprun/cusprun/core/prune"
 	"github.com/cusprun/cusprun/core/synth"
 	"github.com/cusprun/cusprun/core/tensor"
+	"github.com/cusprun/cusprun/gpu/internal/compute"
 )
 
 // withBinding lowers the device's binding limit for one test.
-func withBinding(t *testing.T, d *Device, n uint64) {
+func withBinding(t *testing.T, d *compute.Device, n uint64) {
 	saved := d.MaxBinding
 	d.MaxBinding = n
 	t.Cleanup(func() { d.MaxBinding = saved })
@@ -50,7 +51,7 @@ func vocabModel(t *testing.T, fam string, v int, dt tensor.DType) *model.Model {
 // low that the output matrix, the final rows and the logits all split.
 func TestHeadOnDevice(t *testing.T) {
 	d := device(t)
-	be := NewOn(d)
+	be := newOn(d)
 	for _, tc := range []struct {
 		fam     string
 		dt      tensor.DType
@@ -93,7 +94,7 @@ func TestHeadOnDevice(t *testing.T) {
 // CPU engine. A document that alone exceeds a binding is a clear error.
 func TestBatchSplitIntoParts(t *testing.T) {
 	d := device(t)
-	be := NewOn(d)
+	be := newOn(d)
 	f := family{synth.Options{Family: "qwen2", Shape: "tiny"}, tensor.BF16}
 	m := synthModel(t, f)
 	// The widest activation of tiny is the FFN's 160 floats: 640 bytes a
@@ -155,10 +156,10 @@ func TestBatchSplitIntoParts(t *testing.T) {
 }
 
 // freshDevice opens a device of the test's own: a fault may lose it.
-func freshDevice(t *testing.T) *Device {
+func freshDevice(t *testing.T) *compute.Device {
 	t.Helper()
 	device(t) // skips (or fails) as the shared device does
-	d, err := Open()
+	d, err := compute.Open()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -185,11 +186,11 @@ func bounded(t *testing.T, limit time.Duration, f func() error) (error, time.Dur
 // TestAllocationFailure makes each device allocation of a forward pass
 // fail in turn (the first, the second, ... until the pass needs fewer:
 // Start, every layer, Final and the head), then one of a scoring run: each
-// returns ErrOutOfMemory (no panic, no hang), and the device works again
+// returns compute.ErrOutOfMemory (no panic, no hang), and the device works again
 // afterwards with the same results.
 func TestAllocationFailure(t *testing.T) {
 	d := freshDevice(t)
-	be := NewOn(d)
+	be := newOn(d)
 	m := synthModel(t, family{synth.Options{Family: "llama", Shape: "tiny"}, tensor.BF16})
 	ids := tokens(6, m.Config.Vocab, 1)
 	want, err := m.LastLogits(model.CPU{}, ids)
@@ -198,13 +199,13 @@ func TestAllocationFailure(t *testing.T) {
 	}
 	n := 1
 	for ; n < 1000; n++ {
-		d.Inject(Fault{Alloc: n})
+		d.Inject(compute.Fault{Alloc: n})
 		err, _ := bounded(t, 2*time.Minute, func() error { _, err := m.LastLogits(be, ids); return err })
 		if err == nil {
 			break
 		}
-		if !errors.Is(err, ErrOutOfMemory) {
-			t.Fatalf("allocation %d refused: err = %v, want ErrOutOfMemory", n, err)
+		if !errors.Is(err, compute.ErrOutOfMemory) {
+			t.Fatalf("allocation %d refused: err = %v, want compute.ErrOutOfMemory", n, err)
 		}
 		if n == 1 || n%10 == 0 {
 			t.Logf("allocation %d: %v", n, err)
@@ -214,16 +215,16 @@ func TestAllocationFailure(t *testing.T) {
 		t.Fatalf("a forward pass made only %d allocations: the fault does not fire", n-1)
 	}
 	t.Logf("every one of the pass's %d allocations failed in turn, cleanly", n-1)
-	d.Inject(Fault{Alloc: 30})
+	d.Inject(compute.Fault{Alloc: 30})
 	docs := [][]int{tokens(5, m.Config.Vocab, 2), tokens(7, m.Config.Vocab, 3)}
 	err, _ = bounded(t, 2*time.Minute, func() error {
 		_, err := prune.Score(context.Background(), m, be, docs, nil)
 		return err
 	})
-	if !errors.Is(err, ErrOutOfMemory) {
-		t.Errorf("scoring: err = %v, want ErrOutOfMemory", err)
+	if !errors.Is(err, compute.ErrOutOfMemory) {
+		t.Errorf("scoring: err = %v, want compute.ErrOutOfMemory", err)
 	}
-	d.Inject(Fault{})
+	d.Inject(compute.Fault{})
 	if d.Lost() != nil {
 		t.Fatalf("an allocation failure lost the device: %v", d.Lost())
 	}
@@ -237,24 +238,24 @@ func TestAllocationFailure(t *testing.T) {
 }
 
 // TestDeviceLost loses the device at its second wait: the pass fails with
-// ErrDeviceLost, and so does every later call, at once.
+// compute.ErrDeviceLost, and so does every later call, at once.
 func TestDeviceLost(t *testing.T) {
 	d := freshDevice(t)
-	be := NewOn(d)
+	be := newOn(d)
 	m := synthModel(t, family{synth.Options{Family: "qwen2", Shape: "tiny"}, tensor.BF16})
 	ids := tokens(6, m.Config.Vocab, 1)
-	d.Inject(Fault{Lose: 2})
+	d.Inject(compute.Fault{Lose: 2})
 	err, _ := bounded(t, 2*time.Minute, func() error { _, err := m.LastLogits(be, ids); return err })
-	if !errors.Is(err, ErrDeviceLost) {
-		t.Fatalf("err = %v, want ErrDeviceLost", err)
+	if !errors.Is(err, compute.ErrDeviceLost) {
+		t.Fatalf("err = %v, want compute.ErrDeviceLost", err)
 	}
 	t.Log(err)
 	err, took := bounded(t, time.Minute, func() error {
 		_, err := prune.Score(context.Background(), m, be, [][]int{ids}, nil)
 		return err
 	})
-	if !errors.Is(err, ErrDeviceLost) {
-		t.Fatalf("after the loss: err = %v, want ErrDeviceLost", err)
+	if !errors.Is(err, compute.ErrDeviceLost) {
+		t.Fatalf("after the loss: err = %v, want compute.ErrDeviceLost", err)
 	}
 	if took > 5*time.Second {
 		t.Errorf("a call on the lost device took %s, want an immediate error", took)
@@ -262,49 +263,22 @@ func TestDeviceLost(t *testing.T) {
 }
 
 // TestDeviceHang: a device that stops answering costs one Timeout, then
-// is lost; the job returns ErrDeviceLost instead of waiting forever.
+// is lost; the job returns compute.ErrDeviceLost instead of waiting forever.
 func TestDeviceHang(t *testing.T) {
 	d := freshDevice(t)
 	d.Timeout = 300 * time.Millisecond
-	be := NewOn(d)
+	be := newOn(d)
 	m := synthModel(t, family{synth.Options{Family: "llama", Shape: "tiny"}, tensor.BF16})
-	d.Inject(Fault{Lose: 1, Hang: true})
+	d.Inject(compute.Fault{Lose: 1, Hang: true})
 	err, took := bounded(t, time.Minute, func() error {
 		_, err := m.LastLogits(be, tokens(6, m.Config.Vocab, 1))
 		return err
 	})
-	if !errors.Is(err, ErrDeviceLost) || !strings.Contains(err.Error(), "no answer") {
-		t.Fatalf("err = %v, want ErrDeviceLost after no answer", err)
+	if !errors.Is(err, compute.ErrDeviceLost) || !strings.Contains(err.Error(), "no answer") {
+		t.Fatalf("err = %v, want compute.ErrDeviceLost after no answer", err)
 	}
 	if took > 20*time.Second {
 		t.Errorf("took %s with a 300ms timeout", took)
 	}
 	t.Logf("%v (after %s)", err, took.Round(time.Millisecond))
-}
-
-// TestFaultEnv: the command line's fault switches parse, and a bad one is
-// a clear error.
-func TestFaultEnv(t *testing.T) {
-	for v, want := range map[string]Fault{"alloc:3": {Alloc: 3}, "lost:2": {Lose: 2}, "hang:1": {Lose: 1, Hang: true}} {
-		t.Setenv(faultEnv, v)
-		f, no, _, err := envFault()
-		if err != nil || no || f != want {
-			t.Errorf("%s=%s: %+v %v %v, want %+v", faultEnv, v, f, no, err, want)
-		}
-	}
-	t.Setenv(faultEnv, "noadapter")
-	if _, err := Open(); !errors.Is(err, ErrNoAdapter) {
-		t.Errorf("noadapter: Open err = %v, want ErrNoAdapter", err)
-	}
-	for _, bad := range []string{"alloc", "lost:0", "crash:1"} {
-		t.Setenv(faultEnv, bad)
-		if _, err := Open(); err == nil || !strings.Contains(err.Error(), faultEnv) {
-			t.Errorf("%s=%s: err = %v", faultEnv, bad, err)
-		}
-	}
-	t.Setenv(faultEnv, "")
-	t.Setenv(timeoutEnv, "soon")
-	if _, err := Open(); err == nil || !strings.Contains(err.Error(), timeoutEnv) {
-		t.Errorf("%s=soon: err = %v", timeoutEnv, err)
-	}
 }

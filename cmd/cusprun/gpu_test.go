@@ -35,14 +35,14 @@ func runCLI(t *testing.T, limit time.Duration, args ...string) (int, string, str
 // CUSPRUN_REQUIRE_GPU=1 makes that a failure.
 func needGPU(t *testing.T) {
 	t.Helper()
-	d, err := gpu.Open()
+	b, err := gpu.New()
 	if err != nil {
 		if os.Getenv("CUSPRUN_REQUIRE_GPU") == "1" {
 			t.Fatalf("CUSPRUN_REQUIRE_GPU=1 but no GPU: %v", err)
 		}
 		t.Skipf("no Vulkan adapter: %v", err)
 	}
-	d.Close()
+	b.Close()
 }
 
 // TestGPUEngineFallsBackToCPU: with no adapter (forced, so this runs on

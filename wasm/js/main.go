@@ -116,7 +116,7 @@ func setEngine(want string) (any, error) {
 	info := map[string]string{"engine": "cpu", "device": "CPU (WebAssembly, one thread)", "note": note}
 	st.be = model.CPU{}
 	if want != "cpu" && st.gpu != nil {
-		info = map[string]string{"engine": "webgpu", "device": st.gpu.Device().Name()}
+		info = map[string]string{"engine": "webgpu", "device": st.gpu.DeviceName()}
 		st.be = st.gpu
 	}
 	if st.sess != nil {

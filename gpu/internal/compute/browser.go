@@ -1,6 +1,6 @@
 //go:build js && wasm
 
-package gpu
+package compute
 
 import "github.com/gogpu/wgpu"
 

@@ -1,6 +1,6 @@
 //go:build !wasip1
 
-package gpu
+package compute
 
 import (
 	"context"
@@ -75,7 +75,7 @@ type Device struct {
 // Open finds an adapter (Vulkan natively, WebGPU in a browser) and creates a
 // device with the adapter's full limits.
 func Open() (d *Device, err error) {
-	defer recoverErr(&err, "open")
+	defer Recover(&err, "open")
 	fault, noAdapter, timeout, err := envFault()
 	if err != nil {
 		return nil, err
@@ -157,7 +157,9 @@ func (d *Device) Close() {
 	}()
 }
 
-func recoverErr(err *error, what string) {
+// Recover, deferred by every call that reaches wgpu, turns a panic of the
+// driver bindings into an error naming the call (what).
+func Recover(err *error, what string) {
 	if r := recover(); r != nil {
 		*err = fmt.Errorf("gpu: %s: %v", what, r)
 	}
@@ -201,7 +203,7 @@ func (d *Device) Sync() error {
 // NewTensor allocates size bytes (rounded up to 4) on the device. Asking
 // for more than the device allows is an error.
 func (d *Device) NewTensor(size uint64) (t *Tensor, err error) {
-	defer recoverErr(&err, "allocate")
+	defer Recover(&err, "allocate")
 	size = (max(size, 4) + 3) &^ 3
 	if lim := d.limits.MaxBufferSize; lim > 0 && size > lim {
 		return nil, fmt.Errorf("gpu: a buffer of %d bytes exceeds the device's limit of %d", size, lim)
@@ -222,7 +224,7 @@ func (d *Device) NewTensor(size uint64) (t *Tensor, err error) {
 
 // Write copies data (its length rounded up to 4 with zeros) into t at off.
 func (d *Device) Write(t *Tensor, off uint64, data []byte) (err error) {
-	defer recoverErr(&err, "write")
+	defer Recover(&err, "write")
 	if len(data)%4 != 0 {
 		data = append(append([]byte(nil), data...), make([]byte, 4-len(data)%4)...)
 	}
@@ -279,7 +281,7 @@ func (d *Device) Zeros(n int) (*Tensor, error) {
 // Read copies size bytes at off of t back to the host, waiting for all
 // submitted work that writes t. It fails after d.Timeout.
 func (d *Device) Read(t *Tensor, off, size uint64) (out []byte, err error) {
-	defer recoverErr(&err, "read")
+	defer Recover(&err, "read")
 	if off%4 != 0 || size%4 != 0 || off+size > t.Size {
 		return nil, fmt.Errorf("gpu: read [%d, %d) of a %d-byte tensor (4-byte aligned)", off, off+size, t.Size)
 	}
@@ -378,7 +380,7 @@ func (k *Kernel) release() {
 // Compile builds a kernel from WGSL source with the given entry point and
 // binding kinds (binding i has kinds[i]). It is not cached.
 func (d *Device) Compile(name, wgsl, entry string, kinds ...Kind) (k *Kernel, err error) {
-	defer recoverErr(&err, "compile "+name)
+	defer Recover(&err, "compile "+name)
 	sm, err := d.dev.CreateShaderModule(&wgpu.ShaderModuleDescriptor{Label: name, WGSL: wgsl})
 	if err != nil {
 		return nil, fmt.Errorf("gpu: shader %s: %w", name, err)
@@ -456,7 +458,7 @@ type Pass struct {
 
 // NewPass starts recording.
 func (d *Device) NewPass() (p *Pass, err error) {
-	defer recoverErr(&err, "new pass")
+	defer Recover(&err, "new pass")
 	if err := d.alive(); err != nil {
 		return nil, err
 	}
@@ -474,6 +476,14 @@ func (d *Device) NewPass() (p *Pass, err error) {
 // Err is the first error recorded so far.
 func (p *Pass) Err() error { return p.err }
 
+// Fail records err (when it is the first), so Submit returns it and
+// submits nothing: a caller's failure while recording ends the pass.
+func (p *Pass) Fail(err error) {
+	if p.err == nil {
+		p.err = err
+	}
+}
+
 // Dispatch records kernel k over groups workgroups with the given
 // parameters (the uniform, last binding) and buffers (the others, in
 // binding order). Dispatches see each other's writes in order.
@@ -481,7 +491,7 @@ func (p *Pass) Dispatch(k *Kernel, groups [3]uint32, params []uint32, bufs ...*T
 	if p.err != nil {
 		return
 	}
-	defer recoverErr(&p.err, "dispatch "+k.Name)
+	defer Recover(&p.err, "dispatch "+k.Name)
 	if groups[0] == 0 || groups[1] == 0 || groups[2] == 0 {
 		return
 	}
@@ -542,7 +552,7 @@ func (p *Pass) Dispatch(k *Kernel, groups [3]uint32, params []uint32, bufs ...*T
 // Submit ends recording and sends the work to the queue (without waiting
 // for it). The pass cannot be used afterwards.
 func (p *Pass) Submit() (err error) {
-	defer recoverErr(&err, "submit")
+	defer Recover(&err, "submit")
 	defer p.release()
 	if p.err != nil {
 		// Close the pass and release the unsubmitted command buffer

@@ -1,6 +1,6 @@
 //go:build !wasip1
 
-package gpu
+package compute
 
 import (
 	"fmt"
