@@ -276,7 +276,12 @@ func (m *Model) NLLFrom(be Backend, docs [][]int, from []int, progress Progress)
 			owner = append(owner, d)
 		}
 	}
-	// Running log-sum-exp per row over the vocabulary chunks.
+	// Running log-sum-exp per row over the vocabulary chunks. Rows are
+	// independent, so they are spread over the cores: with the full
+	// vocabulary at every position this loop (an exp per logit) cost as
+	// much as the head's matmul when it ran on one core. Each row's
+	// arithmetic is the same in any split, so the sums do not depend on
+	// the number of cores.
 	mx := make([]float64, len(rows))
 	se := make([]float64, len(rows))
 	tl := make([]float64, len(rows))
@@ -285,21 +290,11 @@ func (m *Model) NLLFrom(be Backend, docs [][]int, from []int, progress Progress)
 	}
 	err = m.Logits(be, s, hd, rows, func(lo, hi int, y []float32) {
 		w := hi - lo
-		for r := range rows {
-			row := y[r*w : (r+1)*w]
-			cm := mx[r]
-			for _, v := range row {
-				cm = max(cm, float64(v))
+		ops.Parallel(len(rows), 8, func(a, b int) {
+			for r := a; r < b; r++ {
+				lseRow(y[r*w:(r+1)*w], r, lo, target[r], mx, se, tl)
 			}
-			acc := se[r] * math.Exp(mx[r]-cm)
-			for _, v := range row {
-				acc += math.Exp(float64(v) - cm)
-			}
-			mx[r], se[r] = cm, acc
-			if t := target[r]; t >= lo && t < hi {
-				tl[r] = float64(row[t-lo])
-			}
-		}
+		})
 	})
 	if err != nil {
 		return nil, nil, err
@@ -311,4 +306,35 @@ func (m *Model) NLLFrom(be Backend, docs [][]int, from []int, progress Progress)
 		count[owner[r]]++
 	}
 	return sum, count, nil
+}
+
+// lseRow folds one row's logits for vocabulary entries [lo, lo+len(row))
+// into its running maximum mx[r] and sum of exponentials se[r] (relative to
+// mx[r]), and records the target's logit when it falls in the chunk. The
+// maximum is taken in float32, which picks the same value as in float64.
+func lseRow(row []float32, r, lo, target int, mx, se, tl []float64) {
+	if len(row) == 0 {
+		return
+	}
+	m32 := row[0]
+	nan := false
+	for _, v := range row {
+		if v > m32 {
+			m32 = v
+		} else if v != v {
+			nan = true
+		}
+	}
+	cm := max(mx[r], float64(m32))
+	if nan {
+		cm = math.NaN()
+	}
+	acc := se[r] * math.Exp(mx[r]-cm)
+	for _, v := range row {
+		acc += math.Exp(float64(v) - cm)
+	}
+	mx[r], se[r] = cm, acc
+	if t := target - lo; t >= 0 && t < len(row) {
+		tl[r] = float64(row[t])
+	}
 }
