@@ -1,0 +1,56 @@
+package job
+
+import "github.com/cusprun/cusprun/core/model"
+
+// Why a budget: evaluation measures two models (the dense one and the
+// expert) and computes the full-vocabulary head at every position, which
+// scoring never does; on a small model with a large vocabulary the head
+// alone costs several times the decoder layers (tiny-multi: 32000 x 256
+// against 4 layers of 786k multiply-adds per token). Measuring as many
+// held-out tokens as calibration used therefore costs 2 x (1 + head/layers)
+// times the scoring, whatever the engine. EvalSize sizes the held-out text
+// so that the evaluation's multiply-adds do not exceed scoring's.
+
+// LayerMACs is the decoder's multiply-adds per token (projections and FFN;
+// attention's own products are left out: they grow with document length,
+// and evaluation documents are never longer than calibration ones).
+func LayerMACs(c *model.Config) int64 {
+	var n int64
+	for l := 0; l < c.Layers; l++ {
+		nq, nkv := int64(c.HeadsAt(l)*c.HeadDim), int64(c.KVHeadsAt(l)*c.HeadDim)
+		H, F := int64(c.Hidden), int64(c.FFNAt(l))
+		mats := int64(2)
+		if c.Gated {
+			mats = 3
+		}
+		n += H*(nq+2*nkv) + nq*H + mats*H*F
+	}
+	return n
+}
+
+// HeadMACs is the output head's multiply-adds per token.
+func HeadMACs(c *model.Config) int64 { return int64(c.Vocab) * int64(c.Hidden) }
+
+// EvalBudget is how many held-out tokens per model an evaluation of the
+// dense model and the expert may read so that it costs no more than
+// scoring calibTokens did: 2 x tokens x (layers + head) <= calibTokens x
+// layers.
+func EvalBudget(c *model.Config, calibTokens int) int {
+	L, H := LayerMACs(c), HeadMACs(c)
+	if L+H == 0 {
+		return 0
+	}
+	return int(int64(calibTokens) * L / (2 * (L + H)))
+}
+
+// EvalSize is the held-out documents per slice and tokens per document
+// that fit EvalBudget over slices slices, documents no longer than
+// maxTokens: documents of a quarter of the budget (at least 32 tokens),
+// as many as fit, at least one per slice.
+func EvalSize(c *model.Config, calibTokens, maxTokens, slices int) (docs, tokens int) {
+	b := EvalBudget(c, calibTokens)
+	slices = max(slices, 1)
+	tokens = min(maxTokens, max(32, b/4))
+	docs = max(1, b/slices/max(tokens, 1))
+	return docs, tokens
+}
