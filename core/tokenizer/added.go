@@ -23,6 +23,7 @@ type addedToken struct {
 type matcher struct {
 	toks    []addedToken
 	byFirst map[byte][]int // first byte -> tokens, longest first
+	llama   bool           // split as llama.cpp does (GGUF vocabularies): see splitLlama
 }
 
 func newMatcher(toks []addedToken) *matcher {
@@ -55,6 +56,9 @@ func (m *matcher) split(s string, parseSpecial bool, out []segment) []segment {
 			return out
 		}
 		return append(out, segment{text: s, start: 0, id: -1})
+	}
+	if m.llama {
+		return m.splitLlama(s, parseSpecial, out)
 	}
 	textStart := 0
 	i := 0

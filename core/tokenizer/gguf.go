@@ -151,30 +151,18 @@ func FromGGUF(m GGUFMeta) (*Tokenizer, error) {
 	}
 
 	// Control, unknown and user-defined tokens are matched in the text before
-	// the model runs, control and unknown ones only when parsing specials.
+	// the model runs, control and unknown ones only when parsing specials,
+	// with the attributes and the order llama.cpp gives them.
 	name, _ := m.String("general.name")
 	src.name = name
-	name = strings.ToLower(name)
-	phi3 := strings.Contains(name, "phi-3") || strings.Contains(name, "phi3")
+	attrs, texts := ggufAttrs(m, toks, typ)
 	t.special = make([]bool, len(toks))
-	var added []addedToken
-	for i, s := range toks {
-		ty := typ(i)
-		if ty != ggufControl && ty != ggufUnknown && ty != ggufUserDefined {
-			continue
-		}
-		sp := ty != ggufUserDefined
-		t.special[i] = sp
-		if s == "" {
-			continue
-		}
-		a := addedToken{id: int32(i), content: s, special: sp}
-		if phi3 && s != "<unk>" && s != "<s>" && s != "<|endoftext|>" {
-			a.rstrip = true
-		}
-		added = append(added, a)
+	for i, a := range attrs {
+		t.special[i] = a&(attrControl|attrUnknown) != 0
 	}
+	added := ggufAdded(attrs, texts)
 	t.added = newMatcher(added)
+	t.added.llama = true
 	t.gguf = src
 	return t, nil
 }

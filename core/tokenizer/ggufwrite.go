@@ -38,8 +38,10 @@ type ggufVocab struct {
 //
 // Known differences that the formats cannot express: a tokenizer.json
 // normalizer other than the SentencePiece space handling (Qwen's NFC) has no
-// GGUF key, and llama.cpp's pre-tokenizers are known by name only, so other
-// Split patterns are refused.
+// GGUF key, llama.cpp's pre-tokenizers are known by name only, so other
+// Split patterns are refused, and llama.cpp makes tokens with certain texts
+// control tokens whatever their type (ggufAttrs: Qwen's ordinary "</s>", its
+// non-special "<|fim_prefix|>").
 func (t *Tokenizer) WriteGGUF(w *gguf.Writer, nVocab int) error {
 	v, err := t.ggufVocab(nVocab)
 	if err != nil {

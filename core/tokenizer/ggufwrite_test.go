@@ -110,6 +110,7 @@ func TestWriteGGUF(t *testing.T) {
 				t.Errorf("vocab %d bos %d eos %d addbos %v; tokenizer.json %d %d %d %v", b.VocabSize(), b.BOS(), b.EOS(), b.AddsBOS(),
 					a.VocabSize(), a.BOS(), a.EOS(), a.AddsBOS())
 			}
+			retyped := retypedTexts(b)
 			same, expected := 0, 0
 			for _, s := range inputs {
 				for _, o := range []EncodeOptions{{}, {ParseSpecial: true, AddBOS: a.AddsBOS()}} {
@@ -121,14 +122,14 @@ func TestWriteGGUF(t *testing.T) {
 						}
 						continue
 					}
-					if tc.nfc && !norm.NFC.IsNormalString(s) {
+					if tc.nfc && !norm.NFC.IsNormalString(s) || containsAny(s, retyped) {
 						expected++
 						continue
 					}
 					t.Errorf("%q (special %v):\n json %v\n gguf %v", s, o.ParseSpecial, x, y)
 				}
 			}
-			t.Logf("%s as GGUF %s: %d same, %d expected differences (NFC)", tc.name, tc.model, same, expected)
+			t.Logf("%s as GGUF %s: %d same, %d expected differences (NFC; %d tokens llama.cpp retypes by their text)", tc.name, tc.model, same, expected, len(retyped))
 		})
 	}
 }
@@ -176,4 +177,26 @@ func itoa(i int) string {
 			return string(b)
 		}
 	}
+}
+
+// retypedTexts are the texts of the tokens whose written GGUF type llama.cpp
+// changes by their text (Qwen's ordinary "</s>" becomes a control token):
+// a tokenizer.json and its GGUF form may differ on text holding them.
+func retypedTexts(b *Tokenizer) []string {
+	var out []string
+	for id, ty := range b.gguf.types {
+		if b.special[id] != (ty == ggufControl || ty == ggufUnknown) {
+			out = append(out, b.pieces[id])
+		}
+	}
+	return out
+}
+
+func containsAny(s string, subs []string) bool {
+	for _, x := range subs {
+		if strings.Contains(s, x) {
+			return true
+		}
+	}
+	return false
 }
