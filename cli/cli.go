@@ -62,6 +62,10 @@ func Main(args []string) int {
 		usage(Stdout)
 		return 0
 	}
+	if args[0] == "--version" || args[0] == "-version" || args[0] == "version" {
+		fmt.Fprintf(Stdout, "cusprun %s\n", VersionString())
+		return 0
+	}
 	v, ok := verbs[args[0]]
 	if !ok {
 		fmt.Fprintf(Stderr, "cusprun: unknown verb %q\n", args[0])
@@ -75,6 +79,10 @@ func Main(args []string) int {
 	if err != nil {
 		msg := strings.ReplaceAll(err.Error(), "\n", " ")
 		fmt.Fprintf(Stderr, "cusprun %s: %s\n", args[0], msg)
+		var ee *ExitError
+		if errors.As(err, &ee) {
+			return ee.Code
+		}
 		return 1
 	}
 	if out != nil {
@@ -97,8 +105,14 @@ func newFlags(name string) *flag.FlagSet {
 	return fs
 }
 
-// parse parses flags, refusing positional arguments.
+// parse parses flags, refusing positional arguments. Asked for help, a
+// verb prints it on stdout (it is the answer, not an error).
 func parse(fs *flag.FlagSet, args []string) error {
+	for _, a := range args {
+		if a == "-h" || a == "-help" || a == "--help" {
+			fs.SetOutput(Stdout)
+		}
+	}
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -108,5 +122,12 @@ func parse(fs *flag.FlagSet, args []string) error {
 	return nil
 }
 
+// Quiet silences Logf (a verb's --quiet): errors still print.
+var Quiet bool
+
 // Logf prints progress on stderr.
-func Logf(format string, a ...any) { fmt.Fprintf(Stderr, format+"\n", a...) }
+func Logf(format string, a ...any) {
+	if !Quiet {
+		fmt.Fprintf(Stderr, format+"\n", a...)
+	}
+}

@@ -3,6 +3,7 @@ package cli
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"github.com/cusprun/cusprun/core/corpus"
 	"github.com/cusprun/cusprun/core/model"
@@ -14,16 +15,40 @@ func init() {
 	Register("ppl", "perplexity of a model on the documents of a JSONL file", runPPL)
 }
 
-// progressLog prints a phase's progress on stderr, at most every 5%.
+// progressLog prints each phase's progress on stderr, at most every 5%,
+// with the time left estimated from the phase's own throughput so far.
 func progressLog() prune.Progress {
-	last := map[string]int{}
-	return func(phase string, done, total int) {
-		pct := 100 * done / max(total, 1)
-		if pct >= last[phase]+5 || done == total {
-			last[phase] = pct
-			Logf("%s: %d/%d (%d%%)", phase, done, total, pct)
-		}
+	type phase struct {
+		last  int
+		start time.Time
 	}
+	seen := map[string]*phase{}
+	return func(name string, done, total int) {
+		p := seen[name]
+		if p == nil {
+			p = &phase{last: -5, start: time.Now()}
+			seen[name] = p
+		}
+		pct := 100 * done / max(total, 1)
+		if pct < p.last+5 && done != total {
+			return
+		}
+		p.last = pct
+		left := ""
+		if el := time.Since(p.start).Seconds(); done > 0 && done < total && el > 1 {
+			left = fmt.Sprintf(", about %s left", fmtDuration(el*float64(total-done)/float64(done)))
+		}
+		Logf("%s: %d/%d (%d%%)%s", name, done, total, pct, left)
+	}
+}
+
+// fmtDuration prints seconds as 0:42, 3:07 or 1:02:05.
+func fmtDuration(sec float64) string {
+	s := int(sec + 0.5)
+	if s >= 3600 {
+		return fmt.Sprintf("%d:%02d:%02d", s/3600, s/60%60, s%60)
+	}
+	return fmt.Sprintf("%d:%02d", s/60, s%60)
 }
 
 func runPPL(args []string) (any, error) {

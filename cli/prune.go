@@ -3,16 +3,22 @@ package cli
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"os"
 	"path/filepath"
+	"sort"
+	"strconv"
 	"strings"
+	"time"
 
 	"github.com/cusprun/cusprun/core/export"
 	"github.com/cusprun/cusprun/core/job"
+	"github.com/cusprun/cusprun/core/model"
 	"github.com/cusprun/cusprun/core/source"
+	"github.com/cusprun/cusprun/core/tokenizer"
 )
 
 func init() {
@@ -25,67 +31,313 @@ type multi []string
 func (m *multi) String() string     { return strings.Join(*m, ",") }
 func (m *multi) Set(v string) error { *m = append(*m, v); return nil }
 
+// pruneArgs are prune's flags beyond job.Options.
+type pruneArgs struct {
+	model, out, ratios, engine, cache string
+	builtin, eval, plan, quiet        bool
+}
+
 // pruneFlags maps prune's flags onto job.Options (whose zero values are
 // the defaults, so the flags' defaults are the job's).
-func pruneFlags(fs *flag.FlagSet, o *job.Options) (builtin, eval *bool) {
+func pruneFlags(fs *flag.FlagSet, o *job.Options, a *pruneArgs) {
+	fs.StringVar(&a.model, "model", "", "model folder, .gguf or .zip")
+	fs.StringVar(&a.out, "out", "", "output path (must not exist; with several ratios, each expert's path gets -PCT before its extension)")
 	fs.StringVar(&o.Language, "language", "", "expert language, ISO 639-1 (de, zh, ...), several comma-separated (de,en), or any")
-	fs.StringVar(&o.Domain, "domain", "", "expert domain (law, medicine, finance, code, science, general) or any")
+	fs.StringVar(&o.Domain, "domain", "", "expert domain (see cusprun list: law, medicine, finance, code, ...) or any")
 	fs.StringVar(&o.Task, "task", "", "expert task (qa, summarization, translation, classification, reasoning) or any")
 	fs.Var((*multi)(&o.Corpora), "corpus", "extra calibration JSONL (or plain text) file; repeatable")
-	builtin = fs.Bool("builtin", true, "calibrate on the built-in corpora too")
-	fs.Float64Var(&o.Ratio, "ratio", 0, fmt.Sprintf("fraction of the decoder's attention+FFN parameters to remove (0 to %v)", job.MaxRatio))
+	fs.BoolVar(&a.builtin, "builtin", true, "calibrate on the built-in corpora too")
+	fs.StringVar(&a.ratios, "ratio", "", fmt.Sprintf("fraction of the decoder's attention+FFN parameters to remove, from 0 to %v; several comma-separated (0.1,0.2,0.3) write one expert each from one scoring pass", job.MaxRatio))
 	fs.StringVar(&o.Method, "method", "cusprun", "cusprun, wanda-sp, flap, magnitude or random")
 	fs.StringVar(&o.Placement, "placement", "uniform", "uniform (same widths every layer) or adaptive (per-layer; GGUF deci)")
 	fs.StringVar(&o.Format, "format", "hf", "hf (folder), zip or gguf")
 	fs.Uint64Var(&o.Seed, "seed", 1, "seed of the random baseline")
 	fs.IntVar(&o.MaxTokens, "max-tokens", job.DefaultMaxTokens, "cut each calibration and held-out document to this many tokens")
 	fs.IntVar(&o.MaxDocs, "max-docs", 0, "use at most this many calibration documents, spread over languages and domains (0: all)")
-	eval = fs.Bool("eval", true, "measure perplexity before and after on held-out text")
-	fs.IntVar(&o.EvalDocs, "eval-docs", 0, "evaluate on at most this many held-out documents per slice (0: all)")
+	fs.BoolVar(&a.eval, "eval", true, "measure perplexity before and after on held-out text")
+	fs.IntVar(&o.EvalDocs, "eval-docs", 0, "evaluate on at most this many held-out documents per slice, spread over languages and domains (0: all)")
 	fs.StringVar(&o.Vocab, "vocab", "off", "off (keep the vocabulary) or target (keep only the tokens the target's corpora need; docs/VOCAB.md)")
-	return builtin, eval
+	fs.StringVar(&a.cache, "cache", defaultCache(), "folder of cached scores (a later prune of the same model and calibration skips scoring); off to disable")
+	fs.BoolVar(&a.plan, "plan", false, "dry run: print what would be removed, sizes and a time estimate, and write nothing")
+	fs.BoolVar(&a.quiet, "quiet", false, "no progress on stderr (errors still print)")
+	fs.StringVar(&a.engine, "engine", "cpu", "cpu, gpu (Vulkan) or wasm (the WASI build under wazero)")
+}
+
+// defaultCache is the user's cache folder for scores.
+func defaultCache() string {
+	if d := os.Getenv("CUSPRUN_CACHE"); d != "" {
+		return d
+	}
+	if d, err := os.UserCacheDir(); err == nil {
+		return filepath.Join(d, "cusprun", "scores")
+	}
+	return "off"
+}
+
+// parseRatios reads --ratio: one or more fractions, comma-separated.
+func parseRatios(s string) ([]float64, error) {
+	if strings.TrimSpace(s) == "" {
+		return nil, fmt.Errorf("--ratio is required: the fraction of the decoder's parameters to remove, from 0 to %v (e.g. --ratio 0.2)", job.MaxRatio)
+	}
+	var out []float64
+	seen := map[float64]bool{}
+	for _, f := range strings.Split(s, ",") {
+		r, err := strconv.ParseFloat(strings.TrimSpace(f), 64)
+		if err != nil {
+			return nil, fmt.Errorf("--ratio %q: %q is not a number", s, f)
+		}
+		if r < 0 || r > job.MaxRatio || r != r {
+			return nil, fmt.Errorf("--ratio %v is out of range: give a fraction from 0 to %v", r, job.MaxRatio)
+		}
+		if seen[r] {
+			return nil, fmt.Errorf("--ratio %q names %v twice", s, r)
+		}
+		seen[r] = true
+		out = append(out, r)
+	}
+	return out, nil
+}
+
+// expertPaths gives each ratio its output path: --out itself for one,
+// --out with -PCT before the extension for several (x.gguf -> x-20.gguf).
+func expertPaths(out string, ratios []float64) []job.Expert {
+	if len(ratios) == 1 {
+		return []job.Expert{{Ratio: ratios[0], Out: out}}
+	}
+	ext := filepath.Ext(out)
+	base := strings.TrimSuffix(filepath.Clean(out), ext)
+	var es []job.Expert
+	for _, r := range ratios {
+		es = append(es, job.Expert{Ratio: r, Out: fmt.Sprintf("%s-%s%s", base, strconv.FormatFloat(r*100, 'f', -1, 64), ext)})
+	}
+	return es
+}
+
+// checkOut refuses an output that exists, whose folder does not, or that
+// lies inside the source model (a prune never writes into its source).
+func checkOut(out, modelPath string) error {
+	if _, err := os.Lstat(out); err == nil {
+		return fmt.Errorf("--out %s already exists; choose a new path or remove it", out)
+	}
+	abs, err := filepath.Abs(out)
+	if err != nil {
+		return err
+	}
+	parent := filepath.Dir(abs)
+	st, err := os.Stat(parent)
+	if err != nil || !st.IsDir() {
+		return fmt.Errorf("--out %s: the folder %s does not exist", out, parent)
+	}
+	realParent, err := filepath.EvalSymlinks(parent)
+	if err != nil {
+		return err
+	}
+	src, err := filepath.Abs(modelPath)
+	if err != nil {
+		return err
+	}
+	if r, err := filepath.EvalSymlinks(src); err == nil {
+		src = r
+	}
+	if fi, err := os.Stat(src); err == nil && !fi.IsDir() {
+		src = filepath.Dir(src) // a single-file model: its folder is its tree
+		if filepath.Join(realParent, filepath.Base(abs)) == filepath.Join(src, filepath.Base(modelPath)) {
+			return fmt.Errorf("--out %s is the source model itself", out)
+		}
+		return nil
+	}
+	if rel, err := filepath.Rel(src, realParent); err == nil && rel != ".." && !strings.HasPrefix(rel, ".."+string(filepath.Separator)) {
+		return fmt.Errorf("--out %s is inside the source model folder %s: write the expert somewhere else", out, modelPath)
+	}
+	return nil
 }
 
 func runPrune(args []string) (any, error) {
 	fs := newFlags("prune")
 	var o job.Options
-	path := fs.String("model", "", "model folder, .gguf or .zip")
-	out := fs.String("out", "", "output path (must not exist)")
-	builtin, eval := pruneFlags(fs, &o)
-	eng := engineFlag(fs)
+	var a pruneArgs
+	pruneFlags(fs, &o, &a)
 	if err := parse(fs, args); err != nil {
 		return nil, err
 	}
-	o.NoBuiltin, o.NoEval = !*builtin, !*eval
-	if *path == "" || *out == "" {
-		return nil, fmt.Errorf("--model and --out are required")
+	Quiet = a.quiet
+	o.NoBuiltin, o.NoEval = !a.builtin, !a.eval
+	o.SourceName = filepath.Base(filepath.Clean(a.model))
+	if a.cache != "off" && a.cache != "" {
+		o.CacheDir = a.cache
+	}
+	// Everything that can be checked is checked before the long work.
+	if a.model == "" {
+		return nil, fmt.Errorf("--model is required (a model folder, .gguf or .zip)")
+	}
+	if a.out == "" && !a.plan {
+		return nil, fmt.Errorf("--out is required (where the expert goes)")
+	}
+	ratios, err := parseRatios(a.ratios)
+	if err != nil {
+		return nil, err
 	}
 	o.Defaults()
+	o.Ratio = ratios[0]
 	if err := o.Validate(nil); err != nil {
 		return nil, err
 	}
-	if inWasm(*eng) {
+	experts := expertPaths(a.out, ratios)
+	if !a.plan {
+		for _, e := range experts {
+			if err := checkOut(e.Out, a.model); err != nil {
+				return nil, err
+			}
+			if err := checkOut(ReportPath(e.Out), a.model); err != nil && !errors.Is(err, os.ErrExist) && !strings.Contains(err.Error(), "already exists") {
+				return nil, err
+			}
+		}
+	}
+	for _, c := range o.Corpora {
+		if _, err := os.Stat(c); err != nil {
+			return nil, fmt.Errorf("--corpus %s: %w", c, err)
+		}
+	}
+	for _, r := range ratios {
+		if r == 0 {
+			Logf("warning: --ratio 0 removes nothing: the expert is a re-export of the source")
+		}
+	}
+	if inWasm(a.engine) {
 		return WasmRunner("prune", args)
 	}
-	be, done, err := backend(*eng)
+	be, done, err := backend(a.engine)
 	if err != nil {
 		return nil, err
 	}
 	defer done()
-	folder, err := source.OpenPath(*path)
+	folder, err := source.OpenPath(a.model)
 	if err != nil {
 		return nil, err
 	}
-	res, err := job.Run(context.Background(), folder, be, o, *out, progressLog())
+	m, err := model.Open(folder)
 	if err != nil {
 		return nil, err
 	}
-	rep, _ := json.MarshalIndent(res, "", "  ")
-	os.Remove(ReportPath(*out)) // a report of an earlier expert at this path is stale
-	if err := export.ToFile(ReportPath(*out), func(w io.Writer) error { _, err := w.Write(append(rep, '\n')); return err }); err != nil {
-		return nil, fmt.Errorf("writing the report: %w", err)
+	tok, err := tokenizer.Load(folder)
+	if err != nil {
+		return nil, fmt.Errorf("the model's tokenizer: %w", err)
 	}
-	return res, nil
+	for _, r := range ratios {
+		p := o
+		p.Ratio = r
+		if err := p.Validate(m.Config); err != nil {
+			return nil, err
+		}
+	}
+	if a.plan {
+		return job.PlanOnly(context.Background(), folder, m, tok, be, o, ratios)
+	}
+
+	ctx, stop := interruptible(a.out)
+	t0 := time.Now()
+	results, err := job.Run(ctx, folder, be, o, experts, progressLog())
+	if code, ok := stop(); ok && err != nil {
+		return nil, &ExitError{Code: code, Msg: "interrupted; nothing written at " + experts[len(results)].Out}
+	}
+	if err != nil {
+		return nil, err
+	}
+	var hashes map[string]string
+	var summaries []*Summary
+	for _, res := range results {
+		if res.Eval != nil {
+			Logf("evaluation took %s (--eval=false skips it)", fmtDuration(res.Seconds["evaluate"]))
+		}
+		if hashes == nil {
+			if hashes, err = job.HashSources(folder); err != nil {
+				return nil, err
+			}
+		}
+		rep := Report{Result: res, Command: append([]string{"cusprun", "prune"}, args...), Engine: a.engine,
+			Device: deviceName(be), Version: VersionString(), Sources: hashes}
+		if err := writeReport(res.Out, rep); err != nil {
+			return nil, err
+		}
+		summaries = append(summaries, summarize(res))
+	}
+	Logf("done in %s", fmtDuration(time.Since(t0).Seconds()))
+	if len(summaries) == 1 {
+		return summaries[0], nil
+	}
+	return map[string]any{"experts": summaries}, nil
+}
+
+// Report is report.json: the whole result plus where it came from.
+type Report struct {
+	*job.Result
+	Command []string          `json:"command"`
+	Engine  string            `json:"engine"`
+	Device  string            `json:"device"`
+	Version string            `json:"version"`
+	Sources map[string]string `json:"source_sha256"`
+}
+
+func writeReport(out string, rep Report) error {
+	b, err := json.MarshalIndent(rep, "", "  ")
+	if err != nil {
+		return err
+	}
+	path := ReportPath(out)
+	os.Remove(path) // a report of an earlier expert at this path is stale
+	if err := export.ToFile(path, func(w io.Writer) error { _, err := w.Write(append(b, '\n')); return err }); err != nil {
+		return fmt.Errorf("writing the report: %w", err)
+	}
+	return nil
+}
+
+// Summary is what prune prints on stdout: the short story. The plan (every
+// kept index) is in report.json only.
+type Summary struct {
+	Out          string              `json:"out"`
+	Report       string              `json:"report"`
+	Format       string              `json:"format"`
+	Family       string              `json:"family"`
+	Method       string              `json:"method"`
+	Placement    string              `json:"placement"`
+	Ratio        float64             `json:"ratio"`
+	RatioActual  float64             `json:"ratio_actual"`
+	ParamsBefore int64               `json:"params_before"`
+	ParamsAfter  int64               `json:"params_after"`
+	Pruned       job.PerLayer        `json:"pruned"`
+	Kept         job.Widths          `json:"kept"`
+	Calibration  map[string]int      `json:"calibration"`
+	ScoresCached bool                `json:"scores_cached,omitempty"`
+	Retention    map[string]float64  `json:"retention,omitempty"`
+	Eval         map[string]job.Eval `json:"eval,omitempty"`
+	Seconds      map[string]float64  `json:"seconds"`
+}
+
+func summarize(r *job.Result) *Summary {
+	s := &Summary{Out: r.Out, Report: ReportPath(r.Out), Format: r.Format, Family: r.Family, Method: r.Method,
+		Placement: r.Placement, Ratio: r.Ratio, RatioActual: r.RatioActual, ParamsBefore: r.ParamsBefore,
+		ParamsAfter: r.ParamsAfter, Pruned: r.Pruned, Kept: r.Kept, Calibration: r.Calibration, ScoresCached: r.ScoresCached,
+		Eval: r.Eval, Seconds: r.Seconds}
+	if len(r.Eval) > 0 {
+		s.Retention = map[string]float64{}
+		names := make([]string, 0, len(r.Eval))
+		for n := range r.Eval {
+			names = append(names, n)
+		}
+		sort.Strings(names)
+		for _, n := range names {
+			s.Retention[n] = r.Eval[n].Retention
+		}
+	}
+	return s
+}
+
+// deviceName says what the engine runs on, for the report.
+func deviceName(be model.Backend) string {
+	if d, ok := be.(interface{ DeviceName() string }); ok {
+		return d.DeviceName()
+	}
+	return fmt.Sprintf("%T", be)
 }
 
 // ReportPath is where prune writes report.json: beside the output, named

@@ -84,7 +84,7 @@ func TestGPUEngineStopsCleanly(t *testing.T) {
 		t.Fatal(err)
 	}
 	prune := func(out string) []string {
-		return []string{"prune", "--model", src, "--language", "de", "--ratio", "0.3", "--out", out,
+		return []string{"prune", "--model", src, "--language", "de", "--ratio", "0.3", "--out", out, "--cache", "off",
 			"--engine", "gpu", "--max-docs", "4", "--max-tokens", "32", "--eval=false"}
 	}
 	code, _, stderr := runCLI(t, 3*time.Minute, prune(filepath.Join(dir, "ok"))...)

@@ -79,7 +79,7 @@ func TestPruneDeterministicAcrossEngines(t *testing.T) {
 	var outs []map[string]string
 	for i, eng := range []string{"cpu", "cpu", "wasm"} {
 		out := filepath.Join(dir, "expert"+string(rune('a'+i))+".zip")
-		run(t, "prune", "--model", src, "--language", "de", "--ratio", "0.3", "--format", "zip", "--out", out,
+		run(t, "prune", "--model", src, "--language", "de", "--ratio", "0.3", "--format", "zip", "--out", out, "--cache", "off",
 			"--engine", eng, "--max-docs", "6", "--max-tokens", "48", "--eval=false")
 		s := sums(t, out)
 		for k, v := range s {
@@ -119,7 +119,7 @@ func TestKilledPruneLeavesNothing(t *testing.T) {
 	src := synthDir(t, "llama", "small", 0)
 	dir := t.TempDir()
 	out := filepath.Join(dir, "expert")
-	args := []string{"prune", "--model", src, "--language", "de", "--ratio", "0.25", "--out", out, "--max-docs", "24", "--max-tokens", "128"}
+	args := []string{"prune", "--model", src, "--language", "de", "--ratio", "0.25", "--out", out, "--max-docs", "24", "--max-tokens", "128", "--cache", "off"}
 	for _, d := range []time.Duration{50 * time.Millisecond, 300 * time.Millisecond, 800 * time.Millisecond, 1500 * time.Millisecond, 3 * time.Second} {
 		cmd := exec.Command(bin, args...)
 		if err := cmd.Start(); err != nil {

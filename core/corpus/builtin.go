@@ -89,14 +89,35 @@ func (t Target) Get(dim string) string {
 }
 
 // OneOf reports whether tag is one of the comma-separated values of a
-// target dimension ("de,en": an expert for two languages).
+// target dimension ("de,en": an expert for two languages). Values and tags
+// compare by their canonical name, case aside ("legal" is "law").
 func OneOf(values, tag string) bool {
+	tag = Canonical(tag)
 	for _, v := range strings.Split(values, ",") {
-		if strings.TrimSpace(v) == tag {
+		if Canonical(v) == tag {
 			return true
 		}
 	}
 	return false
+}
+
+// synonyms are other names people and corpora use for the built-in values.
+var synonyms = map[string]string{
+	"legal": "law", "laws": "law",
+	"medical": "medicine", "health": "medicine",
+	"programming": "code", "coding": "code",
+	"financial": "finance",
+	"question-answering": "qa", "summarisation": "summarization", "summary": "summarization",
+}
+
+// Canonical is a value's built-in name: lower case, synonyms mapped
+// ("Legal" -> "law").
+func Canonical(v string) string {
+	v = strings.ToLower(strings.TrimSpace(v))
+	if c, ok := synonyms[v]; ok {
+		return c
+	}
+	return v
 }
 
 // Calibration returns the union of the target's corpora, C_L ∪ C_D ∪ C_T

@@ -12,6 +12,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"sync"
 )
 
 // Staging is a temporary path beside the final one; Commit renames it into
@@ -58,7 +59,22 @@ func Stage(final string, dir bool) (*Staging, error) {
 	if err != nil {
 		return nil, fmt.Errorf("cannot write beside %s: %w", final, err)
 	}
-	return &Staging{Final: final, Tmp: tmp}, nil
+	st := &Staging{Final: final, Tmp: tmp}
+	live.Store(st, struct{}{})
+	return st, nil
+}
+
+// live holds every staging not yet committed or aborted, so that a process
+// stopped by a signal can remove them all before it exits (AbortAll).
+var live sync.Map
+
+// AbortAll removes every staging of this process that is still open: what
+// a command does when it is interrupted, whatever its job was doing.
+func AbortAll() {
+	live.Range(func(k, _ any) bool {
+		k.(*Staging).Abort()
+		return true
+	})
 }
 
 // plainMode re-creates a fresh staging with the mode a plain create gives
@@ -80,6 +96,7 @@ func plainMode(tmp string, dir bool) error {
 
 // Commit moves the finished output into place.
 func (s *Staging) Commit() error {
+	live.Delete(s)
 	if err := os.Rename(s.Tmp, s.Final); err != nil {
 		s.Abort()
 		return fmt.Errorf("cannot move the output into place: %w", err)
@@ -88,7 +105,10 @@ func (s *Staging) Commit() error {
 }
 
 // Abort removes whatever was written.
-func (s *Staging) Abort() { os.RemoveAll(s.Tmp) }
+func (s *Staging) Abort() {
+	live.Delete(s)
+	os.RemoveAll(s.Tmp)
+}
 
 // ToFile writes a single-file output at final through write, atomically:
 // into a temporary file beside it, synced, then renamed.

@@ -99,7 +99,7 @@ func TestRunCancelledLeavesNothing(t *testing.T) {
 	out := filepath.Join(outDir, "expert")
 	for _, phase := range []string{"score", "export", "verify", "evaluate"} {
 		ctx, cancel := context.WithCancel(context.Background())
-		_, err := Run(ctx, folder, model.CPU{}, Options{Language: "de", Ratio: 0.25, MaxTokens: 32, EvalDocs: 2}, out,
+		_, err := Run(ctx, folder, model.CPU{}, Options{Language: "de", MaxTokens: 32, EvalDocs: 2}, []Expert{{0.25, out}},
 			func(p string, done, total int) {
 				if p == phase {
 					cancel()

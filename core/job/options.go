@@ -35,6 +35,15 @@ type Options struct {
 	NoEval     bool `json:"noEval"`     // Run skips the before/after evaluation
 	EvalDocs   int  `json:"evalDocs"`   // held-out documents per slice at most (0: all)
 	EvalTokens int  `json:"evalTokens"` // held-out document length (0: MaxTokens)
+
+	// SourceName names the source model in the expert's model card (a
+	// folder or file name; the card says "a llama model" without it).
+	SourceName string `json:"sourceName"`
+
+	// CacheDir, when set, keeps scores between jobs: a job on the same
+	// model files, engine and calibration text selects from them without
+	// scoring again (another ratio or method costs seconds).
+	CacheDir string `json:"-"`
 }
 
 // Formats are the outputs a job writes.
@@ -67,9 +76,7 @@ func (o *Options) Defaults() {
 		o.EvalTokens = o.MaxTokens
 	}
 	for _, p := range []*string{&o.Language, &o.Domain, &o.Task} {
-		if *p == "any" {
-			*p = ""
-		}
+		*p = canonicalValues(*p)
 	}
 }
 
@@ -167,4 +174,16 @@ func (o *Options) calibrationPool() ([]corpus.Doc, error) {
 		return nil, fmt.Errorf("no calibration documents: keep the built-in corpora or add your own")
 	}
 	return pool, nil
+}
+
+// canonicalValues writes a target dimension's comma-separated values by
+// their built-in names ("Legal" -> "law"); "any" leaves it open.
+func canonicalValues(v string) string {
+	var out []string
+	for _, x := range strings.Split(v, ",") {
+		if x = corpus.Canonical(x); x != "" && x != "any" {
+			out = append(out, x)
+		}
+	}
+	return strings.Join(out, ",")
 }

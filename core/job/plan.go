@@ -26,72 +26,51 @@ type Job struct {
 	Slicer   *prune.Slicer
 	Output   prune.Output // Path unset: Stage or Write decide where it goes
 	Result   *Result      // the summary so far (no Out, Eval or export timings)
+
+	scored *Scored
 }
 
 // Plan calibrates, scores and selects: everything but writing the expert.
 // It validates the options before any scoring.
 func Plan(ctx context.Context, folder source.Folder, m *model.Model, tok *tokenizer.Tokenizer, be model.Backend, o Options, progress prune.Progress) (*Job, error) {
-	o.Defaults()
+	s, err := Score(ctx, folder, m, tok, be, o, progress)
+	if err != nil {
+		return nil, err
+	}
+	return s.Select(s.Options.Ratio, progress)
+}
+
+// Select chooses the units to remove for one ratio (the options' method,
+// placement and format) and prepares the export.
+func (s *Scored) Select(ratio float64, progress prune.Progress) (*Job, error) {
+	t0 := time.Now()
+	o, m, tok := s.Options, s.Model, s.Tok
+	o.Ratio = ratio
 	if err := o.Validate(m.Config); err != nil {
 		return nil, err
 	}
-	report := func(phase string, done, total int) {
-		if progress != nil {
-			progress(phase, done, total)
-		}
+	if progress != nil {
+		progress("select", 0, 1)
 	}
-	t0 := time.Now()
-	secs := map[string]float64{}
-	lap := func(name string) { secs[name] = time.Since(t0).Seconds(); t0 = time.Now() }
-
-	report("prepare", 0, 1)
-	pool, err := o.calibrationPool()
-	if err != nil {
-		return nil, err
-	}
-	docs, err := o.Target().Calibration(pool)
-	if err != nil {
-		return nil, err
-	}
-	vocabDocs := docs
-	docs = Cap(docs, o.MaxDocs)
-	seqs := prune.Tokenize(tok, docs, min(o.MaxTokens, m.Config.MaxPos))
-	if len(seqs) == 0 {
-		return nil, fmt.Errorf("the calibration documents tokenize to nothing")
-	}
-	ntok := 0
-	for _, s := range seqs {
-		ntok += len(s)
-	}
-	report("prepare", 1, 1)
-	lap("prepare")
-
-	report("score", 0, len(prune.Batches(seqs, prune.BatchTokensFor(m.Config)))*m.Config.Layers)
-	sc, err := prune.Score(ctx, m, be, seqs, progress)
-	if err != nil {
-		return nil, err
-	}
-	lap("score")
-
-	report("select", 0, 1)
 	caps := export.CapabilitiesOf(m.Config.Family, o.Format)
-	plan, err := prune.Select(m.Config, sc.Scores(o.Method, o.Seed), o.Method, o.Ratio, o.Placement, !caps.PruneHeads)
+	plan, err := prune.Select(m.Config, s.Scorer.Scores(o.Method, o.Seed), o.Method, o.Ratio, o.Placement, !caps.PruneHeads)
 	if err != nil {
 		return nil, err
 	}
 	var vr *tokenizer.Restricted
 	if o.Vocab == "target" {
-		if vr, err = prune.VocabPlan(plan, tok, vocabDocs); err != nil {
+		if vr, err = prune.VocabPlan(plan, tok, s.vocabDocs); err != nil {
 			return nil, fmt.Errorf("vocabulary pruning: %w", err)
 		}
 	}
-	sl := &prune.Slicer{M: m, Plan: plan, Source: folder}
+	sl := &prune.Slicer{M: m, Plan: plan, Source: s.Folder}
 	if o.Method == "flap" {
+		sc := s.Scorer
 		sl.Compensate = func(l int) ([]float64, []float64) { return sc.FFNMean(l), sc.OMean(l) }
 	}
 	out := prune.Output{Format: o.Format, Name: "cusprun-expert"}
-	for _, f := range prune.SmallFiles(folder) {
-		if f.Name != "config.json" {
+	for _, f := range prune.SmallFiles(s.Folder) {
+		if f.Name != "config.json" && !isReadme(f.Name) {
 			out.Files = append(out.Files, f)
 		}
 	}
@@ -108,17 +87,23 @@ func Plan(ctx context.Context, folder source.Folder, m *model.Model, tok *tokeni
 		out.VocabMeta = prune.VocabMeta(vr, plan.To.Vocab)
 		tokAfter = vr.Tokenizer
 	}
-	report("select", 1, 1)
-	lap("select")
-
+	if progress != nil {
+		progress("select", 1, 1)
+	}
 	res := summary(m.Config, plan, o)
-	res.Seconds = secs
-	res.Calibration = map[string]int{"docs": len(seqs), "tokens": ntok}
+	res.Seconds = map[string]float64{}
+	for k, v := range s.seconds {
+		res.Seconds[k] = v
+	}
+	res.Seconds["select"] = time.Since(t0).Seconds()
+	res.Calibration = map[string]int{"docs": len(s.seqs), "tokens": s.tokens}
+	res.ScoresCached = s.Cached
 	if vr != nil {
 		res.Vocab = map[string]int{"before": m.Config.Vocab, "after": plan.To.Vocab, "tokenizer_before": tok.VocabSize()}
 	}
-	return &Job{Options: o, Folder: folder, Model: m, Tok: tok, TokAfter: tokAfter, Scorer: sc, Plan: plan,
-		Slicer: sl, Output: out, Result: res}, nil
+	out.Files = append(out.Files, card(res, o))
+	return &Job{Options: o, Folder: s.Folder, Model: m, Tok: tok, TokAfter: tokAfter, Scorer: s.Scorer, Plan: plan,
+		Slicer: sl, Output: out, Result: res, scored: s}, nil
 }
 
 // summary describes a plan: parameter counts and per-layer widths.

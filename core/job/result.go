@@ -22,7 +22,8 @@ type Result struct {
 	// PerLayerRatio is the fraction of each layer's attention+FFN
 	// parameters removed.
 	PerLayerRatio []float64          `json:"per_layer_ratio"`
-	Calibration   map[string]int     `json:"calibration"` // docs, tokens
+	Calibration   map[string]int     `json:"calibration"`             // docs, tokens
+	ScoresCached  bool               `json:"scores_cached,omitempty"` // selected from a cache of an earlier job
 	Eval          map[string]Eval    `json:"eval,omitempty"`
 	Seconds       map[string]float64 `json:"seconds"`
 	Plan          *prune.Plan        `json:"plan"`

@@ -4,6 +4,9 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"math"
+	"os"
+	"path/filepath"
 	"time"
 
 	"github.com/cusprun/cusprun/core/export"
@@ -13,11 +16,21 @@ import (
 	"github.com/cusprun/cusprun/core/tokenizer"
 )
 
-// Run is a whole job on a model folder: Plan, then Export to a staging
-// place beside out, Verify it tensor by tensor, Evaluate it (unless
-// NoEval), and Commit: only a complete, verified expert ever appears at
-// out. Cancelling ctx at any point leaves nothing behind.
-func Run(ctx context.Context, folder source.Folder, be model.Backend, o Options, out string, progress prune.Progress) (*Result, error) {
+// Expert is one output of a run: the ratio it is pruned to and its path.
+type Expert struct {
+	Ratio float64
+	Out   string
+}
+
+// Run is a whole job on a model folder: score once, then for each expert
+// Select, export to a staging place beside its path, Verify tensor by
+// tensor, Evaluate (unless NoEval) and Commit, so only a complete,
+// verified expert ever appears at a path. Cancelling ctx at any point
+// leaves nothing half-written (experts committed before stay).
+func Run(ctx context.Context, folder source.Folder, be model.Backend, o Options, experts []Expert, progress prune.Progress) ([]*Result, error) {
+	if len(experts) == 0 {
+		return nil, fmt.Errorf("no output: give at least one ratio and path")
+	}
 	m, err := model.Open(folder)
 	if err != nil {
 		return nil, err
@@ -26,32 +39,64 @@ func Run(ctx context.Context, folder source.Folder, be model.Backend, o Options,
 	if err != nil {
 		return nil, fmt.Errorf("the model's tokenizer: %w", err)
 	}
-	j, err := Plan(ctx, folder, m, tok, be, o, progress)
+	for _, e := range experts {
+		p := o
+		p.Ratio = e.Ratio
+		p.Defaults()
+		if err := p.Validate(m.Config); err != nil {
+			return nil, err
+		}
+	}
+	s, err := Score(ctx, folder, m, tok, be, o, progress)
 	if err != nil {
 		return nil, err
 	}
-	st, err := j.Stage(ctx, out, progress)
+	var out []*Result
+	for _, e := range experts {
+		j, err := s.Select(e.Ratio, progress)
+		if err != nil {
+			return out, err
+		}
+		if err := j.Commit(ctx, be, e.Out, progress); err != nil {
+			return out, err
+		}
+		out = append(out, j.Result)
+	}
+	return out, nil
+}
+
+// Commit exports, verifies and (unless NoEval) evaluates the expert, then
+// renames it into place at path.
+func (j *Job) Commit(ctx context.Context, be model.Backend, path string, progress prune.Progress) error {
+	st, err := j.Stage(ctx, path, progress)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	defer st.Abort() // a no-op once committed
 	if !j.Options.NoEval {
 		expert, err := model.OpenPath(st.Tmp)
 		if err != nil {
-			return nil, fmt.Errorf("verify: the output does not open: %w", err)
+			return fmt.Errorf("verify: the output does not open: %w", err)
 		}
 		if err := j.Evaluate(ctx, be, expert, progress); err != nil {
-			return nil, err
+			return err
+		}
+		if j.Output.Format == "hf" {
+			// The folder's card gains the figures just measured.
+			c := card(j.Result, j.Options)
+			if err := os.WriteFile(filepath.Join(st.Tmp, c.Name), c.Data, 0o644); err != nil {
+				return fmt.Errorf("writing the model card: %w", err)
+			}
 		}
 	}
 	if err := ctx.Err(); err != nil {
-		return nil, err
+		return err
 	}
 	if err := st.Commit(); err != nil {
-		return nil, err
+		return err
 	}
-	j.Result.Out = out
-	return j.Result, nil
+	j.Result.Out = path
+	return nil
 }
 
 // Stage exports the expert to a staging place beside path and verifies it
@@ -131,16 +176,40 @@ func (j *Job) OpenWritten(src source.Source) (*model.Model, error) {
 }
 
 // Evaluate measures the dense model and the expert on the built-in
-// held-out slices of the job's target and records it in the result.
+// held-out slices of the job's target and records it in the result. The
+// dense model's figures are kept for the next expert of the same scoring.
 func (j *Job) Evaluate(ctx context.Context, be model.Backend, expert *model.Model, progress prune.Progress) error {
 	t0 := time.Now()
-	slices, err := HeldOut(j.Options.Target(), j.Options.EvalDocs)
+	o := j.Options
+	slices, err := HeldOut(o.Target(), o.EvalDocs)
 	if err != nil {
 		return err
 	}
-	ev, err := EvaluateBeforeAfter(ctx, be, Side{Model: j.Model, Tok: j.Tok}, Side{Model: expert, Tok: j.TokAfter}, slices, j.Options.EvalTokens, progress)
+	dense := Side{Model: j.Model, Tok: j.Tok}
+	key := [2]int{o.EvalDocs, o.EvalTokens}
+	s := j.scored
+	if s != nil && s.dense != nil && s.denseKey == key {
+		dense.Known = s.dense
+	}
+	var cached string
+	if s != nil && dense.Known == nil && o.CacheDir != "" && s.Hashes != nil {
+		cached = denseCachePath(o.CacheDir, s.Hashes, be, o)
+		dense.Known = loadDense(cached)
+	}
+	ev, err := EvaluateBeforeAfter(ctx, be, dense, Side{Model: expert, Tok: j.TokAfter}, slices, o.EvalTokens, progress)
 	if err != nil {
 		return err
+	}
+	if s != nil && dense.Known == nil {
+		s.dense, s.denseKey = map[string]prune.Perplexity{}, key
+		for name, e := range ev {
+			s.dense[name] = prune.Perplexity{PPL: e.PPLBefore, NLL: math.Log(e.PPLBefore), Tokens: e.Tokens, Docs: e.Docs}
+		}
+		if cached != "" {
+			if err := saveDense(cached, s.dense); err != nil {
+				return fmt.Errorf("saving the dense model's evaluation to the cache: %w", err)
+			}
+		}
 	}
 	j.Result.Eval = ev
 	j.Result.Seconds["evaluate"] = time.Since(t0).Seconds()

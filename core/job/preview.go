@@ -1,0 +1,154 @@
+package job
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/cusprun/cusprun/core/model"
+	"github.com/cusprun/cusprun/core/prune"
+	"github.com/cusprun/cusprun/core/source"
+	"github.com/cusprun/cusprun/core/tokenizer"
+)
+
+// Preview is what a job will do, known in seconds, before any scoring:
+// the dry run of `cusprun prune --plan`.
+type Preview struct {
+	Ratio        float64  `json:"ratio"`
+	Exact        bool     `json:"exact"` // the per-layer counts are final (scores were cached)
+	Note         string   `json:"note,omitempty"`
+	ParamsBefore int64    `json:"params_before"`
+	ParamsAfter  int64    `json:"params_after"`
+	BytesBefore  int64    `json:"bytes_before"`
+	BytesAfter   int64    `json:"bytes_after"` // tensors only, at the output's dtype
+	Pruned       PerLayer `json:"pruned"`
+	Kept         Widths   `json:"kept"`
+}
+
+// Estimate is a whole dry run: the calibration, each expert's preview and
+// how long the work should take on this machine.
+type Estimate struct {
+	Calibration map[string]int     `json:"calibration"` // docs, tokens
+	Experts     []Preview          `json:"experts"`
+	Seconds     map[string]float64 `json:"seconds_estimate"` // score, export, evaluate
+	Cached      bool               `json:"scores_cached"`
+}
+
+// errTimed ends the timing pass after its first layer.
+var errTimed = errors.New("timed")
+
+// PlanOnly previews a run without scoring: options and model validated, the
+// calibration text read and tokenized, parameters and bytes before and
+// after for each ratio, and times estimated from one layer timed on this
+// engine. With cached scores the per-layer counts are exact; otherwise
+// scoring decides how the budget splits between FFN neurons and attention
+// groups, and the preview assumes the budget is taken from FFN neurons.
+func PlanOnly(ctx context.Context, folder source.Folder, m *model.Model, tok *tokenizer.Tokenizer, be model.Backend, o Options, ratios []float64) (*Estimate, error) {
+	o.Defaults()
+	for _, r := range ratios {
+		p := o
+		p.Ratio = r
+		if err := p.Validate(m.Config); err != nil {
+			return nil, err
+		}
+	}
+	docs, err := o.calibrationDocs()
+	if err != nil {
+		return nil, err
+	}
+	seqs, err := o.tokenize(tok, m.Config, docs)
+	if err != nil {
+		return nil, err
+	}
+	ntok := 0
+	for _, s := range seqs {
+		ntok += len(s)
+	}
+	est := &Estimate{Calibration: map[string]int{"docs": len(seqs), "tokens": ntok}, Seconds: map[string]float64{}}
+	var scores *prune.UnitScores
+	if o.CacheDir != "" {
+		hashes, err := HashSources(folder)
+		if err != nil {
+			return nil, err
+		}
+		if sc := loadCached(o.CacheDir, cacheKey(hashes, be, seqs), m.Config); sc != nil {
+			u := sc.Scores(o.Method, o.Seed)
+			scores, est.Cached = &u, true
+		}
+	}
+	if scores == nil {
+		scores = flatScores(m.Config)
+	}
+	c := m.Config
+	before := prune.Count(c)
+	for _, r := range ratios {
+		plan, err := prune.Select(c, *scores, o.Method, r, o.Placement, false)
+		if err != nil {
+			return nil, err
+		}
+		res := summary(c, plan, o)
+		p := Preview{Ratio: r, Exact: est.Cached, ParamsBefore: res.ParamsBefore, ParamsAfter: res.ParamsAfter,
+			BytesBefore: m.DType.ByteSize(before.Total), BytesAfter: m.DType.ByteSize(res.ParamsAfter), Pruned: res.Pruned, Kept: res.Kept}
+		if !est.Cached {
+			p.Note = "counts assume the budget comes from FFN neurons; scoring decides the split with attention groups"
+		}
+		est.Experts = append(est.Experts, p)
+	}
+	// Time one layer over the first calibration documents and scale by
+	// parameters × tokens: every phase is dominated by matrix products.
+	// The second layer is timed when there is one: the first also pays for
+	// the embedding and the engine's start.
+	probe := seqs[:1]
+	t0 := time.Now()
+	var perLayer float64
+	_, err = m.Run(be, model.Pack(probe), func(L *model.Layer, st *model.Stats) error {
+		perLayer = time.Since(t0).Seconds()
+		t0 = time.Now()
+		if L.Index == 1 || c.Layers == 1 {
+			return errTimed
+		}
+		return nil
+	}, nil)
+	if err != nil && !errors.Is(err, errTimed) {
+		return nil, err
+	}
+	layerParams := float64(before.Decoder) / float64(c.Layers)
+	rate := layerParams * float64(len(probe[0])) / max(perLayer, 1e-6) // parameter-tokens per second
+	est.Seconds["score"] = float64(before.Decoder) * float64(ntok) / rate
+	if !o.NoEval {
+		slices, err := HeldOut(o.Target(), o.EvalDocs)
+		if err != nil {
+			return nil, err
+		}
+		evTok := 0
+		for _, s := range slices {
+			for _, q := range prune.Tokenize(tok, s.Docs, min(o.EvalTokens, c.MaxPos)) {
+				evTok += len(q)
+			}
+		}
+		head := float64(c.Vocab * c.Hidden)
+		for i, p := range est.Experts {
+			dense := 0.0
+			if i == 0 {
+				dense = float64(before.Decoder) + head
+			}
+			est.Seconds["evaluate"] += (dense + float64(p.ParamsAfter-before.Total+before.Decoder) + head) * float64(evTok) / rate
+		}
+	}
+	if est.Cached {
+		est.Seconds["score"] = 0
+	}
+	return est, nil
+}
+
+// flatScores are equal scores for every unit: selection then takes the
+// budget by count alone.
+func flatScores(c *model.Config) *prune.UnitScores {
+	u := &prune.UnitScores{Comparable: true}
+	for l := 0; l < c.Layers; l++ {
+		f, g := make([]float64, c.FFNAt(l)), make([]float64, c.KVHeadsAt(l))
+		u.FFN, u.FFNTie, u.FFNImp = append(u.FFN, f), append(u.FFNTie, f), append(u.FFNImp, f)
+		u.Attn, u.AttnTie, u.AttnImp = append(u.Attn, g), append(u.AttnTie, g), append(u.AttnImp, g)
+	}
+	return u
+}

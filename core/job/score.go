@@ -1,0 +1,113 @@
+package job
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/cusprun/cusprun/core/corpus"
+	"github.com/cusprun/cusprun/core/model"
+	"github.com/cusprun/cusprun/core/prune"
+	"github.com/cusprun/cusprun/core/source"
+	"github.com/cusprun/cusprun/core/tokenizer"
+)
+
+// Scored is a model scored on a job's calibration text: every method's
+// statistics, from which experts of any ratio are selected without
+// scoring again.
+type Scored struct {
+	Options Options
+	Folder  source.Folder
+	Model   *model.Model
+	Tok     *tokenizer.Tokenizer
+	Scorer  *prune.Scorer
+	// Hashes are the source files' SHA-256 (set when a cache is used).
+	Hashes map[string]string
+	// Cached says the scores came from the cache.
+	Cached bool
+
+	seqs      [][]int
+	vocabDocs []corpus.Doc
+	tokens    int
+	seconds   map[string]float64
+	dense     map[string]prune.Perplexity // the dense model's evaluation, once measured
+	denseKey  [2]int
+}
+
+// Score validates the options against the model, calibrates and scores
+// (or, with Options.CacheDir, reads the scores an earlier job saved for the
+// same model files, engine and calibration text).
+func Score(ctx context.Context, folder source.Folder, m *model.Model, tok *tokenizer.Tokenizer, be model.Backend, o Options, progress prune.Progress) (*Scored, error) {
+	o.Defaults()
+	if err := o.Validate(m.Config); err != nil {
+		return nil, err
+	}
+	report := func(phase string, done, total int) {
+		if progress != nil {
+			progress(phase, done, total)
+		}
+	}
+	t0 := time.Now()
+	s := &Scored{Options: o, Folder: folder, Model: m, Tok: tok, seconds: map[string]float64{}}
+	lap := func(name string) { s.seconds[name] = time.Since(t0).Seconds(); t0 = time.Now() }
+
+	docs, err := o.calibrationDocs()
+	if err != nil {
+		return nil, err
+	}
+	report("prepare", 0, 1)
+	seqs, err := o.tokenize(tok, m.Config, docs)
+	if err != nil {
+		return nil, err
+	}
+	vocabDocs := docs
+	s.seqs, s.vocabDocs = seqs, vocabDocs
+	for _, q := range seqs {
+		s.tokens += len(q)
+	}
+	var key string
+	if o.CacheDir != "" {
+		if s.Hashes, err = HashSources(folder); err != nil {
+			return nil, fmt.Errorf("hashing the model for the score cache: %w", err)
+		}
+		key = cacheKey(s.Hashes, be, seqs)
+		s.Scorer = loadCached(o.CacheDir, key, m.Config)
+		s.Cached = s.Scorer != nil
+	}
+	report("prepare", 1, 1)
+	lap("prepare")
+
+	if s.Scorer == nil {
+		report("score", 0, len(prune.Batches(seqs, prune.BatchTokensFor(m.Config)))*m.Config.Layers)
+		if s.Scorer, err = prune.Score(ctx, m, be, seqs, progress); err != nil {
+			return nil, err
+		}
+		if key != "" {
+			if err := saveCached(o.CacheDir, key, s.Scorer); err != nil {
+				return nil, fmt.Errorf("saving scores to the cache %s: %w", o.CacheDir, err)
+			}
+		}
+	}
+	lap("score")
+	return s, nil
+}
+
+// calibrationDocs reads the calibration text and selects the target's
+// documents: the cheap part, which fails before any long work on a bad
+// corpus or a target with no documents.
+func (o *Options) calibrationDocs() ([]corpus.Doc, error) {
+	pool, err := o.calibrationPool()
+	if err != nil {
+		return nil, err
+	}
+	return o.Target().Calibration(pool)
+}
+
+// tokenize caps and tokenizes the calibration documents.
+func (o *Options) tokenize(tok *tokenizer.Tokenizer, c *model.Config, docs []corpus.Doc) ([][]int, error) {
+	seqs := prune.Tokenize(tok, Cap(docs, o.MaxDocs), min(o.MaxTokens, c.MaxPos))
+	if len(seqs) == 0 {
+		return nil, fmt.Errorf("the calibration documents tokenize to nothing")
+	}
+	return seqs, nil
+}
