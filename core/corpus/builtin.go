@@ -106,7 +106,7 @@ var synonyms = map[string]string{
 	"legal": "law", "laws": "law",
 	"medical": "medicine", "health": "medicine",
 	"programming": "code", "coding": "code",
-	"financial": "finance",
+	"financial":          "finance",
 	"question-answering": "qa", "summarisation": "summarization", "summary": "summarization",
 }
 
