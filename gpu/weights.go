@@ -8,15 +8,19 @@ import (
 	"github.com/cusprun/cusprun/core/model"
 	"github.com/cusprun/cusprun/core/tensor"
 	"github.com/cusprun/cusprun/gpu/internal/compute"
+	"github.com/cusprun/cusprun/shaders"
 )
 
 // uploadWeight copies a weight's file bytes to the device.
 func uploadWeight(d *compute.Device, w *model.Weight) (*compute.Weight, error) {
 	dt, raw := w.DType, w.Raw
-	switch dt {
-	case tensor.F32, tensor.F16, tensor.BF16:
-	case tensor.Q8_0:
-		// Decoded on the host, one weight at a time, freed with the layer.
+	switch {
+	case dt == tensor.F32, dt == tensor.F16, dt == tensor.BF16:
+	case shaders.WeightLoader(dt.String()) != "":
+		// Quantized blocks go up as bytes; the shader's wload dequantizes.
+	case dt.Quantized():
+		// A quantized dtype without a loader: decoded on the host, one
+		// weight at a time, freed with the layer.
 		dt, raw = tensor.F32, compute.F32Bytes(w.F32())
 	default:
 		return nil, fmt.Errorf("gpu: %s: dtype %s is not supported", w.Name, w.DType)

@@ -6,13 +6,14 @@ import (
 	"fmt"
 
 	"github.com/cusprun/cusprun/core/tensor"
+	"github.com/cusprun/cusprun/shaders"
 )
 
-// Weight is a matrix on the device in its file dtype (Q8_0 is widened to
-// f32 on the host first), split by rows into chunks that each fit one
-// storage binding.
+// Weight is a matrix on the device in its file dtype (quantized ones as
+// their blocks' bytes), split by rows into chunks that each fit one storage
+// binding.
 type Weight struct {
-	DType      tensor.DType // F32, F16 or BF16 as stored on the device
+	DType      tensor.DType // F32, F16, BF16 or a quantized dtype, as stored on the device
 	Rows, Cols int
 	Chunks     []Chunk
 }
@@ -34,8 +35,8 @@ func (w *Weight) Release() {
 	w.Chunks = nil
 }
 
-// UploadMatrix copies a [rows, cols] matrix of dtype dt (F32, F16 or BF16)
-// to the device, split by rows so that no chunk exceeds d.MaxBinding.
+// UploadMatrix copies a [rows, cols] matrix of dtype dt (F32, F16, BF16 or
+// a quantized dtype whose rows are whole blocks) to the device, split by rows so that no chunk exceeds d.MaxBinding.
 func (d *Device) UploadMatrix(raw []byte, dt tensor.DType, rows, cols int, name string) (*Weight, error) {
 	rb := int(dt.ByteSize(int64(cols)))
 	if rb <= 0 || len(raw) < rows*rb {
@@ -65,6 +66,9 @@ func loader(dt tensor.DType) string {
 		return "wload_bf16"
 	case tensor.F16:
 		return "wload_f16"
+	}
+	if dt.Quantized() { // blocks as bytes, dequantized in the shader
+		return shaders.WeightLoader(dt.String())
 	}
 	return "wload_f32"
 }
