@@ -407,6 +407,11 @@ func (b *Backend) Layer(s model.State, L *model.Layer, st *model.Stats) (err err
 			p.ColumnSums(acc, a, P.spans, n, F, offFSum, offFSq)
 		}
 		p.MatMul(h, a, Wd, compute.MM{N: n, K: F, Bias: downB, Accumulate: true})
+		if st != nil && (st.OInputs != nil || st.DownInputs != nil) {
+			if p, err = b.reportInputs(p, st, z, a, n, nq, F); err != nil {
+				return err
+			}
+		}
 	}
 	if err := p.Submit(); err != nil {
 		return err

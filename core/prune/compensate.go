@@ -94,6 +94,7 @@ func Compensate(ctx context.Context, m *model.Model, be model.Backend, seqs [][]
 	bs := Batches(seqs, BatchTokensFor(c))
 	states := make([]model.State, 0, len(bs))
 	docs := make([]int, 0, len(bs))
+	tokens := 0
 	defer func() {
 		for _, s := range states {
 			be.Free(s)
@@ -111,6 +112,7 @@ func Compensate(ctx context.Context, m *model.Model, be model.Backend, seqs [][]
 		}
 		states = append(states, s)
 		docs = append(docs, len(b))
+		tokens += len(pb.IDs)
 	}
 	prep, _ := be.(model.Preparer)
 	for l := 0; l < c.Layers; l++ {
@@ -135,6 +137,9 @@ func Compensate(ctx context.Context, m *model.Model, be model.Backend, seqs [][]
 			if progress != nil {
 				progress("compensate", l*len(states)+i+1, c.Layers*len(states))
 			}
+		}
+		if gz.n != ga.n || ga.n != tokens {
+			return nil, fmt.Errorf("compensation, layer %d: the %s backend reported the inputs of %d and %d of %d tokens", l, be.Name(), gz.n, ga.n, tokens)
 		}
 		qr := dims(keptHeads(plan.KeepGroups[l], c.Group()), c.HeadDim)
 		if err := comp.refit(l, L.O, L.OB, model.RoleO, model.RoleOB, gz, qr, opt.Ridge); err != nil {

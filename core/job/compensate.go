@@ -1,0 +1,37 @@
+package job
+
+import (
+	"context"
+	"os"
+	"time"
+
+	"github.com/cusprun/cusprun/core/model"
+	"github.com/cusprun/cusprun/core/prune"
+)
+
+// Compensate refits the planned expert's o_proj and down_proj by least
+// squares on the calibration sequences (prune.Compensate, Options.Compensate)
+// and makes the slicer export the refitted weights. It is a second pass over
+// the calibration text, layer by layer. Where the platform has a temporary
+// directory the refitted matrices wait there for the export (memory stays
+// one layer's weights and Gram matrices plus the calibration hidden states);
+// in the browser they stay in memory.
+func (j *Job) Compensate(ctx context.Context, be model.Backend, seqs [][]int, progress prune.Progress) error {
+	t0 := time.Now()
+	opt := prune.CompensateOptions{}
+	if f, err := os.CreateTemp("", "cusprun-refit-*"); err == nil {
+		// Unlinked at once where the OS allows: the open file is enough,
+		// and nothing stays behind however the job ends.
+		os.Remove(f.Name())
+		opt.Spill = f
+	}
+	comp, err := prune.Compensate(ctx, j.Model, be, seqs, j.Plan, opt, progress)
+	if err != nil {
+		return err
+	}
+	j.Slicer.Refit = comp
+	if j.Result != nil && j.Result.Seconds != nil {
+		j.Result.Seconds["compensate"] = time.Since(t0).Seconds()
+	}
+	return nil
+}

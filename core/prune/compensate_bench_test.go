@@ -1,0 +1,105 @@
+package prune
+
+import (
+	"context"
+	"math/rand/v2"
+	"path/filepath"
+	"runtime"
+	"runtime/metrics"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/cusprun/cusprun/core/model"
+	"github.com/cusprun/cusprun/core/synth"
+	"github.com/cusprun/cusprun/core/tensor"
+)
+
+// BenchmarkCompensation times the scoring pass and the compensation pass
+// (layer-by-layer forward, Gram matrices, Cholesky solves) on the same
+// calibration tokens of a synthetic Qwen2.5-0.5B-shaped model (its layer
+// widths, 4 of its 24 layers: both passes cost the same per layer), and
+// the peak of live Go heap objects during each (sampled every 5 ms).
+//
+//	go test ./core/prune -run '^$' -bench Compensation -benchtime 1x
+func BenchmarkCompensation(b *testing.B) {
+	c, err := synth.Config(synth.Options{Family: "qwen2", Shape: "qwen2.5-0.5b", Layers: 4})
+	if err != nil {
+		b.Fatal(err)
+	}
+	dir := filepath.Join(b.TempDir(), "m")
+	if err := synth.WriteHF(dir, c, 1, tensor.BF16, ""); err != nil {
+		b.Fatal(err)
+	}
+	m, err := model.OpenPath(dir)
+	if err != nil {
+		b.Fatal(err)
+	}
+	seqs := randomSeqs(rand.New(rand.NewPCG(1, 1)), 16, 512, c.Vocab)
+	ctx := context.Background()
+	var score, comp []float64
+	var peakScore, peakComp uint64
+	for i := 0; i < b.N; i++ {
+		runtime.GC()
+		t0 := time.Now()
+		stop := peakHeap(&peakScore)
+		sc, err := Score(ctx, m, model.CPU{}, seqs, nil)
+		stop()
+		if err != nil {
+			b.Fatal(err)
+		}
+		score = append(score, time.Since(t0).Seconds())
+		plan, err := Select(c, sc.Scores("cusprun", 1), "cusprun", 0.2, "uniform", false)
+		if err != nil {
+			b.Fatal(err)
+		}
+		runtime.GC()
+		t0 = time.Now()
+		stop = peakHeap(&peakComp)
+		cp, err := Compensate(ctx, m, model.CPU{}, seqs, plan, CompensateOptions{}, nil)
+		stop()
+		if err != nil {
+			b.Fatal(err)
+		}
+		comp = append(comp, time.Since(t0).Seconds())
+		b.ReportMetric(float64(cp.Bytes())/(1<<20), "MiB/refitted")
+	}
+	s, k := median(score), median(comp)
+	b.ReportMetric(s, "s/score")
+	b.ReportMetric(k, "s/compensate")
+	b.ReportMetric(k/s, "compensate/score")
+	b.ReportMetric(float64(peakScore)/(1<<20), "MiB/peak-score")
+	b.ReportMetric(float64(peakComp)/(1<<20), "MiB/peak-compensate")
+}
+
+func median(v []float64) float64 {
+	s := append([]float64(nil), v...)
+	for i := range s {
+		for j := i + 1; j < len(s); j++ {
+			if s[j] < s[i] {
+				s[i], s[j] = s[j], s[i]
+			}
+		}
+	}
+	return s[len(s)/2]
+}
+
+// peakHeap samples the heap in use until the returned stop is called and
+// keeps the largest value seen in *peak.
+func peakHeap(peak *uint64) (stop func()) {
+	var done atomic.Bool
+	fin := make(chan struct{})
+	go func() {
+		// runtime/metrics reads without stopping the world.
+		sample := []metrics.Sample{{Name: "/memory/classes/heap/objects:bytes"}}
+		for !done.Load() {
+			metrics.Read(sample)
+			if v := sample[0].Value.Uint64(); v > *peak {
+				*peak = v
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+		close(fin)
+	}()
+	return func() { done.Store(true); <-fin }
+}
