@@ -8,6 +8,11 @@ import (
 	"github.com/cusprun/cusprun/core/tensor"
 )
 
+// maxFuzzFile bounds a fuzz input: parsing and reading every tensor stays far
+// below the fuzzer's 10 s limit per input, also on a busy machine. The seeds
+// are built once, before f.Fuzz.
+const maxFuzzFile = 1 << 16
+
 func FuzzParse(f *testing.F) {
 	good, _ := writeFile(f, []tensor.Info{
 		{Name: "a", DType: tensor.BF16, Shape: []int{3, 4}},
@@ -23,6 +28,9 @@ func FuzzParse(f *testing.F) {
 	binary.LittleEndian.PutUint64(huge, 1<<62)
 	f.Add(huge)
 	f.Fuzz(func(t *testing.T, b []byte) {
+		if len(b) > maxFuzzFile {
+			return
+		}
 		pf, err := Parse(&source.Bytes{B: b, Path: "fuzz"})
 		if err != nil {
 			return
