@@ -33,9 +33,6 @@ func New() (*Backend, error) {
 	return &Backend{d: d, own: true}, nil
 }
 
-// newOn runs on an open device, which the caller closes (tests share one).
-func newOn(d *compute.Device) *Backend { return &Backend{d: d} }
-
 // DeviceName is the adapter's name, as the driver reports it.
 func (b *Backend) DeviceName() string { return b.d.Name() }
 

@@ -60,3 +60,7 @@ func maxRel(a, b []float32, floor float64) (float64, int) {
 	}
 	return worst / scale, at
 }
+
+// newOn is a backend on an open device, which the caller closes (the tests
+// share one).
+func newOn(d *compute.Device) *Backend { return &Backend{d: d} }

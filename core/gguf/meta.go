@@ -138,36 +138,11 @@ func (f *File) Float32s(key string) ([]float32, bool) {
 	return out, true
 }
 
-// Floats returns a numeric array as float64s.
-func (f *File) Floats(key string) ([]float64, bool) {
-	a, ok := f.Array(key)
-	if !ok {
-		return nil, false
-	}
-	if d, ok := a.Data.([]float64); ok {
-		return d, true
-	}
-	n := a.Len()
-	out := make([]float64, n)
-	for i := range n {
-		v, ok := asFloat(a.index(i))
-		if !ok {
-			return nil, false
-		}
-		out[i] = v
-	}
-	return out, true
-}
-
 // Arch is general.architecture ("llama", "qwen2", "phi3", ...), or "".
 func (f *File) Arch() string {
 	s, _ := f.String("general.architecture")
 	return s
 }
-
-// ArchKey prefixes a key with the architecture: ArchKey("block_count") is
-// "llama.block_count" in a llama file.
-func (f *File) ArchKey(suffix string) string { return f.Arch() + "." + suffix }
 
 // index returns element i of a (non-nested) array as a scalar.
 func (a Array) index(i int) any {

@@ -111,19 +111,11 @@ func (w *Writer) Delete(key string) {
 // Typed setters; a misuse (after WriteHeader) is reported by WriteHeader.
 func (w *Writer) SetString(key, v string)             { w.Set(key, v) }
 func (w *Writer) SetBool(key string, v bool)          { w.Set(key, v) }
-func (w *Writer) SetUint8(key string, v uint8)        { w.Set(key, v) }
 func (w *Writer) SetUint32(key string, v uint32)      { w.Set(key, v) }
-func (w *Writer) SetInt32(key string, v int32)        { w.Set(key, v) }
-func (w *Writer) SetUint64(key string, v uint64)      { w.Set(key, v) }
-func (w *Writer) SetInt64(key string, v int64)        { w.Set(key, v) }
 func (w *Writer) SetFloat32(key string, v float32)    { w.Set(key, v) }
-func (w *Writer) SetFloat64(key string, v float64)    { w.Set(key, v) }
 func (w *Writer) SetStrings(key string, v []string)   { w.Set(key, v) }
 func (w *Writer) SetInt32s(key string, v []int32)     { w.Set(key, v) }
-func (w *Writer) SetUint32s(key string, v []uint32)   { w.Set(key, v) }
-func (w *Writer) SetInt64s(key string, v []int64)     { w.Set(key, v) }
 func (w *Writer) SetFloat32s(key string, v []float32) { w.Set(key, v) }
-func (w *Writer) SetBools(key string, v []bool)       { w.Set(key, v) }
 
 // normalize returns the GGUF type of a Go value, with slices wrapped in an
 // Array.

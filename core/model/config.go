@@ -165,34 +165,28 @@ func (c *Config) Validate() error {
 
 // hfConfig is the subset of a Hugging Face config.json this engine reads.
 type hfConfig struct {
-	ModelType         string          `json:"model_type"`
-	Hidden            int             `json:"hidden_size"`
-	Layers            int             `json:"num_hidden_layers"`
-	Heads             int             `json:"num_attention_heads"`
-	KVHeads           *int            `json:"num_key_value_heads"`
-	HeadDim           *int            `json:"head_dim"`
-	FFN               int             `json:"intermediate_size"`
-	Vocab             int             `json:"vocab_size"`
-	MaxPos            int             `json:"max_position_embeddings"`
-	RMSEps            *float64        `json:"rms_norm_eps"`
-	LNEps             *float64        `json:"layer_norm_eps"`
-	Theta             *float64        `json:"rope_theta"`
-	Scaling           json.RawMessage `json:"rope_scaling"`
-	Partial           *float64        `json:"partial_rotary_factor"`
-	Tied              *bool           `json:"tie_word_embeddings"`
-	AttnBias          *bool           `json:"attention_bias"`
-	MLPBias           *bool           `json:"mlp_bias"`
-	OrigMax           int             `json:"original_max_position_embeddings"`
-	BOS               json.RawMessage `json:"bos_token_id"`
-	EOS               json.RawMessage `json:"eos_token_id"`
-	HiddenAct         string          `json:"hidden_act"`
-	QKLayerNorm       bool            `json:"qk_layernorm"`
-	SlidingWindow     json.RawMessage `json:"sliding_window"`
-	UseSlidingWindow  *bool           `json:"use_sliding_window"`
-	Architectures     []string        `json:"architectures"`
-	TorchDtype        string          `json:"torch_dtype"`
-	RopeParams        json.RawMessage `json:"rope_parameters"`
-	PartialRotaryDims *int            `json:"rotary_dim"`
+	ModelType   string          `json:"model_type"`
+	Hidden      int             `json:"hidden_size"`
+	Layers      int             `json:"num_hidden_layers"`
+	Heads       int             `json:"num_attention_heads"`
+	KVHeads     *int            `json:"num_key_value_heads"`
+	HeadDim     *int            `json:"head_dim"`
+	FFN         int             `json:"intermediate_size"`
+	Vocab       int             `json:"vocab_size"`
+	MaxPos      int             `json:"max_position_embeddings"`
+	RMSEps      *float64        `json:"rms_norm_eps"`
+	LNEps       *float64        `json:"layer_norm_eps"`
+	Theta       *float64        `json:"rope_theta"`
+	Scaling     json.RawMessage `json:"rope_scaling"`
+	Partial     *float64        `json:"partial_rotary_factor"`
+	Tied        *bool           `json:"tie_word_embeddings"`
+	AttnBias    *bool           `json:"attention_bias"`
+	MLPBias     *bool           `json:"mlp_bias"`
+	OrigMax     int             `json:"original_max_position_embeddings"`
+	BOS         json.RawMessage `json:"bos_token_id"`
+	EOS         json.RawMessage `json:"eos_token_id"`
+	HiddenAct   string          `json:"hidden_act"`
+	QKLayerNorm bool            `json:"qk_layernorm"`
 }
 
 type hfScaling struct {

@@ -42,18 +42,6 @@ var (
 	one   = laneKernel(lanes1x1)
 )
 
-// dot is the dot product of a and b[:len(a)] as defined above.
-func dot(a, b []float32) float32 {
-	k := len(a)
-	b = b[:k]
-	m := k &^ (lanes - 1)
-	var acc [lanes]float32
-	if m > 0 {
-		one(acc[:], a, b, m)
-	}
-	return finish(&acc, a[m:], b[m:k])
-}
-
 // finish reduces sixteen lane sums in the fixed tree and adds the tail
 // products xt[i]*wt[i] in order.
 func finish(s *[lanes]float32, xt, wt []float32) float32 {

@@ -6,6 +6,20 @@ import (
 	"testing"
 )
 
+// dot is one dot product of a and b[:len(a)] as dot.go defines it, through
+// the lane kernel in use. The engine computes its dot products through
+// dots only, so this single form lives with the tests.
+func dot(a, b []float32) float32 {
+	k := len(a)
+	b = b[:k]
+	m := k &^ (lanes - 1)
+	var acc [lanes]float32
+	if m > 0 {
+		one(acc[:], a, b, m)
+	}
+	return finish(&acc, a[m:], b[m:k])
+}
+
 // refDot is the definition of dot (dot.go) written out plainly.
 func refDot(a, b []float32) float32 {
 	var s [lanes]float32

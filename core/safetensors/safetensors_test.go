@@ -275,14 +275,14 @@ func shardedFolder(t *testing.T, maxBytes int64) (source.Mem, []tensor.Info, [][
 		{Name: "l0.n", DType: tensor.F16, Shape: []int{4}},
 		{Name: "head", DType: tensor.BF16, Shape: []int{10, 4}},
 	}
-	plan := PlanShards(infos, maxBytes)
+	plan := planShards(infos, maxBytes)
 	folder := source.Mem{}
 	wm := map[string]string{}
 	var all [][]float32
 	var total int64
 	for i, group := range plan {
 		b, vals := writeFile(t, group, map[string]string{"format": "pt"})
-		name := ShardName(i, len(plan))
+		name := shardName(i, len(plan))
 		folder[name] = b
 		all = append(all, vals...)
 		for _, in := range group {
@@ -291,7 +291,7 @@ func shardedFolder(t *testing.T, maxBytes int64) (source.Mem, []tensor.Info, [][
 		}
 	}
 	var ix bytes.Buffer
-	if err := WriteIndex(&ix, total, wm); err != nil {
+	if err := writeIndex(&ix, total, wm); err != nil {
 		t.Fatal(err)
 	}
 	folder[IndexName] = ix.Bytes()
@@ -385,22 +385,6 @@ func TestOpenSingle(t *testing.T) {
 		if err != nil || len(m.Tensors) != 1 {
 			t.Fatalf("%s: %v", name, err)
 		}
-	}
-}
-
-func TestPlanShards(t *testing.T) {
-	in := []tensor.Info{
-		{Name: "a", DType: tensor.F32, Shape: []int{10}},
-		{Name: "b", DType: tensor.F32, Shape: []int{100}},
-		{Name: "c", DType: tensor.F32, Shape: []int{5}},
-		{Name: "d", DType: tensor.F32, Shape: []int{5}},
-	}
-	p := PlanShards(in, 80)
-	if len(p) != 3 || len(p[0]) != 1 || len(p[1]) != 1 || len(p[2]) != 2 {
-		t.Fatalf("plan %v", p)
-	}
-	if len(PlanShards(in, 0)) != 1 || len(PlanShards(nil, 10)) != 1 {
-		t.Fatal("single-shard plans")
 	}
 }
 

@@ -40,7 +40,6 @@ type hfModel struct {
 	FuseUnk                 bool            `json:"fuse_unk"`
 	ByteFallback            bool            `json:"byte_fallback"`
 	IgnoreMerges            bool            `json:"ignore_merges"`
-	Dropout                 *float64        `json:"dropout"`
 }
 
 // component is any normalizer, pre-tokenizer, decoder or post-processor.
@@ -68,9 +67,6 @@ type component struct {
 	UseRegex *bool            `json:"use_regex"`
 	Individ  bool             `json:"individual_digits"`
 	Single   []hfTemplatePart `json:"single"`
-	Specials map[string]struct {
-		IDs []int `json:"ids"`
-	} `json:"special_tokens"`
 }
 
 type hfPattern struct {
