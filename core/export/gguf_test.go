@@ -2,6 +2,7 @@ package export_test
 
 import (
 	"path/filepath"
+	"slices"
 	"testing"
 
 	"github.com/cusprun/cusprun/core/export"
@@ -72,7 +73,7 @@ func TestGGUFWrite(t *testing.T) {
 				if !ok {
 					t.Fatalf("%s is missing", g.Info.Name)
 				}
-				if tensor.ShapeString(ft.Shape) != tensor.ShapeString(g.Info.Shape) || ft.DType != g.Info.DType {
+				if !slices.Equal(ft.Shape, g.Info.Shape) || ft.DType != g.Info.DType {
 					t.Errorf("%s: %v %s, want %v %s", g.Info.Name, ft.Shape, ft.DType, g.Info.Shape, g.Info.DType)
 				}
 				if g.Extra {

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -59,7 +60,7 @@ func TestHFDir(t *testing.T) {
 	}
 	for _, in := range infos {
 		got, ok := st.Tensor(in.Name)
-		if !ok || got.DType != in.DType || tensor.ShapeString(got.Shape) != tensor.ShapeString(in.Shape) {
+		if !ok || got.DType != in.DType || !slices.Equal(got.Shape, in.Shape) {
 			t.Fatalf("%s: found %v as %+v", in.Name, ok, got.Info)
 		}
 		v := make([]float32, in.Elems())

@@ -6,6 +6,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -85,7 +86,7 @@ func TestRoundTrip(t *testing.T) {
 				if !ok {
 					t.Fatalf("%s missing", in.Name)
 				}
-				if tt.DType != dt || tensor.ShapeString(tt.Shape) != tensor.ShapeString(in.Shape) {
+				if tt.DType != dt || !slices.Equal(tt.Shape, in.Shape) {
 					t.Fatalf("%s: got %s %v", in.Name, tt.DType, tt.Shape)
 				}
 				rows, cols := tt.Rows(), tt.Cols()

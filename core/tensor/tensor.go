@@ -110,8 +110,6 @@ func (t Info) Rows() int {
 	return int(t.Elems() / int64(c))
 }
 
-// ShapeString prints a shape as [a b c].
-func ShapeString(s []int) string { return fmt.Sprint(s) }
 
 // Decode converts src, holding len(dst) elements of dtype d, to float32.
 func Decode(dst []float32, src []byte, d DType) error {
