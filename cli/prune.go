@@ -51,6 +51,7 @@ func pruneFlags(fs *flag.FlagSet, o *job.Options, a *pruneArgs) {
 	fs.StringVar(&o.Method, "method", "cusprun", "cusprun, wanda-sp, flap, magnitude or random")
 	fs.StringVar(&o.Placement, "placement", "uniform", "uniform (same widths every layer) or adaptive (per-layer; GGUF deci)")
 	fs.StringVar(&o.Format, "format", "hf", "hf (folder), zip or gguf")
+	fs.StringVar(&o.Quant, "quant", "keep", "tensor types: keep (the source's; bf16 in hf/zip from a quantized source), f32, f16, bf16, or with --format gguf q8_0, q4_0, q4_k_m, q5_k_m, q6_k (llama-quantize's per-tensor types)")
 	fs.Uint64Var(&o.Seed, "seed", 1, "seed of the random baseline")
 	fs.IntVar(&o.MaxTokens, "max-tokens", job.DefaultMaxTokens, "cut each calibration and held-out document to this many tokens")
 	fs.IntVar(&o.MaxDocs, "max-docs", 0, "use at most this many calibration documents, spread over languages and domains (0: all)")

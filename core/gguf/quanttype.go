@@ -70,7 +70,7 @@ func TensorType(ftype, name string, shape []int, m QuantModel) (t GGMLType, quan
 			t = TypeQ6_K
 		}
 	}
-	return fallback(t, cols), true, nil
+	return FallbackType(t, cols), true, nil
 }
 
 // quantizable is llama.cpp's tensor_allows_quantization for these families:
@@ -129,10 +129,11 @@ func useMoreBits(i, n int) bool {
 	return i < n/8 || i >= 7*n/8 || (i-n/8)%3 == 2
 }
 
-// fallback is llama.cpp's tensor_type_fallback: a type whose block does not
-// divide the row length is replaced by a 32-value type, or F16 when even
-// that does not divide it.
-func fallback(t GGMLType, cols int64) GGMLType {
+// FallbackType is llama.cpp's tensor_type_fallback: a type whose block does
+// not divide the row length is replaced by a 32-value type (Q4_K by Q5_0,
+// Q5_K by Q5_1, Q6_K by Q8_0, Q2_K and Q3_K by Q4_0), or F16 when even that
+// does not divide it.
+func FallbackType(t GGMLType, cols int64) GGMLType {
 	blk, _, _ := t.Block()
 	if cols%blk == 0 {
 		return t

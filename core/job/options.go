@@ -26,6 +26,7 @@ type Options struct {
 	Method    string  `json:"method"`    // prune.Methods
 	Placement string  `json:"placement"` // uniform or adaptive
 	Format    string  `json:"format"`    // hf, zip or gguf
+	Quant     string  `json:"quant"`     // tensor types: prune.Quants (keep: the source's)
 	Vocab     string  `json:"vocab"`     // off or target (docs/VOCAB.md)
 	Seed      uint64  `json:"seed"`      // of the random baseline
 
@@ -65,6 +66,7 @@ func (o *Options) Defaults() {
 	def(&o.Method, "cusprun")
 	def(&o.Placement, "uniform")
 	def(&o.Format, "hf")
+	def(&o.Quant, "keep")
 	def(&o.Vocab, "off")
 	if o.Seed == 0 {
 		o.Seed = 1
@@ -101,6 +103,9 @@ func (o *Options) Validate(c *model.Config) error {
 	}
 	if !oneOf(o.Format, Formats) {
 		return fmt.Errorf("unknown format %q (%s)", o.Format, strings.Join(Formats, ", "))
+	}
+	if err := prune.CheckQuant(o.Quant, o.Format); err != nil {
+		return err
 	}
 	if !oneOf(o.Placement, Placements) {
 		return fmt.Errorf("unknown placement %q (%s)", o.Placement, strings.Join(Placements, ", "))

@@ -68,7 +68,7 @@ func (s *Scored) Select(ratio float64, progress prune.Progress) (*Job, error) {
 		sc := s.Scorer
 		sl.Compensate = func(l int) ([]float64, []float64) { return sc.FFNMean(l), sc.OMean(l) }
 	}
-	out := prune.Output{Format: o.Format, Name: "cusprun-expert"}
+	out := prune.Output{Format: o.Format, Quant: o.Quant, Name: "cusprun-expert"}
 	for _, f := range prune.SmallFiles(s.Folder) {
 		if f.Name != "config.json" && !isReadme(f.Name) {
 			out.Files = append(out.Files, f)
@@ -109,7 +109,7 @@ func (s *Scored) Select(ratio float64, progress prune.Progress) (*Job, error) {
 // summary describes a plan: parameter counts and per-layer widths.
 func summary(c *model.Config, plan *prune.Plan, o Options) *Result {
 	t := o.Target()
-	res := &Result{Format: o.Format, Family: c.Family, Method: o.Method, Placement: o.Placement,
+	res := &Result{Format: o.Format, Quant: o.Quant, Family: c.Family, Method: o.Method, Placement: o.Placement,
 		Ratio: o.Ratio, Plan: plan,
 		Target: map[string]string{"language": t.Get("language"), "domain": t.Get("domain"), "task": t.Get("task")}}
 	before, after := prune.Count(c), prune.Count(plan.To)

@@ -7,6 +7,7 @@ import "github.com/cusprun/cusprun/core/prune"
 type Result struct {
 	Out          string            `json:"out,omitempty"`
 	Format       string            `json:"format"`
+	Quant        string            `json:"quant,omitempty"` // tensor types asked for (prune.Quants)
 	Family       string            `json:"family"`
 	Method       string            `json:"method"`
 	Placement    string            `json:"placement"`
@@ -30,6 +31,10 @@ type Result struct {
 	// Vocab: vocabulary sizes (model rows) before and after, and the
 	// source tokenizer's size, when the vocabulary was pruned.
 	Vocab map[string]int `json:"vocab,omitempty"`
+	// Tensors says, per tensor of a GGUF expert, what the export did
+	// (copied the source's quant blocks, requantized, converted) and the
+	// type written.
+	Tensors map[string]string `json:"tensors,omitempty"`
 }
 
 // PerLayer is how many FFN neurons and attention groups each layer lost.

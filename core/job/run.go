@@ -117,6 +117,7 @@ func (j *Job) Stage(ctx context.Context, path string, progress prune.Progress) (
 		return nil, err
 	}
 	j.Result.Seconds["export"] = time.Since(t0).Seconds()
+	j.Result.Tensors = j.Slicer.Actions
 	t0 = time.Now()
 	if progress != nil {
 		progress("export", 1, 1)

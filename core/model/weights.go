@@ -74,16 +74,20 @@ type Layer struct {
 	UpB, DownB          *Weight
 }
 
-// Head holds what turns the last hidden state into logits.
+// Head holds what turns the last hidden state into logits, but for the
+// output matrix itself, which Logits streams from the file in chunks.
 type Head struct {
 	Norm, NormB *Weight
-	Out, OutB   *Weight // Out is the embedding matrix when tied
+	OutB        *Weight // lm_head's bias (phi), nil without one
 }
 
 // SelectCols returns a weight holding only the given columns. Whole-element
 // dtypes are copied byte for byte; rows of a quantized dtype (Q8_0, Q4_K,
 // ...) cannot be cut inside a block, so they are widened to F32 first.
 func (w *Weight) SelectCols(cols []int) *Weight {
+	if identity(cols, w.Cols) { // nothing cut: keep the bytes (and quant blocks) as stored
+		return &Weight{Name: w.Name, DType: w.DType, Rows: w.Rows, Cols: w.Cols, Raw: append([]byte(nil), w.Raw...)}
+	}
 	if w.DType.Quantized() {
 		f := w.F32()
 		out := make([]float32, 0, w.Rows*len(cols))
@@ -105,6 +109,19 @@ func (w *Weight) SelectCols(cols []int) *Weight {
 		}
 	}
 	return &Weight{Name: w.Name, DType: w.DType, Rows: w.Rows, Cols: len(cols), Raw: raw}
+}
+
+// identity reports whether cols is 0, 1, ..., n-1.
+func identity(cols []int, n int) bool {
+	if len(cols) != n {
+		return false
+	}
+	for i, c := range cols {
+		if c != i {
+			return false
+		}
+	}
+	return true
 }
 
 // SelectRows returns a weight holding only the given rows.

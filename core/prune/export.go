@@ -26,13 +26,16 @@ type Output struct {
 	Files []export.File
 	// VocabMeta writes the tokenizer keys of a GGUF made from an HF source.
 	VocabMeta func(*gguf.Writer) error
+	// Quant chooses the tensor types (Quants; "" is keep).
+	Quant string
 }
 
-// matrixDType is the dtype the output stores matrices in: the source's,
-// except that safetensors has no Q8_0 and a Q8_0 row must be whole blocks.
+// matrixDType is the dtype an HF output stores matrices in: the source's,
+// except that safetensors has no quantized types: a quantized source is
+// written in bf16. (GGUF outputs choose per tensor: ggufDType.)
 func matrixDType(src tensor.DType, format string, cols int) tensor.DType {
-	if src == tensor.Q8_0 && (format != "gguf" || cols%tensor.Q8Block != 0) {
-		return tensor.F32
+	if src.Quantized() {
+		return tensor.BF16
 	}
 	return src
 }
@@ -44,16 +47,20 @@ func (s *Slicer) vectorDType(format string) tensor.DType {
 		return tensor.F32
 	}
 	info, _ := s.M.Store.Lookup(s.M.TensorName(model.RoleAttnNorm, 0))
-	if info.DType == tensor.Q8_0 {
+	if info.DType.Quantized() {
 		return tensor.F32
 	}
 	return info.DType
 }
 
-// outDType is the dtype of one output tensor.
-func (s *Slicer) outDType(shape []int, format string) tensor.DType {
+// outDType is the dtype of one output tensor of an HF output; quant is a
+// float choice (f32, f16, bf16) or keep.
+func (s *Slicer) outDType(shape []int, format, quant string) tensor.DType {
 	if len(shape) == 1 {
 		return s.vectorDType(format)
+	}
+	if d, ok := floatQuant[quant]; ok {
+		return d
 	}
 	return matrixDType(s.M.DType, format, shape[1])
 }
@@ -100,10 +107,17 @@ func ExportTo(s *Slicer, out Output, w io.Writer) error {
 		if err != nil {
 			return err
 		}
+		if err := CheckQuant(orKeep(out.Quant), out.Format); err != nil {
+			return err
+		}
 		layout := export.GGUFLayout(to, s.M.DType)
 		for i := range layout {
 			if !layout[i].Extra {
-				layout[i].Info.DType = s.outDType(layout[i].Info.Shape, "gguf")
+				d, err := s.ggufDType(layout[i], out.Quant)
+				if err != nil {
+					return err
+				}
+				layout[i].Info.DType = d
 			}
 		}
 		meta := out.VocabMeta
@@ -126,10 +140,18 @@ func ExportTo(s *Slicer, out Output, w io.Writer) error {
 			if err != nil {
 				return nil, err
 			}
-			return w.As(t.Info.DType)
+			return s.encodeFor(t.Info.Name, w, s.sourceDType(t.Spec.Role, t.Spec.Layer), t.Info.DType)
 		})
 	}
 	return fmt.Errorf("format %q is a folder; stream it as zip", out.Format)
+}
+
+// orKeep reads an unset quant choice as keep.
+func orKeep(q string) string {
+	if q == "" {
+		return "keep"
+	}
+	return q
 }
 
 // hfParts is everything of an HF output: its files, tensors and their data.
@@ -138,7 +160,7 @@ func (s *Slicer) hfParts(out Output) ([]export.File, []tensor.Info, export.Tenso
 	if to.LayerFFN != nil || to.LayerKVHeads != nil {
 		return nil, nil, nil, fmt.Errorf("an adaptive plan has per-layer widths that config.json cannot hold; use --format gguf (deci)")
 	}
-	cfg, err := s.configJSON(out.Format)
+	cfg, err := s.configJSON(out.Format, out.Quant)
 	if err != nil {
 		return nil, nil, nil, err
 	}
@@ -148,18 +170,21 @@ func (s *Slicer) hfParts(out Output) ([]export.File, []tensor.Info, export.Tenso
 			files = append(files, f)
 		}
 	}
-	infos, data := s.hfTensors(out.Format)
+	if err := CheckQuant(orKeep(out.Quant), out.Format); err != nil {
+		return nil, nil, nil, err
+	}
+	infos, data := s.hfTensors(out.Format, out.Quant)
 	return files, infos, data, nil
 }
 
 // hfTensors lists the output's safetensors and returns their data source.
-func (s *Slicer) hfTensors(format string) ([]tensor.Info, export.TensorData) {
+func (s *Slicer) hfTensors(format, quant string) ([]tensor.Info, export.TensorData) {
 	to := s.Plan.To
 	specs := to.Specs()
 	infos := make([]tensor.Info, len(specs))
 	byName := map[string]model.TensorSpec{}
 	for i, sp := range specs {
-		infos[i] = tensor.Info{Name: to.HFName(sp.Role, sp.Layer), DType: s.outDType(sp.Shape, format), Shape: sp.Shape}
+		infos[i] = tensor.Info{Name: to.HFName(sp.Role, sp.Layer), DType: s.outDType(sp.Shape, format, quant), Shape: sp.Shape}
 		byName[infos[i].Name] = sp
 	}
 	return infos, func(in tensor.Info) ([]byte, error) {
@@ -174,10 +199,10 @@ func (s *Slicer) hfTensors(format string) ([]tensor.Info, export.TensorData) {
 
 // configJSON patches the source's config.json (keeping every field the
 // user had) or, for a GGUF source, writes one for the family.
-func (s *Slicer) configJSON(format string) ([]byte, error) {
+func (s *Slicer) configJSON(format, quant string) ([]byte, error) {
 	to := s.Plan.To
 	if s.M.Format != "hf" {
-		dt := map[tensor.DType]string{tensor.F32: "float32", tensor.F16: "float16", tensor.BF16: "bfloat16"}[matrixDType(s.M.DType, format, 32)]
+		dt := map[tensor.DType]string{tensor.F32: "float32", tensor.F16: "float16", tensor.BF16: "bfloat16"}[s.outDType([]int{1, 32}, format, quant)]
 		return model.HFConfigJSON(to, dt)
 	}
 	var cfg map[string]any

@@ -24,6 +24,10 @@ type Slicer struct {
 	// supersedes Compensate.
 	Refit *Compensation
 
+	// Actions records, per GGUF output tensor, what the export did to it
+	// (ActionCopied, ActionRequantized, ...) and the type written.
+	Actions map[string]string
+
 	cur    int
 	tensor map[model.Role]*model.Weight
 }
@@ -150,7 +154,7 @@ func compensate(b, w *model.Weight, mean []float64, keep []int) *model.Weight {
 		bias[i] += float32(add)
 	}
 	raw, _ := tensor.Encode(nil, bias, b.DType)
-	if b.DType == tensor.Q8_0 {
+	if b.DType.Quantized() {
 		raw, _ = tensor.Encode(nil, bias, tensor.F32)
 		return &model.Weight{Name: b.Name, DType: tensor.F32, Rows: 1, Cols: len(bias), Raw: raw}
 	}

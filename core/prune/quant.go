@@ -1,0 +1,124 @@
+package prune
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/cusprun/cusprun/core/export"
+	"github.com/cusprun/cusprun/core/gguf"
+	"github.com/cusprun/cusprun/core/model"
+	"github.com/cusprun/cusprun/core/tensor"
+)
+
+// Quants are the choices of an output's tensor types: keep (the source's
+// own types), a float dtype for every matrix, or a llama.cpp file type whose
+// per-tensor types follow llama-quantize (gguf.TensorType).
+var Quants = []string{"keep", "f32", "f16", "bf16", "q8_0", "q4_0", "q4_k_m", "q5_k_m", "q6_k"}
+
+// CheckQuant refuses a quant choice the format cannot hold: safetensors
+// (hf, zip) has no quantized types.
+func CheckQuant(quant, format string) error {
+	ok := false
+	for _, q := range Quants {
+		ok = ok || q == quant
+	}
+	if !ok {
+		return fmt.Errorf("unknown quant %q (%s)", quant, strings.Join(Quants, ", "))
+	}
+	if format != "gguf" && quant != "keep" && quant != "f32" && quant != "f16" && quant != "bf16" {
+		return fmt.Errorf("quant %s needs --format gguf (safetensors holds f32, f16 or bf16)", quant)
+	}
+	return nil
+}
+
+// floatQuant maps the float choices to their dtype.
+var floatQuant = map[string]tensor.DType{"f32": tensor.F32, "f16": tensor.F16, "bf16": tensor.BF16}
+
+// sourceDType is the dtype the source stores a role's tensor in.
+func (s *Slicer) sourceDType(r model.Role, l int) tensor.DType {
+	if info, ok := s.M.Store.Lookup(s.M.TensorName(r, l)); ok {
+		return info.DType
+	}
+	return s.M.DType
+}
+
+// ggufDType is the dtype of one matrix of a GGUF output under a quant
+// choice. keep gives the source tensor's own type; where a pruned row is no
+// longer whole blocks of it, llama.cpp's fallback (Q4_K to Q5_0, ...)
+// applies, and Q2_K/Q3_K, which cusprun does not write, become Q4_K.
+func (s *Slicer) ggufDType(t export.GGUFTensor, quant string) (tensor.DType, error) {
+	shape := t.Info.Shape
+	if len(shape) == 1 {
+		return tensor.F32, nil
+	}
+	cols := int64(shape[len(shape)-1])
+	if d, ok := floatQuant[quant]; ok {
+		return d, nil
+	}
+	var g gguf.GGMLType
+	if quant == "" || quant == "keep" {
+		src := s.sourceDType(t.Spec.Role, t.Spec.Layer)
+		if !src.Quantized() {
+			return src, nil
+		}
+		g, _ = gguf.TypeOf(src)
+		if !tensor.CanEncode(src) { // Q2_K, Q3_K
+			g = gguf.TypeQ4_K
+		}
+	} else {
+		to := s.Plan.To
+		var quantize bool
+		var err error
+		g, quantize, err = gguf.TensorType(quant, t.Info.Name, shape, gguf.QuantModel{Layers: to.Layers, Tied: to.Tied})
+		if err != nil {
+			return 0, err
+		}
+		if !quantize {
+			return tensor.F32, nil
+		}
+	}
+	d, ok := gguf.FallbackType(g, cols).DType()
+	if !ok {
+		return 0, fmt.Errorf("tensor %s: no dtype for GGML type %s", t.Info.Name, g)
+	}
+	return d, nil
+}
+
+// Tensor actions recorded per output tensor (Slicer.Actions).
+const (
+	ActionCopied      = "copied"      // the source's quant blocks, kept rows verbatim
+	ActionRequantized = "requantized" // widened (columns cut, or another type) and quantized again
+	ActionQuantized   = "quantized"   // a float source quantized
+	ActionDequantized = "dequantized" // a quantized source written as floats (rows no longer whole blocks, or a float quant)
+	ActionConverted   = "converted"   // float to float
+	ActionAsStored    = "as stored"   // the source's float values unchanged
+)
+
+// encodeFor returns a slicer weight's bytes in dtype d and records what was
+// done to it under its output name.
+func (s *Slicer) encodeFor(name string, w *model.Weight, src, d tensor.DType) ([]byte, error) {
+	var act string
+	switch {
+	case w.DType == d && d.Quantized() && src == d:
+		act = ActionCopied
+	case d.Quantized() && src.Quantized():
+		act = ActionRequantized
+	case d.Quantized():
+		act = ActionQuantized
+	case src.Quantized():
+		act = ActionDequantized
+	case w.DType == d:
+		act = ActionAsStored
+	default:
+		act = ActionConverted
+	}
+	b, err := w.As(d)
+	if err != nil {
+		return nil, fmt.Errorf("tensor %s: %w", name, err)
+	}
+	if s.Actions == nil {
+		s.Actions = map[string]string{}
+	}
+	s.Actions[name] = act + " " + d.String()
+	return b, nil
+}
