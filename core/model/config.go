@@ -199,7 +199,6 @@ type hfScaling struct {
 	Short      []float64 `json:"short_factor"`
 	Long       []float64 `json:"long_factor"`
 	AttnFactor *float64  `json:"attention_factor"`
-	Theta      *float64  `json:"rope_theta"`
 }
 
 // ParseHFConfig maps a config.json onto Config.

@@ -473,9 +473,6 @@ func (d *Device) NewPass() (p *Pass, err error) {
 	return &Pass{d: d, enc: enc, cp: cp}, nil
 }
 
-// Err is the first error recorded so far.
-func (p *Pass) Err() error { return p.err }
-
 // Fail records err (when it is the first), so Submit returns it and
 // submits nothing: a caller's failure while recording ends the pass.
 func (p *Pass) Fail(err error) {
