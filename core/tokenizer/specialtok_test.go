@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+	"unicode/utf8"
 
 	"github.com/cusprun/cusprun/core/gguf"
 	"github.com/cusprun/cusprun/core/source"
@@ -42,7 +43,8 @@ func specialInputs(tk *Tokenizer) []string {
 	}
 	var in []string
 	for _, s := range toks {
-		in = append(in, s, "a"+s+"b", " "+s+" x", "Hello"+s+"\n\n  world", s+s, "\t"+s+"\t\n", "<"+s+">", s[:len(s)-1]+" "+s)
+		_, n := utf8.DecodeLastRuneInString(s)
+		in = append(in, s, "a"+s+"b", " "+s+" x", "Hello"+s+"\n\n  world", s+s, "\t"+s+"\t\n", "<"+s+">", s[:len(s)-n]+" "+s)
 	}
 	in = append(in,
 		"<|user|>\nHi there<|end|>\n<|assistant|>",
