@@ -185,8 +185,9 @@ func abs(f float32) float32 {
 }
 
 // TestQuantizeEdgeValues replaces one matrix of a synthetic model with
-// corner-case rows and checks that every block QuantizeFile writes for it,
-// in every type, equals llama.cpp's (one type for all matrices: pure).
+// corner-case rows and checks that every block tensor.Encode writes for it,
+// and for a matrix of the synthetic values, in every type, equals
+// llama.cpp's (one type for all matrices: pure).
 func TestQuantizeEdgeValues(t *testing.T) {
 	if err := llamaref.QuantizeAvailable(); err != nil {
 		llamaref.Missing(t, err)
@@ -233,43 +234,45 @@ func TestQuantizeEdgeValues(t *testing.T) {
 	if err := os.WriteFile(src, buf.Bytes(), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	for _, ft := range []string{"q4_0", "q4_1", "q5_0", "q5_1", "q8_0", "q4_k_m", "q5_k_m", "q6_k"} {
+	for _, ft := range []string{"q4_0", "q4_1", "q5_0", "q5_1", "q8_0", "q2_k", "q3_k_m", "q4_k_m", "q5_k_m", "q6_k"} {
 		t.Run(ft, func(t *testing.T) {
 			ref := filepath.Join(dir, ft+"-llama.gguf")
 			if log, err := llamaref.Quantize(src, ref, ft, true); err != nil {
 				t.Fatalf("%v\n%s", err, log)
 			}
-			rt, _ := open(t, ref).Tensor(edge)
-			st, _ := open(t, src).Tensor(edge)
-			d, ok := rt.Type.DType()
-			if !ok {
-				t.Fatalf("llama.cpp wrote %s as %s", edge, rt.Type)
-			}
-			vals := make([]float32, st.Elems())
-			if err := st.ReadF32(vals, 0, st.Rows()); err != nil {
-				t.Fatal(err)
-			}
-			got, err := tensor.Encode(nil, vals, d)
-			if err != nil {
-				t.Fatal(err)
-			}
-			want, err := rt.ReadRaw(0, rt.Rows())
-			if err != nil {
-				t.Fatal(err)
-			}
-			_, bs, _ := rt.Type.Block()
-			same, n := 0, len(want)/int(bs)
-			for i := 0; i < n; i++ {
-				a, b := want[i*int(bs):(i+1)*int(bs)], got[i*int(bs):(i+1)*int(bs)]
-				if bytes.Equal(a, b) {
-					same++
-				} else if same == i {
-					t.Errorf("%s block %d (row pattern %d) differs:\nllama.cpp % x\ncusprun   % x", rt.Type, i, (i*int(bs)/rt.Cols())%9, a, b)
+			for _, name := range []string{edge, "blk.1.ffn_up.weight"} {
+				rt, _ := open(t, ref).Tensor(name)
+				st, _ := open(t, src).Tensor(name)
+				d, ok := rt.Type.DType()
+				if !ok {
+					t.Fatalf("llama.cpp wrote %s as %s", name, rt.Type)
 				}
-			}
-			t.Logf("%s: %d/%d edge blocks identical", rt.Type, same, n)
-			if same != n {
-				t.Errorf("%d of %d blocks differ", n-same, n)
+				vals := make([]float32, st.Elems())
+				if err := st.ReadF32(vals, 0, st.Rows()); err != nil {
+					t.Fatal(err)
+				}
+				got, err := tensor.Encode(nil, vals, d)
+				if err != nil {
+					t.Fatal(err)
+				}
+				want, err := rt.ReadRaw(0, rt.Rows())
+				if err != nil {
+					t.Fatal(err)
+				}
+				_, bs, _ := rt.Type.Block()
+				same, n := 0, len(want)/int(bs)
+				for i := 0; i < n; i++ {
+					a, b := want[i*int(bs):(i+1)*int(bs)], got[i*int(bs):(i+1)*int(bs)]
+					if bytes.Equal(a, b) {
+						same++
+					} else if same == i {
+						t.Errorf("%s %s block %d (row %d) differs:\nllama.cpp % x\ncusprun   % x", name, rt.Type, i, i*int(bs)/int(rt.RowBytes()), a, b)
+					}
+				}
+				t.Logf("%s %s: %d/%d blocks identical", name, rt.Type, same, n)
+				if same != n {
+					t.Errorf("%d of %d blocks differ", n-same, n)
+				}
 			}
 		})
 	}

@@ -45,7 +45,7 @@ func (s *Slicer) sourceDType(r model.Role, l int) tensor.DType {
 // ggufDType is the dtype of one matrix of a GGUF output under a quant
 // choice. keep gives the source tensor's own type; where a pruned row is no
 // longer whole blocks of it, llama.cpp's fallback (Q4_K to Q5_0, ...)
-// applies, and Q2_K/Q3_K, which cusprun does not write, become Q4_K.
+// applies.
 func (s *Slicer) ggufDType(t export.GGUFTensor, quant string) (tensor.DType, error) {
 	shape := t.Info.Shape
 	if len(shape) == 1 {
@@ -62,9 +62,6 @@ func (s *Slicer) ggufDType(t export.GGUFTensor, quant string) (tensor.DType, err
 			return src, nil
 		}
 		g, _ = gguf.TypeOf(src)
-		if !tensor.CanEncode(src) { // Q2_K, Q3_K
-			g = gguf.TypeQ4_K
-		}
 	} else {
 		to := s.Plan.To
 		var quantize bool

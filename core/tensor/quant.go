@@ -95,8 +95,10 @@ var dequantizers = map[DType]func(dst []float32, blk []byte){
 }
 
 // quantizers turn one block's values into its bytes, as ggml's
-// quantize_row_*_ref (Q2_K and Q3_K are not written).
+// quantize_row_*_ref.
 var quantizers = map[DType]func(blk []byte, x []float32){
+	Q2_K: quantQ2_K,
+	Q3_K: quantQ3_K,
 	Q8_0: quantQ8_0,
 	Q4_0: quantQ4_0,
 	Q4_1: quantQ4_1,

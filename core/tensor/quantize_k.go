@@ -2,8 +2,9 @@ package tensor
 
 import "math"
 
-// Quantizers for the K-quant super-blocks Q4_K, Q5_K and Q6_K, giving the
-// same bytes as ggml's quantize_row_q{4,5,6}_K_ref: the same search for
+// Quantizers for the K-quant super-blocks Q4_K, Q5_K and Q6_K (Q2_K and
+// Q3_K in quantize_k23.go), giving the same bytes as ggml's
+// quantize_row_q{4,5,6}_K_ref: the same search for
 // sub-block scales (make_qkx2_quants, make_qx_quants), the same float32
 // operations in the same order, and ggml's nearest_int (round half to even
 // through the 1.5*2^23 trick).
@@ -22,11 +23,17 @@ func clampInt(v, lo, hi int) int { return max(lo, min(hi, v)) }
 
 func sqrt32(f float32) float32 { return float32(math.Sqrt(float64(f))) }
 
-// makeQKX2 is ggml's make_qkx2_quants with use_mad false: it picks a scale
-// and a min for x (levels 0..nmax) minimising the weighted squared error
-// over nstep+1 trial scales, writing the levels to L. It returns the scale
-// and the min (negated, as ggml stores it).
-func makeQKX2(nmax int, x, w []float32, L, aux []uint8, rmin, rdelta float32, nstep int) (scale, theMin float32) {
+// makeQKX2 is ggml's make_qkx2_quants: it picks a scale and a min for x
+// (levels 0..nmax) minimising the weighted squared error (absolute error
+// with mad) over nstep+1 trial scales, writing the levels to L. It returns
+// the scale and the min (negated, as ggml stores it).
+func makeQKX2(nmax int, x, w []float32, L, aux []uint8, rmin, rdelta float32, nstep int, mad bool) (scale, theMin float32) {
+	errOf := func(d float32) float32 {
+		if mad {
+			return abs32(d)
+		}
+		return fmul(d, d)
+	}
 	n := len(x)
 	lo, hi := x[0], x[0]
 	sumW := w[0]
@@ -57,7 +64,7 @@ func makeQKX2(nmax int, x, w []float32, L, aux []uint8, rmin, rdelta float32, ns
 		l := clampInt(nearestInt(fmul(iscale, x[i]-lo)), 0, nmax)
 		L[i] = uint8(l)
 		diff := fmul(scale, float32(l)) + lo - x[i]
-		bestErr += fmul(w[i], fmul(diff, diff))
+		bestErr += fmul(w[i], errOf(diff))
 	}
 	if nstep < 1 {
 		return scale, -lo
@@ -84,7 +91,7 @@ func makeQKX2(nmax int, x, w []float32, L, aux []uint8, rmin, rdelta float32, ns
 			curErr := float32(0)
 			for i := 0; i < n; i++ {
 				diff := fmul(thisScale, float32(aux[i])) + thisMin - x[i]
-				curErr += fmul(w[i], fmul(diff, diff))
+				curErr += fmul(w[i], errOf(diff))
 			}
 			if curErr < bestErr {
 				copy(L[:n], aux[:n])
@@ -114,7 +121,7 @@ func quantKMin(b []byte, x []float32, nmax int, rmin float32, nstep int) [QK]uin
 		for l, v := range xs {
 			w[l] = avX + abs32(v)
 		}
-		scales[j], mins[j] = makeQKX2(nmax, xs, w[:], L[32*j:32*j+32], aux[:], rmin, 0.1, nstep)
+		scales[j], mins[j] = makeQKX2(nmax, xs, w[:], L[32*j:32*j+32], aux[:], rmin, 0.1, nstep, false)
 		if scales[j] > maxScale {
 			maxScale = scales[j]
 		}

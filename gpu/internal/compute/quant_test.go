@@ -31,32 +31,13 @@ func init() {
 	}
 }
 
-// quantBlocks returns rows*cols values of dtype dt as file bytes and their
-// CPU dequantization: quantized from random values where core/tensor has a
-// quantizer, else random bytes with small, finite f16 scales (every bit
-// pattern of the levels and 6-bit scales is then exercised).
+// quantBlocks returns rows*cols random values quantized to dtype dt (the
+// file bytes) and their CPU dequantization.
 func quantBlocks(t *testing.T, r *rand.Rand, dt tensor.DType, rows, cols int) ([]byte, []float32) {
 	t.Helper()
-	var raw []byte
-	if tensor.CanEncode(dt) {
-		var err error
-		raw, err = tensor.Encode(nil, randVec(r, rows*cols, 0.5), dt)
-		if err != nil {
-			t.Fatal(err)
-		}
-	} else {
-		raw = make([]byte, dt.ByteSize(int64(rows*cols)))
-		for i := range raw {
-			raw[i] = byte(r.Uint32())
-		}
-		_, bs, _ := dt.Block()
-		for o := 0; o < len(raw); o += bs {
-			// the f16 fields (d, dmin) of Q2_K and Q3_K end the block
-			for _, at := range map[tensor.DType][]int{tensor.Q2_K: {80, 82}, tensor.Q3_K: {108}}[dt] {
-				h := tensor.F32ToF16(float32(r.Float64()*0.01 + 1e-4))
-				raw[o+at], raw[o+at+1] = byte(h), byte(h>>8)
-			}
-		}
+	raw, err := tensor.Encode(nil, randVec(r, rows*cols, 0.5), dt)
+	if err != nil {
+		t.Fatal(err)
 	}
 	back := make([]float32, rows*cols)
 	if err := tensor.Decode(back, raw, dt); err != nil {
