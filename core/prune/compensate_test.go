@@ -2,6 +2,7 @@ package prune
 
 import (
 	"context"
+	"fmt"
 	"math"
 	"math/rand/v2"
 	"os"
@@ -105,7 +106,7 @@ func solveDense(A0 [][]float64, b0 []float64) []float64 {
 
 // expectRefit re-derives the refitted weight of one projection from the
 // captured inputs X ([tokens, cols]) by the normal equations written out
-// directly: per output row i, (X_Kᵀ X_K + λI) w'_i = X_Kᵀ X w_i, with the
+// directly: per output row i, (X_Kᵀ X_K + λI) w'_i = X_Kᵀ X w_i + λ w_iK, with the
 // inputs centred first when the projection has a bias (b' = b + W μ −
 // W'_K μ_K), λ = ridge × mean of the kept block's diagonal.
 func expectRefit(X []float64, cols int, W *model.Weight, B *model.Weight, keep []int, ridge float64) ([][]float64, []float64) {
@@ -154,8 +155,12 @@ func expectRefit(X []float64, cols int, W *model.Weight, B *model.Weight, keep [
 	wf := W.F32()
 	out := make([][]float64, W.Rows)
 	for i := range out {
-		// y_t = sum_j x_tj W_ij: the full output on the calibration tokens.
+		// y_t = sum_j x_tj W_ij: the full output on the calibration tokens;
+		// the ridge pulls toward the original weights (+ λ w_iK).
 		rhs := make([]float64, k)
+		for a, j := range keep {
+			rhs[a] = lambda * float64(wf[i*cols+j])
+		}
 		for t := 0; t < n; t++ {
 			y := 0.0
 			for j := 0; j < cols; j++ {
@@ -211,84 +216,89 @@ func TestCompensateExportsTheLeastSquaresRefit(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			plan, err := Select(c, sc.Scores("cusprun", 1), "cusprun", 0.35, "uniform", false)
-			if err != nil {
-				t.Fatal(err)
-			}
-			f, err := os.CreateTemp(dir, "spill")
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer f.Close()
-			const ridge = 0.05
-			comp, err := Compensate(context.Background(), m, model.CPU{}, seqs, plan, CompensateOptions{Ridge: ridge, Spill: f}, nil)
-			if err != nil {
-				t.Fatal(err)
-			}
-			folder, _ := source.OpenPath(src)
-			out := filepath.Join(dir, "out")
-			sl := &Slicer{M: m, Plan: plan, Source: folder, Refit: comp}
-			if err := Export(sl, Output{Path: out, Format: "hf", Files: SmallFiles(folder)}); err != nil {
-				t.Fatal(err)
-			}
-			if err := Verify(out, sl); err != nil {
-				t.Fatal(err)
-			}
-			pm, err := model.OpenPath(out)
-			if err != nil {
-				t.Fatal(err)
-			}
-			in := captureInputs(t, m, seqs)
-			for l := 0; l < c.Layers; l++ {
-				L, _ := m.LoadLayer(l)
-				P, err := pm.LoadLayer(l)
+			// At 0.35 fewer inputs are removed than the projections have
+			// outputs, at 0.6 more: refitCols solves for whichever is fewer.
+			for _, ratio := range []float64{0.35, 0.6} {
+				plan, err := Select(c, sc.Scores("cusprun", 1), "cusprun", ratio, "uniform", false)
 				if err != nil {
 					t.Fatal(err)
 				}
-				st := in.stats[l]
-				// The captured inputs are the ones the statistics summed.
-				checkSq(t, l, "down_proj", in.a[l], L.FFN, st.FFNSq)
-				checkSq(t, l, "o_proj", in.z[l], L.Heads*c.HeadDim, st.OSq)
-				qr := dims(keptHeads(plan.KeepGroups[l], c.Group()), c.HeadDim)
-				for _, pr := range []struct {
-					name       string
-					X          []float64
-					W, B, P, Q *model.Weight
-					keep       []int
-				}{
-					{"o_proj", in.z[l], L.O, L.OB, P.O, P.OB, qr},
-					{"down_proj", in.a[l], L.Down, L.DownB, P.Down, P.DownB, plan.KeepFFN[l]},
-				} {
-					cols := pr.W.Cols
-					want, wantB := expectRefit(pr.X, cols, pr.W, pr.B, pr.keep, ridge)
-					got := pr.P.F32()
-					k := len(pr.keep)
-					scale, worst := 0.0, 0.0
-					for i := range want {
-						for a := range want[i] {
-							scale = math.Max(scale, math.Abs(want[i][a]))
-							worst = math.Max(worst, math.Abs(want[i][a]-float64(got[i*k+a])))
+				f, err := os.CreateTemp(dir, "spill")
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer f.Close()
+				const ridge = 0.05
+				comp, err := Compensate(context.Background(), m, model.CPU{}, seqs, plan, CompensateOptions{Ridge: ridge, Spill: f}, nil)
+				if err != nil {
+					t.Fatal(err)
+				}
+				folder, _ := source.OpenPath(src)
+				out := filepath.Join(dir, fmt.Sprintf("out-%g", ratio))
+				sl := &Slicer{M: m, Plan: plan, Source: folder, Refit: comp}
+				if err := Export(sl, Output{Path: out, Format: "hf", Files: SmallFiles(folder)}); err != nil {
+					t.Fatal(err)
+				}
+				if err := Verify(out, sl); err != nil {
+					t.Fatal(err)
+				}
+				pm, err := model.OpenPath(out)
+				if err != nil {
+					t.Fatal(err)
+				}
+				in := captureInputs(t, m, seqs)
+				for l := 0; l < c.Layers; l++ {
+					L, _ := m.LoadLayer(l)
+					P, err := pm.LoadLayer(l)
+					if err != nil {
+						t.Fatal(err)
+					}
+					st := in.stats[l]
+					// The captured inputs are the ones the statistics summed.
+					checkSq(t, l, "down_proj", in.a[l], L.FFN, st.FFNSq)
+					checkSq(t, l, "o_proj", in.z[l], L.Heads*c.HeadDim, st.OSq)
+					qr := dims(keptHeads(plan.KeepGroups[l], c.Group()), c.HeadDim)
+					for _, pr := range []struct {
+						name       string
+						X          []float64
+						W, B, P, Q *model.Weight
+						keep       []int
+					}{
+						{"o_proj", in.z[l], L.O, L.OB, P.O, P.OB, qr},
+						{"down_proj", in.a[l], L.Down, L.DownB, P.Down, P.DownB, plan.KeepFFN[l]},
+					} {
+						cols := pr.W.Cols
+						want, wantB := expectRefit(pr.X, cols, pr.W, pr.B, pr.keep, ridge)
+						got := pr.P.F32()
+						k := len(pr.keep)
+						scale, worst := 0.0, 0.0
+						for i := range want {
+							for a := range want[i] {
+								scale = math.Max(scale, math.Abs(want[i][a]))
+								worst = math.Max(worst, math.Abs(want[i][a]-float64(got[i*k+a])))
+							}
 						}
-					}
-					if worst > 1e-4*scale {
-						t.Errorf("layer %d %s: exported weights differ from the re-derived refit by %.3g (scale %.3g)", l, pr.name, worst, scale)
-					}
-					if (pr.B != nil) != (wantB != nil) || (pr.B != nil) != (pr.Q != nil) {
-						t.Fatalf("layer %d %s: bias presence differs", l, pr.name)
-					}
-					for i, v := range wantB {
-						if d := math.Abs(v - float64(pr.Q.F32()[i])); d > 1e-4*(1+math.Abs(v)) {
-							t.Errorf("layer %d %s bias %d: exported %g, re-derived %g", l, pr.name, i, pr.Q.F32()[i], v)
-							break
+						if worst > 1e-4*scale {
+							t.Errorf("layer %d %s: exported weights differ from the re-derived refit by %.3g (scale %.3g)", l, pr.name, worst, scale)
 						}
+						if (pr.B != nil) != (wantB != nil) || (pr.B != nil) != (pr.Q != nil) {
+							t.Fatalf("layer %d %s: bias presence differs", l, pr.name)
+						}
+						for i, v := range wantB {
+							if d := math.Abs(v - float64(pr.Q.F32()[i])); d > 1e-4*(1+math.Abs(v)) {
+								t.Errorf("layer %d %s bias %d: exported %g, re-derived %g", l, pr.name, i, pr.Q.F32()[i], v)
+								break
+							}
+						}
+						// The refit reproduces the full output better than slicing.
+						sliced := outputErr(pr.X, cols, pr.W, pr.B, pr.keep, pr.W.SelectCols(pr.keep), compensateMean(pr.B, pr.W, pr.X, pr.keep))
+						refit := outputErr(pr.X, cols, pr.W, pr.B, pr.keep, pr.P, pr.Q)
+						if len(pr.keep) < cols && !(refit < sliced) {
+							t.Errorf("layer %d %s: refit output error %.4g is not below plain slicing's %.4g", l, pr.name, refit, sliced)
+						}
+						t.Logf("ratio %g layer %d %s (%d of %d inputs kept): output error %.4g sliced, %.4g refit; max |Δw| %.2g of %.2g",
+							ratio, l, pr.name, len(pr.keep), cols, sliced, refit, worst, scale)
 					}
-					// The refit reproduces the full output better than slicing.
-					sliced := outputErr(pr.X, cols, pr.W, pr.B, pr.keep, pr.W.SelectCols(pr.keep), compensateMean(pr.B, pr.W, pr.X, pr.keep))
-					refit := outputErr(pr.X, cols, pr.W, pr.B, pr.keep, pr.P, pr.Q)
-					if len(pr.keep) < cols && !(refit < sliced) {
-						t.Errorf("layer %d %s: refit output error %.4g is not below plain slicing's %.4g", l, pr.name, refit, sliced)
-					}
-					t.Logf("layer %d %s: output error %.4g sliced, %.4g refit; max |Δw| %.2g of %.2g", l, pr.name, sliced, refit, worst, scale)
 				}
 			}
 		})
@@ -348,5 +358,58 @@ func checkSq(t *testing.T, l int, what string, X []float64, cols int, sq []float
 		if math.Abs(s-sq[j]) > 1e-4*(1+sq[j]) {
 			t.Fatalf("layer %d %s input %d: captured inputs square-sum to %g, the statistics say %g", l, what, j, s, sq[j])
 		}
+	}
+}
+
+// TestCholSolveMatchesElimination checks the blocked factorisation and
+// solves on a random positive definite system larger than several blocks
+// (and not a multiple of one) against Gaussian elimination.
+func TestCholSolveMatchesElimination(t *testing.T) {
+	r := rand.New(rand.NewPCG(8, 8))
+	n, m := 2*cholBlock+37, 5
+	X := make([][]float64, n+20)
+	for i := range X {
+		X[i] = make([]float64, n)
+		for j := range X[i] {
+			X[i][j] = r.NormFloat64()
+		}
+	}
+	G := make([][]float64, n)
+	A := make([]float64, n*n)
+	for i := range G {
+		G[i] = make([]float64, n)
+		for j := range G[i] {
+			for _, x := range X {
+				G[i][j] += x[i] * x[j]
+			}
+			A[i*n+j] = G[i][j]
+		}
+	}
+	B := make([]float64, m*n)
+	for i := range B {
+		B[i] = r.NormFloat64()
+	}
+	want := make([][]float64, m)
+	for k := range want {
+		want[k] = solveDense(G, B[k*n:(k+1)*n])
+	}
+	if err := cholesky(A, n); err != nil {
+		t.Fatal(err)
+	}
+	cholSolve(A, n, B, m)
+	worst := 0.0
+	for k := range want {
+		for i, v := range want[k] {
+			worst = math.Max(worst, math.Abs(B[k*n+i]-v)/(1+math.Abs(v)))
+		}
+	}
+	if worst > 1e-9 {
+		t.Errorf("blocked Cholesky solve differs from elimination by %.3g", worst)
+	}
+	// A matrix that is not positive definite is refused.
+	bad := make([]float64, 4)
+	bad[0], bad[1], bad[2], bad[3] = 1, 2, 2, 1
+	if err := cholesky(bad, 2); err == nil {
+		t.Error("an indefinite matrix was factored")
 	}
 }
