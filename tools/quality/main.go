@@ -91,9 +91,11 @@ func main() {
 		for _, k := range strings.Split(*cols, ",") {
 			m, comp := strings.CutSuffix(strings.TrimSpace(k), " +comp")
 			keep = append(keep, column{m, comp})
+			if strings.HasPrefix(m, "cusprun:") {
+				prune.ExperimentRanks = true
+			}
 		}
 		columns = keep
-		prune.ExperimentRanks = true
 	}
 	var ratios []float64
 	for _, r := range strings.Split(*ratiosFlag, ",") {
