@@ -1,20 +1,23 @@
-// cusprun's page: loads the Go engine (cusprun.wasm), reads the model the
-// user picks straight from disk, runs the prune job with progress, writes the
-// expert to the browser's private file system (or memory when there is none)
-// and offers it as a download. No request leaves this origin; after the page
-// has loaded, none is made at all.
+// cusprun's page: the Go engine (cusprun.wasm) runs in a dedicated Web
+// Worker (engine.js, worker.js), so this thread only renders. The model the
+// user picks is read straight from disk by the worker (File objects are
+// handed to it); the expert is written to the browser's private file system
+// (or memory when there is none) and offered as a download as soon as it is
+// verified; evaluation and the generation preview come after and can be
+// cancelled or skipped without losing it. No request leaves this origin;
+// after the page has loaded, none is made at all.
 'use strict';
 
 const $ = (id) => document.getElementById(id);
 const params = new URLSearchParams(location.search);
 
 const PHASES = [
-  { id: 'prepare', name: 'Reading calibration text', weight: 2 },
-  { id: 'score', name: 'Scoring units, layer by layer', weight: 55 },
-  { id: 'select', name: 'Choosing what to remove', weight: 1 },
-  { id: 'export', name: 'Writing the expert', weight: 12 },
-  { id: 'verify', name: 'Checking what was written', weight: 8 },
-  { id: 'evaluate', name: 'Measuring perplexity', weight: 22 },
+  { id: 'prepare', name: 'Reading calibration text' },
+  { id: 'score', name: 'Scoring units, layer by layer' },
+  { id: 'select', name: 'Choosing what to remove' },
+  { id: 'export', name: 'Writing the expert' },
+  { id: 'verify', name: 'Checking what was written' },
+  { id: 'evaluate', name: 'Measuring perplexity', optional: true },
 ];
 
 const PROMPTS = {
@@ -24,12 +27,17 @@ const PROMPTS = {
 
 const state = {
   desc: null,       // the opened model's description
+  files: null,      // the opened model's File objects (re-handed to a restarted worker)
   result: null,     // the last prune result
-  output: null,     // {file, url, name}
-  running: false,
-  engine: null,
+  output: null,     // {file, url, name, gguf}
+  running: false,   // a job or a follow-up (evaluation, preview) is running
+  phase: '',        // 'job' (until verified), 'evaluate', 'preview'
+  engine: null,     // what the worker said about its engine
+  maxRatio: 0.9,
+  stall: { max: 0, samples: 0 }, // the main thread's longest timer gap while running (ms)
 };
 window.cusprunState = state; // for tests and the curious
+let engine = null;  // the Engine (engine.js)
 
 function setState(s) { document.body.dataset.state = s; }
 
@@ -45,13 +53,16 @@ function fmtBytes(n) {
   if (n >= 1 << 10) return (n / (1 << 10)).toFixed(0) + ' KiB';
   return n + ' bytes';
 }
+// fmtTime prints seconds as m:ss (h:mm:ss past an hour), rounding the whole
+// number of seconds first so that 299.6 s is 5:00, never 4:60.
 function fmtTime(s) {
-  if (!isFinite(s)) return '…';
-  if (s < 1) return '<1 s';
-  if (s < 90) return Math.round(s) + ' s';
-  const m = Math.floor(s / 60);
-  return m + ' min ' + String(Math.round(s - 60 * m)).padStart(2, '0') + ' s';
+  if (!isFinite(s) || s < 0) return '…';
+  const t = Math.round(s);
+  const h = Math.floor(t / 3600), m = Math.floor((t % 3600) / 60), sec = t % 60;
+  const ss = String(sec).padStart(2, '0');
+  return h ? `${h}:${String(m).padStart(2, '0')}:${ss}` : `${m}:${ss}`;
 }
+window.cusprunFmtTime = fmtTime; // tested
 function fmtPPL(x) {
   if (!isFinite(x)) return '—';
   if (x >= 1e5) return x.toExponential(2);
@@ -65,55 +76,116 @@ function fill(dl, rows) {
     dl.append(dt, dd);
   }
 }
-function showError(el, msg) {
-  el.textContent = msg;
-  el.hidden = !msg;
+
+// plainError puts a reason in plain words before the engine's technical
+// message: {plain, detail}.
+function plainError(msg) {
+  msg = String(msg || '');
+  const file = (re, dflt) => { const m = re.exec(msg); return m ? m[1] : dflt; };
+  const rules = [
+    [/bad magic/i, () => `${file(/([^\s:]+\.gguf)/i, 'This file')} is not a GGUF model: it does not start the way every GGUF file does.`],
+    [/tensor "([^"]+)".*run past the end/i, (m) => `${file(/([^\s:"]+\.safetensors)/i, 'model.safetensors')} is incomplete: the file ends before tensor ${m[1]}. It may still be downloading, or it was cut short.`],
+    [/unexpected EOF|truncated|too short/i, () => 'A model file is incomplete: it ends sooner than its header says. It may still be downloading, or it was cut short.'],
+    [/no config\.json|config\.json.*(missing|no such)|missing config/i, () => 'This folder has no config.json: choose every file of a Hugging Face model folder, or one .gguf file.'],
+    [/tokenizer/i, () => "The model's tokenizer could not be read: the folder needs its tokenizer.json (or a .gguf that carries one)."],
+    [/unsupported|unknown (family|architecture|model_type)/i, () => 'This kind of model is not supported: cusprun prunes Llama, Qwen and Phi models.'],
+    [/no files chosen/i, () => 'No files were chosen.'],
+    [/two chosen files are named/i, () => 'Two of the chosen files have the same name: choose the files of one model folder.'],
+    [/out of memory|memory access out of bounds|allocation/i, () => 'The browser ran out of memory for this model. Close other tabs, or try a smaller model.'],
+    [/WebGPU|device (was )?lost|GPU/i, () => 'The graphics card stopped working for this job. Choose "CPU only" under More options and try again.'],
+    [/ratio .* out of range/i, () => msg.replace(/^ratio [^:]*: /i, 'The prune ratio must be ')],
+  ];
+  for (const [re, f] of rules) {
+    const m = re.exec(msg);
+    if (m) return { plain: f(m), detail: msg };
+  }
+  return { plain: '', detail: msg };
+}
+
+function showError(el, prefix, msg) {
+  el.replaceChildren();
+  if (!msg && !prefix) { el.hidden = true; return; }
+  const { plain, detail } = msg ? plainError(msg) : { plain: '', detail: '' };
+  const head = document.createElement('strong');
+  head.textContent = (prefix ? prefix + ' ' : '') + (plain || detail);
+  el.append(head);
+  if (plain && detail && plain !== detail) {
+    const d = document.createElement('span'); d.className = 'detail'; d.textContent = 'Details: ' + detail;
+    el.append(d);
+  }
+  el.hidden = false;
 }
 
 // ---------------------------------------------------------------- engine
 
-let engineReady;
-function loadEngine() {
-  engineReady = new Promise((resolve, reject) => {
-    window.cusprunReady = resolve;
-    const go = new Go();
-    WebAssembly.instantiateStreaming(fetch('cusprun.wasm'), go.importObject)
-      .then((r) => { state.wasmMemory = r.instance.exports.mem; go.run(r.instance); })
-      .catch(reject);
-  });
-  return engineReady;
-}
-
-async function chooseEngine(want) {
-  $('engine').textContent = 'Starting the engine…';
-  $('engine').className = '';
-  const e = await cusprun.setEngine(want);
-  state.engine = e;
+// engineLine says which engine runs, naming a software GPU as such.
+function engineLine(e) {
   const el = $('engine');
-  if (e.engine === 'webgpu') {
-    const dev = e.device.replace(/\s*\(webgpu\)$/, '');
+  if (e.engine === 'webgpu' && e.software) {
+    el.textContent = `Engine: WebGPU on ${e.software}, a software GPU: it runs on the processor and is slower than the CPU engine.`;
+    el.className = 'cpu';
+  } else if (e.engine === 'webgpu') {
+    const dev = (e.device || '').replace(/\s*\(webgpu\)$/, '');
     el.textContent = 'Engine: WebGPU' + (dev && !/^WebGPU Adapter$/i.test(dev) ? ` (${dev})` : '') + '. The heavy math runs on your graphics card.';
     el.className = 'gpu';
   } else {
-    el.textContent = `Engine: ${e.device}. ${e.note ? e.note + '. ' : ''}Slower than WebGPU, but it works everywhere.`;
+    el.textContent = `Engine: the CPU (WebAssembly, one thread, in a background worker). ${e.note ? e.note + ', so the CPU engine is used.' : 'Slower than a real graphics card, but it works everywhere.'}`;
     el.className = 'cpu';
   }
   el.dataset.engine = e.engine;
+  el.dataset.software = e.software || '';
+}
+
+function engineWant() { return $('engine-choice').value; }
+
+// startEngine (re)starts the worker and brings it to where the page is:
+// the engine chosen, the model opened, the expert (when there is one) ready
+// for the preview.
+async function startEngine() {
+  await engine.start();
+  const e = await engine.call('setEngine', engineWant());
+  state.engine = e;
+  engineLine(e);
+  if (state.files) await engine.call('open', state.files);
+  if (state.output) await engine.call('useExpert', state.output.file, state.output.gguf);
+}
+
+async function chooseEngine() {
+  $('engine').textContent = 'Starting the engine…';
+  $('engine').className = '';
+  try {
+    state.engine = await engine.call('setEngine', engineWant());
+    engineLine(state.engine);
+  } catch (e) {
+    showError($('model-error'), 'The engine could not start:', e.message);
+  }
 }
 
 // ---------------------------------------------------------------- model
 
-async function openFiles(files) {
+// sourceName names the model in the expert's card as the CLI does (the
+// folder's name, or the file's for one .gguf or .zip); '' when the files
+// were chosen one by one.
+function sourceName(files, folder) {
+  if (folder) return folder;
+  const rel = files[0] && files[0].webkitRelativePath;
+  if (rel && rel.includes('/')) return rel.split('/')[0];
+  return files.length === 1 ? files[0].name : '';
+}
+
+async function openFiles(files, folder) {
   files = [...files].filter((f) => !f.name.startsWith('.'));
-  if (!files.length) return;
-  showError($('model-error'), '');
+  state.sourceName = sourceName(files, folder);
+  if (!files.length || state.running) return;
+  showError($('model-error'), '', '');
   $('model-info').hidden = true;
   $('prune').disabled = true;
   $('prune-hint').textContent = 'Reading the model…';
   try {
     await engineReady;
-    const d = await cusprun.open(files);
+    const d = await engine.call('open', files);
     state.desc = d;
+    state.files = files;
     const size = files.reduce((a, f) => a + f.size, 0);
     fill($('model-info'), [
       ['Family', d.family],
@@ -130,7 +202,8 @@ async function openFiles(files) {
     setState('loaded');
   } catch (e) {
     state.desc = null;
-    showError($('model-error'), 'This model could not be opened: ' + e.message);
+    state.files = null;
+    showError($('model-error'), 'This model could not be opened:', e.message);
     $('prune-hint').textContent = 'Choose a model first.';
     setState('start');
   }
@@ -152,18 +225,27 @@ async function droppedFiles(dt) {
     }
   };
   const entries = [...dt.items].map((i) => i.webkitGetAsEntry && i.webkitGetAsEntry()).filter(Boolean);
-  if (!entries.length) return [...dt.files];
+  if (!entries.length) return { files: [...dt.files] };
   for (const e of entries) await walk(e);
-  return out;
+  return { files: out, folder: entries.length === 1 && entries[0].isDirectory ? entries[0].name : '' };
 }
 
 // ---------------------------------------------------------------- progress
 
+// Progress shows every phase and an overall bar. The bar is weighted by
+// each phase's expected time: scoring's is measured as it runs (layer
+// passes per second), evaluation's follows from it by the ratio of
+// multiply-adds the engine reports (job.EvalSize keeps it at or below 1),
+// writing and checking from the bytes at the rate the export is measured
+// at. Estimates come only from measured throughput; the remaining time
+// shown never counts up while work proceeds.
 class Progress {
-  constructor() {
+  constructor(measure) {
     this.t0 = performance.now();
     this.rows = {};
-    this.frac = {};
+    this.measure = measure;
+    this.eta = Infinity;   // the last remaining time shown (s) and when
+    this.etaAt = 0;
     const ol = $('phases');
     ol.replaceChildren();
     for (const p of PHASES) {
@@ -172,61 +254,154 @@ class Progress {
       li.dataset.phase = p.id;
       const name = document.createElement('span'); name.className = 'name'; name.textContent = p.name;
       const bar = document.createElement('progress'); bar.max = 1; bar.value = 0; bar.setAttribute('aria-label', p.name);
-      const st = document.createElement('span'); st.className = 'state'; st.textContent = 'waiting';
+      const st = document.createElement('span'); st.className = 'state'; st.textContent = p.id === 'evaluate' && !measure ? 'skipped (not chosen)' : 'waiting';
       li.append(name, bar, st);
+      if (p.id === 'evaluate') {
+        const skip = document.createElement('button');
+        skip.type = 'button'; skip.className = 'skip'; skip.textContent = 'Skip'; skip.hidden = true; skip.id = 'skip-eval';
+        skip.setAttribute('aria-label', 'Skip the perplexity measurement (the expert stays downloadable)');
+        skip.addEventListener('click', () => cancelRunning());
+        li.append(skip);
+      }
       ol.append(li);
-      this.rows[p.id] = { li, bar, st, start: 0 };
-      this.frac[p.id] = 0;
+      this.rows[p.id] = { li, bar, st, start: 0, end: 0, f: 0, done: 0, total: 0 };
     }
-    this.timer = setInterval(() => this.tick(), 500);
+    // expected seconds per phase, refined as measurements come in
+    this.expect = { prepare: 0.5, score: NaN, select: 0.2, export: NaN, verify: NaN, evaluate: measure ? NaN : 0 };
+    this.evalRatio = 1; // job.EvalSize keeps evaluation at or below scoring
+    this.timer = setInterval(() => this.render(), 250);
     this.update('prepare', 0, 1);
   }
+
+  // costs sets what the engine says about the job's size: the evaluation's
+  // multiply-adds against scoring's, and the expert's expected bytes.
+  costs(evalRatio, bytes) { this.evalRatio = evalRatio; this.bytes = bytes; this.refine(); }
+
   update(id, done, total) {
     const r = this.rows[id];
     if (!r) return;
     const now = performance.now();
     for (const p of PHASES) { // every earlier phase is finished
       if (p.id === id) break;
-      if (this.rows[p.id].li.className !== 'done') this.finish(p.id);
+      if (this.rows[p.id].li.classList.contains('active')) this.finish(p.id);
     }
-    if (!r.start) { r.start = now; r.li.className = 'active'; }
-    const f = total > 0 ? Math.min(1, done / total) : 0;
-    this.frac[id] = f;
-    r.bar.value = f;
+    if (!r.start) {
+      r.start = now; r.li.className = 'active';
+      r.bar.removeAttribute('value'); // moving (indeterminate) until the first step is done
+      if (hooks.onPhase) hooks.onPhase(id);
+    }
     r.done = done; r.total = total;
+    if (total > 0 && done > 0) {
+      r.f = Math.min(1, done / total);
+      r.bar.value = r.f;
+      if (!r.firstAt) { r.firstAt = now; r.firstF = r.f; }
+      r.lastAt = now;
+    }
     this.current = id;
-    if (f >= 1 && total > 0 && id !== 'export' && id !== 'evaluate') this.finish(id);
-    else this.render(id);
+    this.refine();
+    this.render();
   }
-  render(id) {
-    const r = this.rows[id];
+
+  // refine recomputes the expected time of every phase from what has been
+  // measured so far.
+  refine() {
+    const s = this.rows.score;
+    if (s.f > 0) {
+      // throughput over the passes done (the first one includes start-up)
+      const el = ((s.end || s.lastAt) - s.start) / 1000;
+      this.expect.score = el / s.f;
+    }
+    if (this.measure && isFinite(this.expect.score) && this.evalRatio) this.expect.evaluate = this.expect.score * this.evalRatio;
+    const ex = this.rows.export;
+    if (ex.end) this.expect.export = (ex.end - ex.start) / 1000;
+    else if (ex.f > 0) this.expect.export = ((ex.lastAt - ex.start) / 1000) / ex.f;
+    else if (isFinite(this.expect.score) && this.bytes) this.expect.export = Math.max(0.5, this.bytes / 40e6);
+    // checking reads back and compares what was written: about as long
+    if (isFinite(this.expect.export)) this.expect.verify = this.expect.export * 0.8;
+    const ev = this.rows.evaluate;
+    if (ev.f > 0 && !ev.end) this.expect.evaluate = ((ev.lastAt - ev.start) / 1000) / ev.f;
+  }
+
+  // phaseLeft is the expected remaining seconds of one phase.
+  phaseLeft(id, now) {
+    const r = this.rows[id], x = this.expect[id];
+    if (r.end) return 0;
+    if (!isFinite(x)) return NaN;
+    if (!r.start) return x;
+    return Math.max(0, x * (1 - r.f) - (r.f > 0 ? (now - r.lastAt) / 1000 : (now - r.start) / 1000));
+  }
+
+  render() {
     const now = performance.now();
+    let left = 0, total = 0, known = true;
+    for (const p of PHASES) {
+      const l = this.phaseLeft(p.id, now);
+      if (!isFinite(l)) { known = false; continue; }
+      left += l;
+      total += this.rows[p.id].end ? (this.rows[p.id].end - this.rows[p.id].start) / 1000 : this.expect[p.id];
+    }
+    for (const p of PHASES) this.renderRow(p.id, now);
+    const el = (now - this.t0) / 1000;
+    let text = fmtTime(el) + ' elapsed';
+    if (known) {
+      // never counts up: a new estimate only replaces a larger one, and the
+      // one shown runs down with the clock
+      const running = Math.max(0, this.eta - (now - this.etaAt) / 1000);
+      if (left < running || !isFinite(this.eta)) { this.eta = left; this.etaAt = now; }
+      const shown = Math.max(0, this.eta - (now - this.etaAt) / 1000);
+      text += shown > 0.5 ? ` · about ${fmtTime(shown)} left` : ' · finishing';
+      $('overall').value = total > 0 ? Math.min(1, (total - left) / total) : 0;
+    } else {
+      text += ' · estimating the time left…';
+      $('overall').removeAttribute('value');
+    }
+    $('overall-text').textContent = text;
+  }
+
+  renderRow(id, now) {
+    const r = this.rows[id];
+    if (!r.start || r.end || r.stopped) return;
     const el = (now - r.start) / 1000;
-    const f = this.frac[id];
     let s = fmtTime(el) + ' elapsed';
-    if (f > 0 && f < 1 && el > 1) s += ', about ' + fmtTime(el * (1 - f) / f) + ' left';
     if (id === 'score' && r.total) s = `${r.done} of ${r.total} layer passes · ` + s;
+    if (id === 'evaluate' && r.total) s = `${r.done} of ${r.total} batches · ` + s;
     if (r.note) s = r.note + ' · ' + s;
     r.st.textContent = s;
-    let sum = 0, all = 0;
-    for (const p of PHASES) { sum += p.weight * this.frac[p.id]; all += p.weight; }
-    $('overall').value = sum / all;
-    $('overall-text').textContent = Math.floor(100 * sum / all) + '%';
   }
-  tick() { if (this.current && this.frac[this.current] < 1) this.render(this.current); }
-  finish(id) {
+
+  finish(id, note) {
     const r = this.rows[id];
-    if (!r.start) r.start = performance.now();
-    this.frac[id] = 1;
-    r.bar.value = 1;
+    const now = performance.now();
+    if (!r.start) r.start = now;
+    r.end = now; r.f = 1; r.bar.value = 1;
     r.li.className = 'done';
-    this.render(id);
-    r.st.textContent = 'done in ' + fmtTime((performance.now() - r.start) / 1000) + (r.note ? ' · ' + r.note : '');
+    if (note) r.note = note;
+    r.st.textContent = 'done in ' + fmtTime((now - r.start) / 1000) + (r.note ? ' · ' + r.note : '');
+    if (id === 'evaluate') $('skip-eval').hidden = true;
+    this.refine();
+    this.render();
   }
+
+  // stopPhase marks one phase as stopped (cancelled, skipped, failed).
+  stopPhase(id, msg) {
+    const r = this.rows[id];
+    if (!r) return;
+    r.stopped = true; r.end = r.end || performance.now();
+    r.li.className = 'stopped';
+    if (!r.bar.hasAttribute('value')) r.bar.value = 0;
+    r.st.textContent = msg;
+    if (id === 'evaluate') $('skip-eval').hidden = true;
+  }
+
   stop(msg) {
     clearInterval(this.timer);
-    if (this.current && this.frac[this.current] < 1) this.rows[this.current].st.textContent = msg;
+    if (msg && this.current && !this.rows[this.current].end) this.stopPhase(this.current, msg);
+    for (const p of PHASES) {
+      const r = this.rows[p.id];
+      if (!r.start && msg) r.st.textContent = '—';
+    }
   }
+
   elapsed() { return (performance.now() - this.t0) / 1000; }
 }
 
@@ -284,11 +459,16 @@ async function clearOutput() {
 
 // ---------------------------------------------------------------- the job
 
+// Test hooks: hooks.onPhase(id) runs when a phase starts (the cancel
+// test presses Cancel there, in every phase).
+const hooks = {};
+window.cusprunHooks = hooks;
+
 function options() {
   return {
     language: $('language').value, domain: $('domain').value, task: $('task').value,
     ratio: Number($('ratio').value), method: $('method').value, placement: $('placement').value,
-    format: $('format').value, vocab: $('vocab').value, corpora: [...$('corpus').files],
+    format: $('format').value, vocab: $('vocab').value, corpora: [...$('corpus').files], sourceName: state.sourceName || '',
     // the CLI's --max-tokens and --max-docs (tests pass them to compare)
     maxTokens: Number(params.get('maxtokens') || 0), maxDocs: Number(params.get('maxdocs') || 0),
   };
@@ -299,7 +479,8 @@ function lockForm(on) {
     $(id).disabled = on;
   $('prune').disabled = on || !state.desc;
   $('cancel').disabled = !on;
-  $('prune-hint').textContent = on ? 'Working. You can cancel at any time: nothing is offered until the expert is complete and checked.'
+  $('cancel').textContent = 'Cancel';
+  $('prune-hint').textContent = on ? 'Working. Cancel stops at once: nothing is offered until the expert is complete and checked.'
     : state.desc ? 'Ready. Choose the expert, then press Prune.' : 'Choose a model first.';
 }
 
@@ -309,134 +490,244 @@ function bytesPerParam(dtype, format) {
   return 2;
 }
 
+// The stall meter: a timer ticking every 20 ms while work runs; the longest
+// gap between ticks beyond the period is how long the main thread could
+// not respond.
+let stallTimer = null, stallLast = 0;
+function stallStart() {
+  state.stall = { max: 0, samples: 0 };
+  stallLast = performance.now();
+  clearInterval(stallTimer);
+  stallTimer = setInterval(() => {
+    const now = performance.now();
+    state.stall.max = Math.max(state.stall.max, now - stallLast - 20);
+    state.stall.samples++;
+    stallLast = now;
+  }, 20);
+}
+function stallStop() { clearInterval(stallTimer); stallTimer = null; }
+
+let current = null; // the running job: {prog, sink, cancelled}
+
+// cancelRunning stops whatever runs now. The worker is terminated, which
+// stops it at once in any phase; a fresh one is started and brought back
+// to the opened model (and the verified expert, when there is one).
+function cancelRunning() {
+  if (!state.running || !current || current.cancelled) return;
+  current.cancelled = true;
+  current.cancelledAt = performance.now();
+  $('cancel').disabled = true;
+  $('cancel').textContent = 'Cancelling…';
+  $('prune-hint').textContent = 'Cancelling…';
+  setState('cancelling');
+  engine.kill();
+}
+
+async function restartEngine() {
+  $('prune-hint').textContent = 'Restarting the engine…';
+  try {
+    await startEngine();
+  } catch (e) {
+    showError($('job-error'), 'The engine could not restart:', e.message);
+  }
+}
+
 async function runJob() {
   if (state.running || !state.desc) return;
   const o = options();
-  if (!(o.ratio >= 0 && o.ratio < 1)) { showError($('job-error'), 'The prune ratio must be at least 0 and below 1 (0.25 removes a quarter).'); $('step-progress').hidden = false; return; }
+  const bad = await engine.call('validate', o);
+  if (bad) { $('step-progress').hidden = false; showError($('job-error'), '', bad); return; }
   state.running = true;
+  state.phase = 'job';
   state.result = null;
   lockForm(true);
   setState('running');
   $('step-result').hidden = true;
   $('step-progress').hidden = false;
-  showError($('job-error'), '');
+  showError($('job-error'), '', '');
   await clearOutput();
-  const prog = new Progress();
+  const measure = $('measure').checked;
+  const job = { prog: null, sink: null, cancelled: false };
+  current = job;
+  const prog = new Progress(measure);
+  job.prog = prog;
+  prog.costs(1, state.desc.params * (1 - o.ratio) * bytesPerParam(state.desc.dtype, o.format));
+  stallStart();
   const onProgress = (phase, done, total) => prog.update(phase, done, total);
-  let sink = null;
   const times = {};
   let lap = performance.now();
   const mark = (k) => { const t = performance.now(); times[k] = (t - lap) / 1000; lap = t; };
+  let res;
   try {
-    const res = await cusprun.prune(o, onProgress);
+    res = await engine.call('prune', o, onProgress);
     mark('score');
     state.result = res;
-    // export
-    sink = await makeSink();
+    res.times = times;
+    const [layer, head, score] = res.cost_macs;
+    const [ed, et] = res.eval_size;
+    const maxDocs = Number(params.get('evaldocs') || 0), maxTokens = Number(params.get('evaltokens') || 0);
+    const evalTokens = 2 * (maxDocs || ed) * (maxTokens || et); // at most: two slices
     const expected = res.params_after * bytesPerParam(state.desc.dtype, o.format);
-    prog.rows.export.note = sink.where === 'disk' ? 'to this browser\'s private storage' : 'in memory';
+    prog.costs(score > 0 ? 2 * evalTokens * (layer + head) / score : 1, expected);
+    // export
+    job.sink = await makeSink();
+    prog.rows.export.note = job.sink.where === 'disk' ? 'to this browser\'s private storage' : 'in memory';
     prog.update('export', 0, 1);
-    await cusprun.exportTo(sink, (_, kib) => prog.update('export', Math.min(kib * 1024, expected * 0.99), expected));
-    const file = await sink.finish();
-    prog.rows.export.note = fmtBytes(file.size);
-    prog.finish('export');
+    await engine.call('exportTo', job.sink, (_, kib) => prog.update('export', Math.min(kib * 1024, expected * 0.99), expected));
+    const file = await job.sink.finish();
+    prog.finish('export', fmtBytes(file.size));
     mark('export');
     // verify: re-open what was written and compare every tensor with the plan
     prog.update('verify', 0, 1);
-    await cusprun.openExpert(file);
+    await engine.call('openExpert', file);
     prog.finish('verify');
     mark('verify');
-    const url = URL.createObjectURL(file);
-    state.output = { file, url, name: res.file_name };
-    // evaluate
-    let ev = {};
-    if ($('measure').checked) {
+    job.sink = null;
+    state.output = { file, url: URL.createObjectURL(file), name: res.file_name, gguf: o.format === 'gguf' };
+    res.eval = {};
+    showResult(res, o);
+    setState('verified');
+    // from here on the expert is the user's: evaluation and the preview
+    // can be cancelled or skipped without losing it
+    if (measure) {
+      state.phase = 'evaluate';
+      $('cancel').textContent = 'Cancel';
+      $('prune-hint').textContent = 'Your expert is ready to download. Cancel or Skip stops the measurement and keeps it.';
+      $('skip-eval').hidden = false;
       prog.update('evaluate', 0, 1);
-      const maxDocs = Number(params.get('evaldocs') || 8), maxTokens = Number(params.get('evaltokens') || 256);
-      ev = await cusprun.evaluate({ maxDocs, maxTokens }, onProgress);
+      res.eval = await engine.call('evaluate', { maxDocs, maxTokens }, onProgress);
       prog.finish('evaluate');
       mark('evaluate');
-    } else {
-      prog.rows.evaluate.note = 'skipped';
-      prog.finish('evaluate');
+      showEval(res, o);
     }
     prog.stop('');
-    res.eval = ev;
-    res.times = times;
     res.total_seconds = prog.elapsed();
-    showResult(res, o);
+    $('overall').value = 1;
+    $('overall-text').textContent = 'done in ' + fmtTime(prog.elapsed());
+    showTook(res);
+    if (params.get('gen') !== '0') {
+      state.phase = 'preview';
+      $('prune-hint').textContent = 'Generating a preview. Cancel stops it; your expert stays downloadable.';
+      setState('preview');
+      await generateBoth();
+    }
     setState('done');
-    $('overall-text').textContent = '100% · ' + fmtTime(prog.elapsed());
-    if (params.get('gen') !== '0') await generateBoth();
   } catch (e) {
-    const was = state.cancelRequested;
-    prog.stop(was ? 'cancelled' : 'failed');
-    if (sink) await sink.abort();
-    await clearOutput();
-    if (was || /cancel/i.test(e.message)) {
-      showError($('job-error'), 'Cancelled. Whatever was written so far has been deleted, and your model files are untouched.');
-      setState('cancelled');
+    const cancelled = job.cancelled || e.cancelled;
+    if (state.output) {
+      // after verification: the expert stays; only the follow-up stopped
+      const what = state.phase === 'evaluate' ? 'evaluate' : null;
+      if (what) { prog.stopPhase('evaluate', cancelled ? 'cancelled · the expert is kept' : 'failed: ' + e.message); showEval(res, o); }
+      prog.stop('');
+      if (state.phase === 'preview') $('gen-expert').textContent = cancelled ? 'Preview stopped.' : 'Generation failed: ' + e.message;
+      $('overall-text').textContent = (cancelled ? 'stopped' : 'done') + ' after ' + fmtTime(prog.elapsed()) + ' · the expert is ready';
+      if (!cancelled) showError($('job-error'), state.phase === 'evaluate' ? 'Measuring perplexity failed:' : 'The preview failed:', e.message);
+      if (res) showTook(res);
+      setState('done');
+      document.body.dataset.followup = cancelled ? 'cancelled' : 'failed';
     } else {
-      showError($('job-error'), 'The job stopped: ' + e.message);
-      setState('error');
+      prog.stop(cancelled ? 'cancelled' : 'failed');
+      if (job.sink) await job.sink.abort();
+      await clearOutput();
+      if (cancelled) {
+        showError($('job-error'), '', 'Cancelled. Whatever was written so far has been deleted, and your model files are untouched.');
+        setState('cancelled');
+      } else {
+        showError($('job-error'), 'The job stopped:', e.message);
+        setState('error');
+      }
+    }
+    if (cancelled) {
+      state.cancelMs = performance.now() - job.cancelledAt;
+      state.cancels = (state.cancels || 0) + 1;
     }
   } finally {
+    stallStop();
+    if (job.cancelled || engine.worker === null) {
+      $('prune').disabled = true;
+      await restartEngine();
+    }
     state.running = false;
-    state.cancelRequested = false;
+    state.phase = '';
+    current = null;
     lockForm(false);
+    document.body.dataset.idle = String(Date.now());
   }
+}
+
+function targetText(res) {
+  const named = (k) => { const opt = $(k).querySelector(`option[value="${res.target[k]}"]`); return opt ? opt.textContent : res.target[k]; };
+  return ['language', 'domain', 'task'].map((k) => res.target[k] ? `${k}: ${named(k)}` : null).filter(Boolean).join(', ') || 'general use (no target)';
 }
 
 function showResult(res, o) {
   const pct = (x) => (100 * x).toFixed(1) + '%';
-  const named = (k) => { const opt = $(k).querySelector(`option[value="${res.target[k]}"]`); return opt ? opt.textContent : res.target[k]; };
-  const target = ['language', 'domain', 'task'].map((k) => res.target[k] ? `${k}: ${named(k)}` : null).filter(Boolean).join(', ') || 'general use (no target)';
   fill($('summary'), [
-    ['Expert for', target],
+    ['Expert for', targetText(res)],
     ['Parameters', `${fmtCount(res.params_before)} → ${fmtCount(res.params_after)} (−${pct(1 - res.params_after / res.params_before)})`],
     ['Attention + FFN removed', pct(res.ratio_actual)],
     ...(res.vocab ? [['Vocabulary', `${fmtCount(res.vocab.before)} → ${fmtCount(res.vocab.after)} tokens`]] : []),
     ['Method', `${res.method}, ${res.placement} placement`],
     ['Calibration', `${res.calibration.docs} documents, ${res.calibration.tokens} tokens`],
-    ['Took', fmtTime(res.total_seconds) + ' on ' + (state.engine.engine === 'webgpu' ? 'WebGPU' : 'the CPU')],
   ]);
   const a = $('download');
   a.href = state.output.url;
   a.download = res.file_name;
   a.setAttribute('aria-disabled', 'false');
   a.textContent = 'Download';
-  $('download-note').textContent = `${res.file_name}: ${fmtBytes(state.output.file.size)}, ${o.format === 'gguf' ? 'GGUF for llama.cpp, ollama and LM Studio' : 'a Hugging Face folder as .zip (transformers loads it unzipped)'}. Verified tensor by tensor.`;
+  $('download-note').textContent = `${res.file_name}: ${fmtBytes(state.output.file.size)}, ${o.format === 'gguf' ? 'GGUF for llama.cpp, ollama and LM Studio' : 'a Hugging Face folder as .zip (transformers loads it unzipped), with its own model card'}. Verified tensor by tensor.`;
   $('saveas').hidden = !window.showSaveFilePicker;
   drawPlot(res);
-  const tb = $('ppl').querySelector('tbody');
-  tb.replaceChildren();
-  $('ppl-none').hidden = !!res.eval.general;
-  $('ppl').hidden = !res.eval.general;
-  const labels = { expert: 'Expert text (' + target + ')', general: 'General mixed text' };
-  for (const k of ['expert', 'general']) {
-    const e = res.eval[k];
-    if (!e) continue;
-    const tr = document.createElement('tr');
-    for (const v of [labels[k] + ` · ${e.docs} docs`, fmtPPL(e.ppl_before), fmtPPL(e.ppl_after), (100 * e.retention).toFixed(0) + '%']) {
-      const td = document.createElement('td'); td.textContent = v; tr.append(td);
-    }
-    tb.append(tr);
-  }
+  $('ppl-none').hidden = false;
+  $('ppl-none').textContent = $('measure').checked ? 'Measuring… (the download does not wait for it)' : 'Not measured for this job.';
+  $('ppl-wrap').hidden = true;
   $('prompt').value = PROMPTS[o.language] || PROMPTS.any;
   $('gen-original').textContent = '';
   $('gen-expert').textContent = '';
   $('step-result').hidden = false;
-  $('step-result').scrollIntoView({ behavior: 'smooth', block: 'start' });
 }
 
-// drawPlot draws kept FFN neurons and attention heads per layer as bars.
+function showTook(res) {
+  const dl = $('summary');
+  const old = dl.querySelector('dd[data-took]');
+  const text = fmtTime(res.total_seconds || 0) + ' on ' + (state.engine.engine === 'webgpu' ? 'WebGPU' : 'the CPU');
+  if (old) { old.textContent = text; return; }
+  const dt = document.createElement('dt'); dt.textContent = 'Took';
+  const dd = document.createElement('dd'); dd.textContent = text; dd.dataset.took = '1';
+  dl.append(dt, dd);
+}
+
+function showEval(res, o) {
+  const tb = $('ppl').querySelector('tbody');
+  tb.replaceChildren();
+  const has = !!(res.eval && res.eval.general);
+  $('ppl-none').hidden = has;
+  $('ppl-wrap').hidden = !has;
+  if (!has) { $('ppl-none').textContent = 'Not measured for this job.'; return; }
+  const labels = { expert: 'Expert text (' + targetText(res) + ')', general: 'General mixed text' };
+  for (const k of ['expert', 'general']) {
+    const e = res.eval[k];
+    if (!e) continue;
+    const tr = document.createElement('tr');
+    for (const v of [labels[k] + ` · ${e.docs} docs, ${e.tokens} tokens`, fmtPPL(e.ppl_before), fmtPPL(e.ppl_after), (100 * e.retention).toFixed(0) + '%']) {
+      const td = document.createElement('td'); td.textContent = v; tr.append(td);
+    }
+    tb.append(tr);
+  }
+}
+
+// drawPlot draws kept FFN neurons and attention heads per layer as bars,
+// at the width it is shown (so its text keeps its size on a phone).
 function drawPlot(res) {
+  if (!res) return;
   const NS = 'http://www.w3.org/2000/svg';
   const L = res.kept.ffn.length;
-  const W = 720, H = 230, left = 46, right = 12, top = 26, bottom = 34;
+  const W = Math.max(300, Math.round($('plot').clientWidth || 720)), H = 230, left = 46, right = 12, top = 44, bottom = 34;
   const pw = W - left - right, ph = H - top - bottom;
   const svg = document.createElementNS(NS, 'svg');
   svg.setAttribute('viewBox', `0 0 ${W} ${H}`);
+  svg.setAttribute('width', W);
+  svg.setAttribute('height', H);
   svg.setAttribute('role', 'img');
   svg.setAttribute('aria-label', `Kept units per layer: FFN ${res.kept.ffn[0]} of ${res.from.ffn[0]} neurons and ${res.kept.heads[0]} of ${res.from.heads[0]} heads in layer 0`);
   const el = (name, attrs, text) => {
@@ -449,9 +740,10 @@ function drawPlot(res) {
   for (const y of [0, 0.25, 0.5, 0.75, 1]) {
     const yy = top + ph * (1 - y);
     el('line', { x1: left, x2: W - right, y1: yy, y2: yy, stroke: '#d8dee6', 'stroke-width': 1 });
-    el('text', { x: left - 6, y: yy + 4, 'text-anchor': 'end', 'font-size': 11, fill: '#5b6675' }, Math.round(y * 100) + '%');
+    el('text', { x: left - 6, y: yy + 4, 'text-anchor': 'end', 'font-size': 12, fill: '#5b6675' }, Math.round(y * 100) + '%');
   }
   const slot = pw / L, bw = Math.max(1, Math.min(18, slot * 0.38));
+  const every = Math.ceil(L / Math.max(1, Math.floor(pw / 22)));
   for (let l = 0; l < L; l++) {
     const f = res.kept.ffn[l] / res.from.ffn[l], a = res.kept.heads[l] / res.from.heads[l];
     const x = left + slot * l + slot / 2;
@@ -459,35 +751,57 @@ function drawPlot(res) {
     const t1 = document.createElementNS(NS, 'title'); t1.textContent = `layer ${l}: ${res.kept.ffn[l]} of ${res.from.ffn[l]} FFN neurons`; r1.append(t1);
     const r2 = el('rect', { x: x, y: top + ph * (1 - a), width: bw, height: ph * a, fill: '#e07a2f' });
     const t2 = document.createElementNS(NS, 'title'); t2.textContent = `layer ${l}: ${res.kept.heads[l]} of ${res.from.heads[l]} attention heads`; r2.append(t2);
-    if (L <= 32 || l % Math.ceil(L / 32) === 0) el('text', { x, y: H - bottom + 14, 'text-anchor': 'middle', 'font-size': 11, fill: '#5b6675' }, String(l));
+    if (l % every === 0) el('text', { x, y: H - bottom + 15, 'text-anchor': 'middle', 'font-size': 12, fill: '#5b6675' }, String(l));
   }
-  el('text', { x: left + pw / 2, y: H - 4, 'text-anchor': 'middle', 'font-size': 12, fill: '#1b2430' }, 'decoder layer');
+  el('text', { x: left + pw / 2, y: H - 4, 'text-anchor': 'middle', 'font-size': 13, fill: '#1b2430' }, 'decoder layer');
+  // the legend on two lines when the plot is narrow
+  const narrow = W < 480;
   el('rect', { x: left, y: 6, width: 12, height: 12, fill: '#1f5f8b' });
-  el('text', { x: left + 17, y: 16, 'font-size': 12, fill: '#1b2430' }, 'feed-forward neurons kept');
-  el('rect', { x: left + 210, y: 6, width: 12, height: 12, fill: '#e07a2f' });
-  el('text', { x: left + 227, y: 16, 'font-size': 12, fill: '#1b2430' }, 'attention heads kept');
+  el('text', { x: left + 17, y: 16, 'font-size': 13, fill: '#1b2430' }, 'feed-forward neurons kept');
+  const lx = narrow ? left : left + 215, ly = narrow ? 24 : 6;
+  el('rect', { x: lx, y: ly, width: 12, height: 12, fill: '#e07a2f' });
+  el('text', { x: lx + 17, y: ly + 10, 'font-size': 13, fill: '#1b2430' }, 'attention heads kept');
   $('plot').replaceChildren(svg);
 }
 
 async function generateBoth() {
+  if (hooks.onPhase) hooks.onPhase('preview');
+  if (current && current.cancelled) throw Object.assign(new Error('cancelled'), { cancelled: true });
   const prompt = $('prompt').value;
   const n = Number(params.get('gentokens') || 20);
-  $('generate').disabled = true;
+  for (const which of ['original', 'expert']) {
+    const out = $('gen-' + which);
+    out.replaceChildren();
+    const p = document.createElement('span'); p.className = 'prompt'; p.textContent = prompt;
+    const t = document.createElement('span');
+    out.append(p, t);
+    t.textContent = ' …';
+    const text = await engine.call('generate', which, prompt, n, (s) => { t.textContent = s; });
+    t.textContent = text;
+  }
+}
+
+// generateAgain is the Generate button: a preview on its own, cancellable.
+async function generateAgain() {
+  if (state.running || !state.output) return;
+  state.running = true;
+  state.phase = 'preview';
+  current = { cancelled: false };
+  const job = current;
+  lockForm(true);
+  $('prune').disabled = true;
+  setState('preview');
   try {
-    for (const which of ['original', 'expert']) {
-      const out = $('gen-' + which);
-      out.replaceChildren();
-      const p = document.createElement('span'); p.className = 'prompt'; p.textContent = prompt;
-      const t = document.createElement('span');
-      out.append(p, t);
-      t.textContent = ' …';
-      const text = await cusprun.generate(which, prompt, n, (s) => { t.textContent = s; });
-      t.textContent = text;
-    }
+    await generateBoth();
   } catch (e) {
-    $('gen-expert').textContent = 'Generation failed: ' + e.message;
+    $('gen-expert').textContent = job.cancelled ? 'Preview stopped.' : 'Generation failed: ' + e.message;
   } finally {
-    $('generate').disabled = false;
+    if (job.cancelled) await restartEngine();
+    state.running = false;
+    state.phase = '';
+    current = null;
+    lockForm(false);
+    setState('done');
   }
 }
 
@@ -507,33 +821,40 @@ async function saveAs() {
 
 function describeRatio() {
   const r = Number($('ratio').value);
-  $('ratio-help').textContent = r >= 0 && r < 1
-    ? `removes ${Math.round(r * 100)}% of the attention and feed-forward weights`
-    : 'a fraction from 0 to 0.9';
+  $('ratio-help').textContent = r >= 0 && r <= state.maxRatio
+    ? `removes ${Math.round(r * 100)}% of the attention and feed-forward weights (0 to ${state.maxRatio})`
+    : `give a fraction from 0 to ${state.maxRatio}`;
 }
 
+let engineReady;
 async function main() {
   setState('start');
-  const want = params.get('engine') === 'cpu' ? 'cpu' : 'auto';
+  const want = ['cpu', 'webgpu'].includes(params.get('engine')) ? params.get('engine') : 'auto';
   $('engine-choice').value = want;
   $('files').addEventListener('change', (e) => openFiles(e.target.files));
   $('folder').addEventListener('change', (e) => openFiles(e.target.files));
   const drop = $('drop');
   drop.addEventListener('dragover', (e) => { e.preventDefault(); drop.classList.add('over'); });
   drop.addEventListener('dragleave', () => drop.classList.remove('over'));
-  drop.addEventListener('drop', async (e) => { e.preventDefault(); drop.classList.remove('over'); openFiles(await droppedFiles(e.dataTransfer)); });
+  drop.addEventListener('drop', async (e) => { e.preventDefault(); drop.classList.remove('over'); const d = await droppedFiles(e.dataTransfer); openFiles(d.files, d.folder); });
   $('ratio').addEventListener('input', describeRatio);
   $('prune').addEventListener('click', runJob);
-  $('cancel').addEventListener('click', () => { state.cancelRequested = true; cusprun.cancel(); $('cancel').disabled = true; });
-  $('generate').addEventListener('click', generateBoth);
+  $('cancel').addEventListener('click', cancelRunning);
+  $('generate').addEventListener('click', generateAgain);
   $('saveas').addEventListener('click', saveAs);
   $('download').addEventListener('click', (e) => { if (!state.output) e.preventDefault(); });
   $('placement').addEventListener('change', () => { if ($('placement').value === 'adaptive') $('format').value = 'gguf'; });
-  $('engine-choice').addEventListener('change', () => chooseEngine($('engine-choice').value));
+  $('engine-choice').addEventListener('change', chooseEngine);
+  let resize = 0;
+  window.addEventListener('resize', () => { clearTimeout(resize); resize = setTimeout(() => drawPlot(state.result), 150); });
   describeRatio();
   try {
-    await loadEngine();
-    await chooseEngine(want);
+    engineReady = Engine.load().then((e) => { engine = e; window.cusprunEngine = e; return startEngine(); });
+    await engineReady;
+    const lim = await engine.call('limits');
+    state.maxRatio = lim.maxRatio;
+    $('ratio').max = String(lim.maxRatio);
+    describeRatio();
     await clearOutput();
     $('prune-hint').textContent = 'Choose a model first.';
     document.body.dataset.ready = '1';

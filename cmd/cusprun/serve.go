@@ -25,9 +25,11 @@ func init() {
 
 // CSP allows nothing but this origin: no inline script, no other host, and
 // WebAssembly compilation ('wasm-unsafe-eval'). Downloads are blob: URLs
-// made by the page.
+// made by the page, and so is the engine's worker (built from this
+// origin's wasm_exec.js and worker.js, so that restarting it after a
+// cancel makes no request).
 const CSP = "default-src 'self'; script-src 'self' 'wasm-unsafe-eval'; style-src 'self'; img-src 'self' blob: data:; " +
-	"connect-src 'self'; worker-src 'self'; object-src 'none'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
+	"connect-src 'self'; worker-src 'self' blob:; object-src 'none'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
 
 // asset is one file of the site, kept in memory with its compressed forms.
 type asset struct {

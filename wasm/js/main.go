@@ -1,14 +1,19 @@
 //go:build js && wasm
 
-// Command js is cusprun in a browser tab (GOOS=js GOARCH=wasm): it puts a
-// small Promise-based API on globalThis.cusprun for site/app.js. Every call
-// runs in its own goroutine and returns a Promise:
+// Command js is cusprun in a browser (GOOS=js GOARCH=wasm): it puts a small
+// Promise-based API on globalThis.cusprun. The page runs it in a dedicated
+// Web Worker (site/worker.js), so the tab's main thread only renders; the
+// worker relays these calls as messages. Every call runs in its own
+// goroutine and returns a Promise:
 //
 //	cusprun.setEngine("auto"|"cpu")           -> {engine, device, note}
 //	cusprun.open(files)                         -> model description
 //	cusprun.prune(options, onProgress)          -> plan and parameter counts
 //	cusprun.exportTo(sink, onProgress)          -> {bytes}; sink.write(Uint8Array) may return a Promise
 //	cusprun.openExpert(blob)                    -> re-opens and verifies what was written
+//	cusprun.useExpert(blob, isGGUF)             -> opens a verified expert for generate (after a restart)
+//	cusprun.validate(options)                   -> "" or why the options are refused (job.Validate)
+//	cusprun.limits()                            -> {maxRatio}
 //	cusprun.evaluate({maxDocs, maxTokens}, onProgress) -> perplexity before/after
 //	cusprun.generate(which, prompt, n, onText)  -> text ("original" or "expert")
 //	cusprun.logits(which, ids)                  -> Float32Array, every position
@@ -29,6 +34,7 @@ import (
 	"sync"
 	"syscall/js"
 
+	"github.com/cusprun/cusprun/core/job"
 	"github.com/cusprun/cusprun/core/model"
 	"github.com/cusprun/cusprun/core/source"
 	"github.com/cusprun/cusprun/gpu"
@@ -288,6 +294,34 @@ func main() {
 				return nil, err
 			}
 			return true, nil
+		},
+		"useExpert": func(a []js.Value) (any, error) {
+			s, err := st.session()
+			if err != nil {
+				return nil, err
+			}
+			b := arg(a, 0)
+			if err := s.UseExpert(newBlobSource(b, "expert"), arg(a, 1).Truthy()); err != nil {
+				return nil, err
+			}
+			return true, nil
+		},
+		"validate": func(a []js.Value) (any, error) {
+			s, err := st.session()
+			if err != nil {
+				return nil, err
+			}
+			var o app.Options
+			if err := fromJS(arg(a, 0), &o); err != nil {
+				return nil, fmt.Errorf("prune options: %w", err)
+			}
+			if err := s.Validate(o); err != nil {
+				return err.Error(), nil
+			}
+			return "", nil
+		},
+		"limits": func(a []js.Value) (any, error) {
+			return toJS(map[string]float64{"maxRatio": job.MaxRatio})
 		},
 		"evaluate": func(a []js.Value) (any, error) {
 			s, err := st.session()

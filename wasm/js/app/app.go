@@ -51,10 +51,13 @@ type Description struct {
 	Tokenizer string   `json:"tokenizer"`
 }
 
-// Result is the job's summary plus the download's name.
+// Result is the job's summary plus the download's name and the size of
+// the evaluation that Evaluate runs when given no sizes (job.EvalSize).
 type Result struct {
 	*job.Result
-	FileName string `json:"file_name"`
+	FileName string   `json:"file_name"`
+	EvalSize [2]int   `json:"eval_size"` // held-out documents per slice, tokens per document
+	CostMACs [3]int64 `json:"cost_macs"` // per token: decoder layers, head; and calibration tokens x layers
 }
 
 // Session holds one opened model and the last job's plan.
@@ -65,8 +68,9 @@ type Session struct {
 	tok    *tokenizer.Tokenizer
 	be     model.Backend
 
-	job    *job.Job // the last prune's plan and export settings
-	expert *model.Model
+	job       *job.Job // the last prune's plan and export settings
+	expert    *model.Model
+	expertTok *tokenizer.Tokenizer // set by UseExpert (else the job's)
 }
 
 // Open reads a model's headers and tokenizer (weights stay lazy).
@@ -111,9 +115,12 @@ func (s *Session) Prune(ctx context.Context, o Options, progress prune.Progress)
 		return nil, err
 	}
 	s.mu.Lock()
-	s.job, s.expert = j, nil
+	s.job, s.expert, s.expertTok = j, nil, nil
 	s.mu.Unlock()
-	return &Result{Result: j.Result, FileName: FileName(j.Options)}, nil
+	c := s.m.Config
+	docs, tokens := job.EvalSize(c, j.Result.Calibration["tokens"], j.Options.EvalTokens, 2)
+	return &Result{Result: j.Result, FileName: FileName(j.Options), EvalSize: [2]int{docs, tokens},
+		CostMACs: [3]int64{job.LayerMACs(c), job.HeadMACs(c), int64(j.Result.Calibration["tokens"]) * job.LayerMACs(c)}}, nil
 }
 
 // FileName is the download's name: cusprun-expert-de-law-25.zip.
@@ -165,9 +172,47 @@ func (s *Session) OpenExpert(src source.Source) error {
 		return err
 	}
 	s.mu.Lock()
-	s.expert = out
+	s.expert, s.expertTok = out, nil
 	s.mu.Unlock()
 	return nil
+}
+
+// UseExpert opens an expert written and verified earlier (by a job in
+// another instance of the engine: the page restarts its worker to cancel)
+// for Generate, with the tokenizer it carries.
+func (s *Session) UseExpert(src source.Source, gguf bool) error {
+	var f source.Folder
+	if gguf {
+		f = source.Single(src, "expert.gguf")
+	} else {
+		z, err := source.OpenZip(src)
+		if err != nil {
+			return err
+		}
+		f = z
+	}
+	m, err := model.Open(f)
+	if err != nil {
+		return err
+	}
+	tok, err := tokenizer.Load(f)
+	if err != nil {
+		return fmt.Errorf("the expert's tokenizer: %w", err)
+	}
+	s.mu.Lock()
+	s.expert, s.expertTok = m, tok
+	s.mu.Unlock()
+	return nil
+}
+
+// Validate checks options the way Prune will, without pruning: the page
+// shows its message as the one statement of the limits.
+func (s *Session) Validate(o Options) error {
+	if o.Format == "" {
+		o.Format = "zip"
+	}
+	o.Defaults()
+	return o.Validate(s.m.Config)
 }
 
 // Eval is perplexity before and after on one held-out slice.
@@ -176,14 +221,19 @@ type Eval = job.Eval
 // Evaluate measures the dense model and the expert on the built-in held-out
 // text, the expert slice and the general mix, exactly as `cusprun prune`
 // does with the same options: maxDocs > 0 and maxTokens > 0 override the
-// job's EvalDocs and EvalTokens (the page keeps evaluation proportionate
-// to a tab's speed).
+// job's EvalDocs and EvalTokens; with neither, the sizes come from
+// job.EvalSize, so that evaluation costs no more than scoring did.
 func (s *Session) Evaluate(ctx context.Context, maxDocs, maxTokens int, progress prune.Progress) (map[string]Eval, error) {
 	s.mu.Lock()
 	j, ex := s.job, s.expert
 	s.mu.Unlock()
 	if ex == nil {
 		return nil, ErrNoPlan
+	}
+	if maxDocs <= 0 && maxTokens <= 0 {
+		// No sizes given: as much held-out text as costs no more than the
+		// scoring did (job.EvalBudget).
+		maxDocs, maxTokens = job.EvalSize(s.m.Config, j.Result.Calibration["tokens"], j.Options.EvalTokens, 2)
 	}
 	if maxDocs > 0 {
 		j.Options.EvalDocs = maxDocs
@@ -204,7 +254,9 @@ func (s *Session) Generate(ctx context.Context, which, prompt string, n int, onT
 	if which == "expert" {
 		s.mu.Lock()
 		m = s.expert
-		if s.job != nil {
+		if s.expertTok != nil {
+			tok = s.expertTok
+		} else if s.job != nil {
 			tok = s.job.TokAfter // a pruned vocabulary has its own ids
 		}
 		s.mu.Unlock()

@@ -1,0 +1,129 @@
+// The page's side of the engine worker (site/worker.js): the same calls as
+// the Go API (cusprun.prune, exportTo, evaluate, …) as Promises, with
+// callbacks and the export sink relayed as messages. Cancelling terminates
+// the worker, which stops any phase at once, however long its current
+// step; a fresh worker is then started from the compiled module and the
+// sources fetched when the page loaded (no request is made).
+'use strict';
+
+class Engine {
+  // load fetches and compiles everything a worker needs, once.
+  static async load() {
+    const [module, glue, body] = await Promise.all([
+      WebAssembly.compileStreaming(fetch('cusprun.wasm')),
+      fetch('wasm_exec.js').then((r) => r.text()),
+      fetch('worker.js').then((r) => r.text()),
+    ]);
+    const url = URL.createObjectURL(new Blob([glue, '\n', body], { type: 'text/javascript' }));
+    return new Engine(module, url);
+  }
+
+  constructor(module, url) {
+    this.module = module;
+    this.url = url;
+    this.worker = null;
+    this.calls = new Map(); // id -> {resolve, reject, callbacks, sink}
+    this.next = 1;
+    this.generation = 0; // bumps on every restart
+  }
+
+  // start makes a fresh worker and waits for its engine. A server whose
+  // policy refuses workers from blob: URLs gets one loaded from worker.js.
+  async start() {
+    try {
+      await this.spawn(this.url);
+    } catch (e) {
+      if (this.url === 'worker.js') throw e;
+      this.url = 'worker.js';
+      await this.spawn(this.url);
+    }
+  }
+
+  spawn(url) {
+    if (this.worker) this.worker.terminate();
+    const w = new Worker(url, { name: 'cusprun-engine' });
+    this.worker = w;
+    this.generation++;
+    this.ready = new Promise((resolve, reject) => {
+      let up = false;
+      w.onmessage = (e) => {
+        const m = e.data;
+        if (m.type === 'ready') { up = true; resolve(); } else if (m.type === 'failed') reject(new Error(m.message));
+        else this.onMessage(m);
+      };
+      w.onerror = (e) => {
+        e.preventDefault();
+        const err = new Error(e.message || 'the engine worker failed');
+        if (!up) reject(err);
+        else this.failAll(new Error('the engine stopped: ' + err.message));
+      };
+    });
+    w.postMessage({ type: 'init', module: this.module });
+    return this.ready;
+  }
+
+  onMessage(m) {
+    const c = this.calls.get(m.id);
+    if (!c) return;
+    if (m.type === 'callback') {
+      const f = c.callbacks[m.index];
+      if (f) f(...m.args);
+    } else if (m.type === 'chunk') {
+      Promise.resolve(c.sink.write(m.bytes)).then(
+        () => this.worker && this.worker.postMessage({ type: 'ack', id: m.id }),
+        (err) => { c.sinkError = err; this.worker && this.worker.postMessage({ type: 'ack', id: m.id }); });
+    } else if (m.type === 'result') {
+      this.calls.delete(m.id);
+      if (m.ok && !c.sinkError) c.resolve(m.value);
+      else c.reject(c.sinkError || new Error(m.message));
+    }
+  }
+
+  // call runs method in the worker. Function arguments become callbacks;
+  // for exportTo the first argument is the sink ({write(Uint8Array)}).
+  call(method, ...args) {
+    const id = this.next++;
+    const callbacks = {};
+    const wire = args.map((a, i) => {
+      if (typeof a === 'function') { callbacks[i] = a; return null; }
+      if (method === 'exportTo' && i === 0) return null;
+      return a;
+    });
+    return new Promise((resolve, reject) => {
+      if (!this.worker) {
+        const err = new Error('cancelled'); err.cancelled = true;
+        throw err;
+      }
+      this.calls.set(id, { resolve, reject, callbacks, sink: method === 'exportTo' ? args[0] : null });
+      this.worker.postMessage({ type: 'call', id, method, args: wire, callbacks: Object.keys(callbacks).map(Number) });
+    });
+  }
+
+  failAll(err) {
+    for (const c of this.calls.values()) c.reject(err);
+    this.calls.clear();
+  }
+
+  // kill stops the worker now: every pending call fails with "cancelled".
+  kill() {
+    if (this.worker) this.worker.terminate();
+    this.worker = null;
+    const err = new Error('cancelled');
+    err.cancelled = true;
+    this.failAll(err);
+  }
+
+  // wasmBytes asks the worker for its linear memory size (benchmarks).
+  wasmBytes() {
+    return new Promise((resolve) => {
+      if (!this.worker) return resolve(0);
+      const w = this.worker;
+      const prev = w.onmessage;
+      const t = setTimeout(() => { w.onmessage = prev; resolve(0); }, 2000);
+      w.onmessage = (e) => {
+        if (e.data.type === 'memory') { clearTimeout(t); w.onmessage = prev; resolve(e.data.wasm); } else prev(e);
+      };
+      w.postMessage({ type: 'memory' });
+    });
+  }
+}
