@@ -149,6 +149,8 @@ func FromGGUF(m GGUFMeta) (*Tokenizer, error) {
 	if v, ok := m.Bool("tokenizer.ggml.add_bos_token"); ok {
 		t.addBOS = v
 	}
+	src.addEOS, _ = m.Bool("tokenizer.ggml.add_eos_token")
+	src.chatTemplate, _ = m.String("tokenizer.chat_template")
 
 	// Control, unknown and user-defined tokens are matched in the text before
 	// the model runs, control and unknown ones only when parsing specials,

@@ -316,6 +316,9 @@ type ggufSource struct {
 	pre    string
 	types  []int32
 	merges []string
+	// for WriteHF: tokenizer.chat_template and tokenizer.ggml.add_eos_token
+	chatTemplate string
+	addEOS       bool
 }
 
 // mapMeta is GGUF metadata held in a map (a vocabulary built in memory).

@@ -1,0 +1,198 @@
+package tokenizer
+
+import (
+	"encoding/json"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"testing"
+)
+
+// hfWriteInputs are the texts a written tokenizer.json is checked on:
+// llama.cpp's own test inputs for the vocabulary, the multilingual strings
+// and llama-bpe's inputs (hfInputs), and text around the vocabulary's
+// special and user-defined tokens.
+func hfWriteInputs(t *testing.T, deps, name string, tk *Tokenizer) []string {
+	vs, err := readVectors(filepath.Join(deps, "llama.cpp", "models", "ggml-vocab-"+name+".gguf"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var in []string
+	for _, v := range vs {
+		in = append(in, v.text)
+	}
+	in = append(in, hfInputs(t, deps)...)
+	return append(in, specialInputs(tk)...)
+}
+
+// writtenHF writes the GGUF tokenizer's tokenizer.json and
+// tokenizer_config.json and loads them back with the tokenizer.json loader.
+func writtenHF(t *testing.T, tk *Tokenizer) (*Tokenizer, []byte, []byte) {
+	tj, cfg, err := tk.WriteHF()
+	if err != nil {
+		t.Fatal(err)
+	}
+	back, err := ParseTokenizerJSON(tj, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return back, tj, cfg
+}
+
+// TestWriteHFRoundTrip writes every GGUF vocabulary of llama.cpp's test set
+// as tokenizer.json and checks that the loaded tokenizer.json encodes as the
+// GGUF vocabulary does (which TestLlamaCppVectors and
+// TestSpecialTokensVsLlamaCpp hold to llama.cpp), with and without parsing
+// specials and with the BOS the configuration asks for, and decodes alike.
+func TestWriteHFRoundTrip(t *testing.T) {
+	deps := depsDir(t, "llama.cpp/models/ggml-vocab-llama-spm.gguf")
+	for _, name := range llamaVocabs {
+		t.Run(name, func(t *testing.T) {
+			tk, err := LoadPath(filepath.Join(deps, "llama.cpp", "models", "ggml-vocab-"+name+".gguf"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			back, _, _ := writtenHF(t, tk)
+			if back.VocabSize() != tk.VocabSize() || back.BOS() != tk.BOS() || back.EOS() != tk.EOS() ||
+				back.Unk() != tk.Unk() || back.Pad() != tk.Pad() || back.AddsBOS() != tk.AddsBOS() {
+				t.Errorf("vocab %d bos %d eos %d unk %d pad %d addBOS %v; GGUF %d %d %d %d %d %v", back.VocabSize(), back.BOS(), back.EOS(),
+					back.Unk(), back.Pad(), back.AddsBOS(), tk.VocabSize(), tk.BOS(), tk.EOS(), tk.Unk(), tk.Pad(), tk.AddsBOS())
+			}
+			for id := 0; id < tk.VocabSize(); id++ {
+				if back.IsSpecial(id) != tk.IsSpecial(id) {
+					t.Errorf("token %d %q: special %v, GGUF %v", id, tk.Piece(id), back.IsSpecial(id), tk.IsSpecial(id))
+				}
+			}
+			in := hfWriteInputs(t, deps, name, tk)
+			for _, o := range []EncodeOptions{{}, {ParseSpecial: true}, {ParseSpecial: true, AddBOS: tk.AddsBOS()}} {
+				same, dec := 0, 0
+				for _, s := range in {
+					want := tk.Encode(s, o)
+					got := back.Encode(s, o)
+					if !equalInts(got, want) {
+						t.Errorf("%+v %q:\n json %v\n gguf %v", o, s, got, want)
+						continue
+					}
+					same++
+					if d, w := back.Decode(got), tk.Decode(want); d != w {
+						t.Errorf("%+v decode %q:\n json %q\n gguf %q", o, s, d, w)
+						continue
+					}
+					dec++
+				}
+				t.Logf("%s %+v: ids %d/%d, decode %d/%d", name, o, same, len(in), dec, len(in))
+			}
+		})
+	}
+}
+
+// TestWriteHFConfig checks tokenizer_config.json against the GGUF keys it
+// comes from.
+func TestWriteHFConfig(t *testing.T) {
+	deps := depsDir(t, "llama.cpp/models/ggml-vocab-llama-spm.gguf")
+	for _, name := range llamaVocabs {
+		t.Run(name, func(t *testing.T) {
+			tk, err := LoadPath(filepath.Join(deps, "llama.cpp", "models", "ggml-vocab-"+name+".gguf"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, tj, cfg := writtenHF(t, tk)
+			var c struct {
+				AddBOS  bool    `json:"add_bos_token"`
+				BOS     *string `json:"bos_token"`
+				EOS     *string `json:"eos_token"`
+				Unk     *string `json:"unk_token"`
+				Decoder map[string]struct {
+					Content string `json:"content"`
+					Special bool   `json:"special"`
+				} `json:"added_tokens_decoder"`
+			}
+			if err := json.Unmarshal(cfg, &c); err != nil {
+				t.Fatal(err)
+			}
+			text := func(id int) *string {
+				if id < 0 {
+					return nil
+				}
+				s := tk.Piece(id)
+				return &s
+			}
+			eq := func(a, b *string) bool { return (a == nil) == (b == nil) && (a == nil || *a == *b) }
+			if c.AddBOS != tk.AddsBOS() || !eq(c.BOS, text(tk.BOS())) || !eq(c.EOS, text(tk.EOS())) || !eq(c.Unk, text(tk.Unk())) {
+				t.Errorf("config %s", cfg[:min(len(cfg), 300)])
+			}
+			var f struct {
+				Added []hfAdded `json:"added_tokens"`
+			}
+			if err := json.Unmarshal(tj, &f); err != nil {
+				t.Fatal(err)
+			}
+			if len(f.Added) != len(c.Decoder) {
+				t.Errorf("%d added tokens, %d in added_tokens_decoder", len(f.Added), len(c.Decoder))
+			}
+			special := 0
+			for _, a := range f.Added {
+				// types as the GGUF file has them (after llama.cpp's overrides)
+				if a.Special != tk.IsSpecial(a.ID) || a.Content != tk.Piece(a.ID) {
+					t.Errorf("added %d %q special %v; GGUF %q special %v", a.ID, a.Content, a.Special, tk.Piece(a.ID), tk.IsSpecial(a.ID))
+				}
+				if a.Special {
+					special++
+				}
+			}
+			t.Logf("%s: %d added tokens (%d special), %d bytes tokenizer.json", name, len(f.Added), special, len(tj))
+		})
+	}
+}
+
+// TestWriteHFvsHuggingFace runs the written tokenizer.json through Hugging
+// Face's tokenizers and compares with the GGUF vocabulary's ids.
+func TestWriteHFvsHuggingFace(t *testing.T) {
+	deps := depsDir(t, "node_modules/tokenizers/package.json", "llama.cpp/models/ggml-vocab-llama-spm.gguf")
+	if _, err := exec.LookPath("node"); err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatal("node is not installed")
+		}
+		t.Skip("node is not installed")
+	}
+	for _, name := range llamaVocabs {
+		t.Run(name, func(t *testing.T) {
+			tk, err := LoadPath(filepath.Join(deps, "llama.cpp", "models", "ggml-vocab-"+name+".gguf"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, tj, _ := writtenHF(t, tk)
+			path := filepath.Join(t.TempDir(), "tokenizer.json")
+			if err := os.WriteFile(path, tj, 0o644); err != nil {
+				t.Fatal(err)
+			}
+			in := hfWriteInputs(t, deps, name, tk)
+			modes := []struct {
+				opts  EncodeOptions
+				flags []string
+			}{
+				{EncodeOptions{}, nil},
+				{EncodeOptions{ParseSpecial: true}, []string{"--special"}},
+				{EncodeOptions{ParseSpecial: true, AddBOS: tk.AddsBOS()}, []string{"--special", "--add-special"}},
+			}
+			for _, m := range modes {
+				ref := hfEncode(t, deps, path, in, m.flags...)
+				same, dec := 0, 0
+				for i, s := range in {
+					want := tk.Encode(s, m.opts)
+					if !equalInts(ref[i].IDs, want) {
+						t.Errorf("%+v %q:\n HF   %v\n gguf %v", m.opts, s, ref[i].IDs, want)
+						continue
+					}
+					same++
+					if d := tk.Decode(want); d != ref[i].Decoded {
+						t.Errorf("%+v decode %q:\n HF   %q\n gguf %q", m.opts, s, ref[i].Decoded, d)
+						continue
+					}
+					dec++
+				}
+				t.Logf("HF %s %+v: ids %d/%d, decode %d/%d", name, m.opts, same, len(in), dec, len(in))
+			}
+		})
+	}
+}
