@@ -49,6 +49,13 @@ type CompensateOptions struct {
 		io.WriterAt
 		io.ReaderAt
 	}
+	// Pool, when above 1 (experimental, with Scores: the method's scores
+	// the plan was selected by), rechooses each layer's removed FFN
+	// neurons among the Pool × count lowest ranked by how well the refit
+	// repairs their removal (reselect.go), and rewrites the plan's kept
+	// neurons (the counts stay).
+	Pool   float64
+	Scores *UnitScores
 }
 
 // DefaultRidge is the ridge λ relative to the mean diagonal of G_KK.
@@ -146,6 +153,13 @@ func Compensate(ctx context.Context, m *model.Model, be model.Backend, seqs [][]
 			return nil, fmt.Errorf("layer %d o_proj: %w", l, err)
 		}
 		gz = nil
+		if opt.Pool > 1 && opt.Scores != nil && L.DownB == nil {
+			keep, err := reselect(L.Down.F32(), L.Down.Rows, L.FFN, ga.full(), plan.KeepFFN[l], opt.Scores.FFN[l], opt.Scores.FFNTie[l], opt.Pool, opt.Ridge)
+			if err != nil {
+				return nil, fmt.Errorf("layer %d down_proj: %w", l, err)
+			}
+			plan.KeepFFN[l] = keep
+		}
 		if err := comp.refit(l, L.Down, L.DownB, model.RoleDown, model.RoleDownB, ga, plan.KeepFFN[l], opt.Ridge); err != nil {
 			return nil, fmt.Errorf("layer %d down_proj: %w", l, err)
 		}

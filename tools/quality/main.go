@@ -48,18 +48,22 @@ var experts = []expert{
 type column struct {
 	method     string
 	compensate bool
+	pool       float64 // experimental: reselect among pool × count candidates (prune.CompensateOptions.Pool)
 }
 
 func (c column) String() string {
-	if c.compensate {
+	switch {
+	case c.pool > 0:
+		return fmt.Sprintf("%s +obs%g", c.method, c.pool)
+	case c.compensate:
 		return c.method + " +comp"
 	}
 	return c.method
 }
 
 var columns = []column{
-	{"cusprun", true}, {"cusprun", false}, {"wanda-sp", true}, {"wanda-sp", false},
-	{"flap", false}, {"magnitude", false}, {"random", false},
+	{"cusprun", true, 0}, {"cusprun", false, 0}, {"wanda-sp", true, 0}, {"wanda-sp", false, 0},
+	{"flap", false, 0}, {"magnitude", false, 0}, {"random", false, 0},
 }
 
 func main() {
@@ -90,7 +94,12 @@ func main() {
 		var keep []column
 		for _, k := range strings.Split(*cols, ",") {
 			m, comp := strings.CutSuffix(strings.TrimSpace(k), " +comp")
-			keep = append(keep, column{m, comp})
+			var pool float64
+			if i := strings.Index(m, " +obs"); i >= 0 {
+				fmt.Sscan(m[i+len(" +obs"):], &pool)
+				m, comp = m[:i], true
+			}
+			keep = append(keep, column{m, comp, pool})
 			if strings.HasPrefix(m, "cusprun:") {
 				prune.ExperimentRanks = true
 			}
@@ -206,7 +215,8 @@ func run(shared string, calibDocs, evalDocs, maxTokens int, ratios []float64, pl
 			best, bestI := 0.0, -1
 			for i, col := range columns {
 				method := col.method
-				plan, err := prune.Select(dense.Config, sc.Scores(method, 1), method, ratio, placement, ffnOnly)
+				scores := sc.Scores(method, 1)
+				plan, err := prune.Select(dense.Config, scores, method, ratio, placement, ffnOnly)
 				if err != nil {
 					cells[i] = "n/a"
 					continue
@@ -221,7 +231,7 @@ func run(shared string, calibDocs, evalDocs, maxTokens int, ratios []float64, pl
 					sl.Compensate = func(l int) ([]float64, []float64) { return sc.FFNMean(l), sc.OMean(l) }
 				}
 				if col.compensate {
-					if sl.Refit, err = prune.Compensate(ctx, dense, be, calibSeqs, plan, prune.CompensateOptions{Ridge: ridge}, nil); err != nil {
+					if sl.Refit, err = prune.Compensate(ctx, dense, be, calibSeqs, plan, prune.CompensateOptions{Ridge: ridge, Pool: col.pool, Scores: &scores}, nil); err != nil {
 						return err
 					}
 				}
