@@ -110,7 +110,6 @@ func (t Info) Rows() int {
 	return int(t.Elems() / int64(c))
 }
 
-
 // Decode converts src, holding len(dst) elements of dtype d, to float32.
 func Decode(dst []float32, src []byte, d DType) error {
 	n := len(dst)
