@@ -14,6 +14,7 @@ import (
 	"github.com/cusprun/cusprun/core/model"
 	"github.com/cusprun/cusprun/core/source"
 	"github.com/cusprun/cusprun/core/tensor"
+	"github.com/cusprun/cusprun/core/tokenizer"
 )
 
 // Output says where and how to write the expert.
@@ -260,6 +261,27 @@ func SmallFiles(f source.Folder) []export.File {
 		}
 	}
 	return out
+}
+
+// HFTokenizerFiles are the tokenizer.json and tokenizer_config.json of an
+// HF or zip export whose source tokenizer is a GGUF vocabulary (a GGUF file
+// has no such files to copy, and without them the expert has no
+// tokenizer); none for a tokenizer.json source, or when the files already
+// have one (SmallFiles copied the source's).
+func HFTokenizerFiles(tok *tokenizer.Tokenizer, have []export.File) ([]export.File, error) {
+	if tok == nil || !tok.IsGGUF() {
+		return nil, nil
+	}
+	for _, f := range have {
+		if f.Name == "tokenizer.json" {
+			return nil, nil
+		}
+	}
+	tj, cfg, err := tok.WriteHF()
+	if err != nil {
+		return nil, fmt.Errorf("the GGUF vocabulary as tokenizer.json: %w", err)
+	}
+	return []export.File{{Name: "tokenizer.json", Data: tj}, {Name: "tokenizer_config.json", Data: cfg}}, nil
 }
 
 // copyTokenizerKeys carries a GGUF source's vocabulary into the output.

@@ -358,3 +358,7 @@ func (t *Tokenizer) hfConfigOut(added []hfAdded) obj {
 	c = append(c, kv{"clean_up_tokenization_spaces", false}, kv{"tokenizer_class", "PreTrainedTokenizerFast"})
 	return c
 }
+
+// IsGGUF reports whether the vocabulary came from a GGUF file (so WriteHF
+// can write it as tokenizer.json).
+func (t *Tokenizer) IsGGUF() bool { return t.gguf != nil }

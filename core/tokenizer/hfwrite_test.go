@@ -6,6 +6,8 @@ import (
 	"os/exec"
 	"path/filepath"
 	"testing"
+
+	"github.com/cusprun/cusprun/tools/llamaref"
 )
 
 // hfWriteInputs are the texts a written tokenizer.json is checked on:
@@ -146,7 +148,8 @@ func TestWriteHFConfig(t *testing.T) {
 }
 
 // TestWriteHFvsHuggingFace runs the written tokenizer.json through Hugging
-// Face's tokenizers and compares with the GGUF vocabulary's ids.
+// Face's tokenizers and compares with the GGUF vocabulary's ids, and, where
+// no BOS is asked for, with llama.cpp's own tokenization of the GGUF file.
 func TestWriteHFvsHuggingFace(t *testing.T) {
 	deps := depsDir(t, "node_modules/tokenizers/package.json", "llama.cpp/models/ggml-vocab-llama-spm.gguf")
 	if _, err := exec.LookPath("node"); err != nil {
@@ -155,9 +158,13 @@ func TestWriteHFvsHuggingFace(t *testing.T) {
 		}
 		t.Skip("node is not installed")
 	}
+	if err := llamaref.Available(deps); err != nil {
+		llamaref.Missing(t, err)
+	}
 	for _, name := range llamaVocabs {
 		t.Run(name, func(t *testing.T) {
-			tk, err := LoadPath(filepath.Join(deps, "llama.cpp", "models", "ggml-vocab-"+name+".gguf"))
+			gpath := filepath.Join(deps, "llama.cpp", "models", "ggml-vocab-"+name+".gguf")
+			tk, err := LoadPath(gpath)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -177,9 +184,22 @@ func TestWriteHFvsHuggingFace(t *testing.T) {
 			}
 			for _, m := range modes {
 				ref := hfEncode(t, deps, path, in, m.flags...)
-				same, dec := 0, 0
+				var llama [][]int
+				if !m.opts.AddBOS {
+					if llama, err = llamaref.TokenizeSpecial(gpath, in, m.opts.ParseSpecial); err != nil {
+						t.Fatal(err)
+					}
+				}
+				same, dec, asLlama := 0, 0, 0
 				for i, s := range in {
 					want := tk.Encode(s, m.opts)
+					if llama != nil {
+						if !equalInts(ref[i].IDs, llama[i]) {
+							t.Errorf("%+v %q:\n HF        %v\n llama.cpp %v", m.opts, s, ref[i].IDs, llama[i])
+						} else {
+							asLlama++
+						}
+					}
 					if !equalInts(ref[i].IDs, want) {
 						t.Errorf("%+v %q:\n HF   %v\n gguf %v", m.opts, s, ref[i].IDs, want)
 						continue
@@ -191,7 +211,7 @@ func TestWriteHFvsHuggingFace(t *testing.T) {
 					}
 					dec++
 				}
-				t.Logf("HF %s %+v: ids %d/%d, decode %d/%d", name, m.opts, same, len(in), dec, len(in))
+				t.Logf("HF %s %+v: ids %d/%d as the GGUF tokenizer (%d/%d as llama.cpp, where compared), decode %d/%d", name, m.opts, same, len(in), asLlama, len(llama), dec, len(in))
 			}
 		})
 	}

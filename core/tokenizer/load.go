@@ -2,6 +2,7 @@ package tokenizer
 
 import (
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -83,8 +84,9 @@ func LoadGGUF(src source.Source) (*Tokenizer, error) {
 	return t, nil
 }
 
-// LoadPath loads a tokenizer from a model folder, a tokenizer.json file (its
-// folder's tokenizer_config.json is used when present) or a .gguf file.
+// LoadPath loads a tokenizer from a model folder, a zipped one, a
+// tokenizer.json file (its folder's tokenizer_config.json is used when
+// present) or a .gguf file.
 func LoadPath(path string) (*Tokenizer, error) {
 	st, err := os.Stat(path)
 	if err != nil {
@@ -109,6 +111,17 @@ func LoadPath(path string) (*Tokenizer, error) {
 	n, _ := src.ReadAt(head, 0)
 	if string(head[:n]) == "GGUF" {
 		return LoadGGUF(src)
+	}
+	if string(head[:n]) == "PK\x03\x04" {
+		// a zipped model folder (prune --format zip)
+		f, err := source.OpenPath(path)
+		if err != nil {
+			return nil, err
+		}
+		if c, ok := f.(io.Closer); ok {
+			defer c.Close()
+		}
+		return Load(f)
 	}
 	data, err := source.ReadAll(src, maxJSON)
 	if err != nil {

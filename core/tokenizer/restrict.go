@@ -268,7 +268,8 @@ type Restricted struct {
 	Map *IDMap
 	// Files are the rewritten tokenizer.json and tokenizer_config.json of a
 	// tokenizer.json source (nil for a GGUF vocabulary: write the
-	// restricted tokenizer's keys with its WriteGGUF).
+	// restricted tokenizer's keys with its WriteGGUF; RewriteFile makes the
+	// files of an HF export with its WriteHF).
 	Files map[string][]byte
 }
 
@@ -306,6 +307,7 @@ func (t *Tokenizer) Restrict(keep []int) (*Restricted, error) {
 			return nil, fmt.Errorf("restrict: %w", err)
 		}
 		nt.name = t.name
+		nt.gguf.chatTemplate, nt.gguf.addEOS = t.gguf.chatTemplate, t.gguf.addEOS
 		r.Tokenizer = nt
 		return r, nil
 	}

@@ -389,6 +389,15 @@ func (r *Restricted) RewriteFile(name string, data []byte) (out []byte, keep boo
 	if b, ok := r.Files[name]; ok {
 		return b, true, nil
 	}
+	if (name == "tokenizer.json" || name == "tokenizer_config.json") && r.Tokenizer.gguf != nil {
+		// a GGUF source exported as HF (WriteHF's files): write them anew
+		tj, cfg, err := r.Tokenizer.WriteHF()
+		if err != nil {
+			return nil, false, err
+		}
+		r.Files = map[string][]byte{"tokenizer.json": tj, "tokenizer_config.json": cfg}
+		return r.Files[name], true, nil
+	}
 	switch name {
 	case "config.json", "generation_config.json":
 		b, err := r.Map.RemapConfigIDs(data)
