@@ -74,6 +74,14 @@ func (s *Scored) Select(ratio float64, progress prune.Progress) (*Job, error) {
 			out.Files = append(out.Files, f)
 		}
 	}
+	if o.Format != "gguf" {
+		// a GGUF source's vocabulary as tokenizer.json (before VocabFiles rewrites it)
+		tf, err := prune.HFTokenizerFiles(tok, out.Files)
+		if err != nil {
+			return nil, err
+		}
+		out.Files = append(out.Files, tf...)
+	}
 	if o.Format == "gguf" && m.GGUF() == nil {
 		// Qwen pads its embedding beyond the tokenizer: the GGUF token list
 		// is padded to the rows, as llama.cpp's converter does.
