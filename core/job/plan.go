@@ -53,9 +53,15 @@ func (s *Scored) Select(ratio float64, progress prune.Progress) (*Job, error) {
 		progress("select", 0, 1)
 	}
 	caps := export.CapabilitiesOf(m.Config.Family, o.Format)
-	plan, err := prune.Select(m.Config, s.Scorer.Scores(o.Method, o.Seed), o.Method, o.Ratio, o.Placement, !caps.PruneHeads)
+	scores := s.Scorer.Scores(o.Method, o.Seed)
+	plan, err := prune.Select(m.Config, scores, o.Method, o.Ratio, o.Placement, !caps.PruneHeads)
 	if err != nil {
 		return nil, err
+	}
+	if o.Format == "gguf" && prune.QuantizedOutput(o.Quant, m.DType) {
+		// Quantized rows must be whole blocks: an FFN width that is not a
+		// multiple of 32 would leave ffn_down in F16.
+		plan = prune.AlignFFN(plan, scores, prune.QuantBlockRows)
 	}
 	var vr *tokenizer.Restricted
 	if o.Vocab == "target" {

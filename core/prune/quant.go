@@ -119,3 +119,40 @@ func (s *Slicer) encodeFor(name string, w *model.Weight, src, d tensor.DType) ([
 	s.Actions[name] = act + " " + d.String()
 	return b, nil
 }
+
+// QuantBlockRows is the row length every quantized GGUF type divides: a
+// pruned FFN width that is a multiple of it keeps ffn_down quantized (Q4_K
+// and the other K-quants fall back to a 32-value type, as llama.cpp does)
+// instead of falling back to F16.
+const QuantBlockRows = 32
+
+// QuantizedOutput reports whether a quant choice writes quantized matrices
+// for a source of dtype src.
+func QuantizedOutput(quant string, src tensor.DType) bool {
+	if quant == "" || quant == "keep" {
+		return src.Quantized()
+	}
+	_, float := floatQuant[quant]
+	return !float
+}
+
+// AlignFFN re-selects every layer's kept FFN neurons so that their number
+// is the nearest multiple of mult (at least mult; layers narrower than mult
+// are left alone), keeping the highest-scored as Select does. The ratio
+// actually removed moves by less than mult/2 neurons a layer.
+func AlignFFN(p *Plan, sc UnitScores, mult int) *Plan {
+	q := *p
+	q.KeepFFN = make([][]int, len(p.KeepFFN))
+	for l, keep := range p.KeepFFN {
+		width := p.From.FFNAt(l)
+		n := len(keep)
+		if width < mult || n%mult == 0 {
+			q.KeepFFN[l] = keep
+			continue
+		}
+		n = min(max(mult, (n+mult/2)/mult*mult), width/mult*mult)
+		q.KeepFFN[l] = keepHighest(sc.FFN[l], sc.FFNTie[l], width-n, l, false)
+	}
+	q.To = q.config()
+	return &q
+}
