@@ -490,22 +490,46 @@ function bytesPerParam(dtype, format) {
   return 2;
 }
 
-// The stall meter: a timer ticking every 20 ms while work runs; the longest
-// gap between ticks beyond the period is how long the main thread could
-// not respond.
-let stallTimer = null, stallLast = 0;
+// The stall meter, three clocks while work runs: a timer on this thread
+// ticking every 20 ms (the longest gap beyond the period is how long the
+// page could not respond), the longest task this thread ran (Long Tasks
+// API: work of the page's own), and the same timer in an idle worker (a
+// control: a gap there means the machine gave no thread the processor, not
+// that the page was busy).
+let stallTimer = null, stallLast = 0, stallObs = null, stallCtl = null;
+const CONTROL = 'let l=performance.now(),m=0;setInterval(()=>{const n=performance.now();m=Math.max(m,n-l-20);l=n},20);' +
+  'setInterval(()=>postMessage(m),250);';
 function stallStart() {
-  state.stall = { max: 0, samples: 0 };
+  state.stall = { max: 0, samples: 0, where: '', longestTask: 0, control: 0 };
   stallLast = performance.now();
   clearInterval(stallTimer);
   stallTimer = setInterval(() => {
     const now = performance.now();
-    state.stall.max = Math.max(state.stall.max, now - stallLast - 20);
+    const gap = now - stallLast - 20;
+    if (gap > state.stall.max) {
+      state.stall.max = gap;
+      state.stall.where = (current && current.prog && current.prog.current) || state.phase; // the phase it happened in
+    }
     state.stall.samples++;
     stallLast = now;
   }, 20);
+  try {
+    stallObs = new PerformanceObserver((list) => {
+      for (const e of list.getEntries()) state.stall.longestTask = Math.max(state.stall.longestTask, e.duration);
+    });
+    stallObs.observe({ type: 'longtask' });
+  } catch { stallObs = null; }
+  try {
+    stallCtl = new Worker(URL.createObjectURL(new Blob([CONTROL], { type: 'text/javascript' })));
+    stallCtl.onmessage = (e) => { state.stall.control = Math.max(state.stall.control, e.data); };
+  } catch { stallCtl = null; }
 }
-function stallStop() { clearInterval(stallTimer); stallTimer = null; }
+function stallStop() {
+  clearInterval(stallTimer); stallTimer = null;
+  if (stallObs) stallObs.disconnect();
+  if (stallCtl) stallCtl.terminate();
+  stallObs = stallCtl = null;
+}
 
 let current = null; // the running job: {prog, sink, cancelled}
 

@@ -8,7 +8,7 @@
 // Environment: BENCH_SHAPE (default qwen2.5-0.5b), BENCH_ENGINE (cpu or
 // webgpu, default cpu: SwiftShader is a correctness target, not a fast one),
 // BENCH_QUERY (page settings, default a short calibration:
-// maxdocs=4&maxtokens=128&evaldocs=2&evaltokens=64&gentokens=4).
+// maxdocs=4&maxtokens=128&gentokens=4; evaluation sized by job.EvalSize).
 import fs from 'node:fs';
 import path from 'node:path';
 import { ROOT, cli, serve, browser, newPage, shot, modelFiles, missing } from './lib/harness.mjs';
@@ -17,8 +17,8 @@ const why = missing();
 if (why) { console.error('bench-browser: ' + why); process.exit(1); }
 const shape = process.env.BENCH_SHAPE || 'qwen2.5-0.5b';
 const engine = process.env.BENCH_ENGINE || 'cpu';
-const query = new URLSearchParams(process.env.BENCH_QUERY || 'maxdocs=4&maxtokens=128&evaldocs=2&evaltokens=64&gentokens=4');
-if (engine === 'cpu') query.set('engine', 'cpu');
+const query = new URLSearchParams(process.env.BENCH_QUERY || 'maxdocs=4&maxtokens=128&gentokens=4');
+query.set('engine', engine);
 
 const dir = path.join(process.env.CUSPRUN_DEPS || path.join(ROOT, '.deps'), 'bench', `browser-${shape}`);
 if (!fs.existsSync(path.join(dir, 'config.json'))) {
@@ -39,7 +39,8 @@ try {
   const peak = { wasm: 0, jsHeapUsed: 0, jsHeapTotal: 0 };
   const sample = async () => {
     try {
-      const wasm = await page.evaluate(() => window.cusprunState.wasmMemory.buffer.byteLength);
+      // the engine runs in a worker: it reports its linear memory
+      const wasm = await page.evaluate(() => window.cusprunEngine.wasmBytes());
       const m = Object.fromEntries((await cdp.send('Performance.getMetrics')).metrics.map((x) => [x.name, x.value]));
       peak.wasm = Math.max(peak.wasm, wasm);
       peak.jsHeapUsed = Math.max(peak.jsHeapUsed, m.JSHeapUsedSize || 0);
@@ -57,7 +58,7 @@ try {
   await page.getByRole('button', { name: 'Prune' }).click();
   await page.waitForSelector('body[data-state="done"], body[data-state="error"]', { timeout: 4 * 3600 * 1000 });
   const jobS = (Date.now() - t1) / 1000;
-  await page.waitForFunction(() => !document.getElementById('generate').disabled, null, { timeout: 3600 * 1000 });
+  await page.waitForFunction(() => !window.cusprunState.running, null, { timeout: 3600 * 1000 });
   clearInterval(timer);
   await sample();
   await shot(page, `bench-${shape}-${engine}`);
@@ -68,6 +69,8 @@ try {
     shape, engine: eng, query: String(query), model_bytes: bytes, state: st,
     error: st === 'done' ? undefined : await page.locator('#job-error').textContent(),
     open_seconds: openS, job_seconds: jobS, phases_seconds: res && res.times,
+    longest_main_thread_stall_ms: await page.evaluate(() => +window.cusprunState.stall.max.toFixed(0)),
+    eval: res && res.eval,
     params: res && [res.params_before, res.params_after], calibration: res && res.calibration,
     peak_wasm_memory_MiB: +(peak.wasm / 2 ** 20).toFixed(1),
     peak_js_heap_used_MiB: +(peak.jsHeapUsed / 2 ** 20).toFixed(1),

@@ -56,8 +56,8 @@ after(async () => {
 
 // Page settings per engine. SwiftShader runs WebGPU on the CPU and is slow:
 // there the job calibrates on 128 tokens per document (and the CLI is given
-// the same --max-tokens) and measures perplexity on a few short documents.
-const QUICK = { maxtokens: '128', evaldocs: '4', evaltokens: '64', gentokens: '8' };
+// the same --max-tokens); evaluation is sized by the page (job.EvalSize).
+const QUICK = { maxtokens: '128', gentokens: '8' };
 
 // open loads the page and waits for the engine.
 async function open(engine, query = {}) {
@@ -241,9 +241,16 @@ test('CPU-engine job: main thread never stalls > 200 ms, download before evaluat
   const r = await page.evaluate(() => ({ stall: window.cusprunState.stall, times: window.cusprunState.result.times,
     dl: window.cusprunState.downloadAtEval, eval: window.cusprunState.result.eval, state: document.body.dataset.state }));
   assert.equal(r.state, 'done', await page.locator('#job-error').textContent());
-  console.log(`# ${trained ? 'tiny-multi' : 'synth'} cpu: longest main-thread stall ${r.stall.max.toFixed(0)} ms over ${r.stall.samples} ticks; phases ${JSON.stringify(r.times)}`);
+  console.log(`# ${trained ? 'tiny-multi' : 'synth'} cpu: longest main-thread timer gap ${r.stall.max.toFixed(0)} ms (in ${r.stall.where}) over ${r.stall.samples} ticks, longest main-thread task ${r.stall.longestTask.toFixed(0)} ms, idle control worker's longest gap ${r.stall.control.toFixed(0)} ms; phases ${JSON.stringify(r.times)}`);
   assert.ok(r.stall.samples > 10, 'the stall timer did not run');
-  assert.ok(r.stall.max <= 200, `the main thread stalled ${r.stall.max.toFixed(0)} ms`);
+  // by construction: the engine is not on the main thread at all
+  assert.equal(await page.evaluate(() => typeof window.cusprun), 'undefined', 'the engine runs on the main thread');
+  // the page's timer gap and its longest task stay under 200 ms, unless an
+  // idle worker of the same tab saw the machine withhold the processor as
+  // long (a loaded machine: then they may not exceed the control's by 100 ms)
+  const limit = Math.max(200, r.stall.control + 100);
+  assert.ok(r.stall.max <= limit, `the main thread's timer stalled ${r.stall.max.toFixed(0)} ms (an idle worker's: ${r.stall.control.toFixed(0)} ms)`);
+  assert.ok(r.stall.longestTask <= limit, `the main thread ran a ${r.stall.longestTask.toFixed(0)} ms task (an idle worker's gap: ${r.stall.control.toFixed(0)} ms)`);
   assert.equal(r.dl, true, 'the download was not offered when evaluation began');
   assert.ok(r.eval && r.eval.general && r.eval.expert, 'no evaluation');
   assert.ok(r.times.evaluate <= r.times.score, `evaluation took ${r.times.evaluate} s, scoring ${r.times.score} s`);
@@ -321,11 +328,14 @@ test('the finished page at 1280 and 420 px', { skip, timeout: JOB_TIMEOUT }, asy
     await page.waitForTimeout(400); // the plot redraws at the new width
     const m = await page.evaluate(() => {
       const t = [...document.querySelectorAll('#plot svg text')].map((e) => e.getBoundingClientRect().height);
-      return { scroll: document.documentElement.scrollWidth, client: document.documentElement.clientWidth, text: Math.min(...t) };
+      const w = document.getElementById('ppl-wrap');
+      return { scroll: document.documentElement.scrollWidth, client: document.documentElement.clientWidth, text: Math.min(...t),
+        table: w.scrollWidth, tableBox: w.clientWidth };
     });
     console.log(`# ${width} px: page ${m.scroll} px wide, smallest plot text ${m.text.toFixed(1)} px`);
     assert.ok(m.scroll <= m.client, `the page is ${m.scroll} px wide in a ${m.client} px window`);
     assert.ok(m.text >= 10, `plot text is ${m.text.toFixed(1)} px high`);
+    assert.ok(m.table <= m.tableBox, `the perplexity table is ${m.table} px wide in ${m.tableBox} px`);
     await shot(page, `synth-cpu-7-done-${width}`);
   }
   await page.close();
@@ -350,7 +360,7 @@ for (const fam of ['llama', 'qwen2']) {
     for (const engine of ['webgpu', 'cpu']) {
       const page = await open(engine);
       await loadModel(page, models[fam]);
-      const got = await page.evaluate(async (ids) => Array.from(await cusprun.logits('original', ids)), IDS);
+      const got = await page.evaluate(async (ids) => Array.from(await window.cusprunEngine.call('logits', 'original', ids)), IDS);
       assert.equal(got.length, want.length);
       const e = maxRel(got, want);
       console.log(`# ${fam} ${engine}: max |diff| / max |logit| = ${e.toExponential(2)} over ${got.length} logits`);
