@@ -107,8 +107,9 @@ func measure(dir, name, src string, langs []string, ppl bool) (string, string) {
 	folder, err := source.OpenPath(src)
 	check(err)
 	os.RemoveAll(base)
-	res, err := job.Run(context.Background(), folder, model.CPU{}, req, base, nil)
+	results, err := job.Run(context.Background(), folder, model.CPU{}, req, []job.Expert{{Ratio: 0, Out: base}}, nil)
 	check(err)
+	res := results[0]
 	old, err := model.OpenPath(src)
 	check(err)
 	exp, err := model.OpenPath(base)
@@ -229,7 +230,7 @@ func measure(dir, name, src string, langs []string, ppl bool) (string, string) {
 	g := base + ".gguf"
 	os.Remove(g)
 	req.Format = "gguf"
-	_, err = job.Run(context.Background(), folder, model.CPU{}, req, g, nil)
+	_, err = job.Run(context.Background(), folder, model.CPU{}, req, []job.Expert{{Ratio: 0, Out: g}}, nil)
 	check(err)
 	if err := llamaref.Available(""); err != nil {
 		return row, note + " GGUF: llama.cpp not installed, not checked."
