@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"time"
 
 	"github.com/cusprun/cusprun/core/model"
 	"github.com/cusprun/cusprun/core/tensor"
@@ -71,6 +72,10 @@ type Compensation struct {
 	}
 	off     int64
 	tensors map[compKey]storedWeight
+	// PassSeconds is the time of the layer-by-layer forward pass with the
+	// Gram accumulation, SolveSeconds that of the refits (and reselection).
+	// GramSeconds is the part of PassSeconds spent on the Gram matrices.
+	PassSeconds, SolveSeconds, GramSeconds float64
 }
 
 type compKey struct {
@@ -130,14 +135,15 @@ func Compensate(ctx context.Context, m *model.Model, be model.Backend, seqs [][]
 		if prep != nil {
 			prep.Prepare(L)
 		}
+		t0 := time.Now()
 		gz, ga := newGram(L.Heads*c.HeadDim), newGram(L.FFN)
 		for i, s := range states {
 			if err := ctx.Err(); err != nil {
 				return nil, err
 			}
 			st := model.NewStats(L, c.HeadDim, docs[i])
-			st.OInputs = gz.add
-			st.DownInputs = ga.add
+			st.OInputs = func(z []float32, n int) { tg := time.Now(); gz.add(z, n); comp.GramSeconds += time.Since(tg).Seconds() }
+			st.DownInputs = func(a []float32, n int) { tg := time.Now(); ga.add(a, n); comp.GramSeconds += time.Since(tg).Seconds() }
 			if err := be.Layer(s, L, st); err != nil {
 				return nil, fmt.Errorf("compensation, layer %d: %w", l, err)
 			}
@@ -148,6 +154,8 @@ func Compensate(ctx context.Context, m *model.Model, be model.Backend, seqs [][]
 		if gz.n != ga.n || ga.n != tokens {
 			return nil, fmt.Errorf("compensation, layer %d: the %s backend reported the inputs of %d and %d of %d tokens", l, be.Name(), gz.n, ga.n, tokens)
 		}
+		t1 := time.Now()
+		comp.PassSeconds += t1.Sub(t0).Seconds()
 		qr := dims(keptHeads(plan.KeepGroups[l], c.Group()), c.HeadDim)
 		if err := comp.refit(l, L.O, L.OB, model.RoleO, model.RoleOB, gz, qr, opt.Ridge); err != nil {
 			return nil, fmt.Errorf("layer %d o_proj: %w", l, err)
@@ -163,6 +171,7 @@ func Compensate(ctx context.Context, m *model.Model, be model.Backend, seqs [][]
 		if err := comp.refit(l, L.Down, L.DownB, model.RoleDown, model.RoleDownB, ga, plan.KeepFFN[l], opt.Ridge); err != nil {
 			return nil, fmt.Errorf("layer %d down_proj: %w", l, err)
 		}
+		comp.SolveSeconds += time.Since(t1).Seconds()
 	}
 	return comp, nil
 }

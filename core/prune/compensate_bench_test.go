@@ -63,6 +63,9 @@ func BenchmarkCompensation(b *testing.B) {
 		}
 		comp = append(comp, time.Since(t0).Seconds())
 		b.ReportMetric(float64(cp.Bytes())/(1<<20), "MiB/refitted")
+		b.ReportMetric(cp.PassSeconds, "s/comp-pass+gram")
+		b.ReportMetric(cp.SolveSeconds, "s/comp-solve")
+		b.ReportMetric(cp.GramSeconds, "s/comp-gram")
 	}
 	s, k := median(score), median(comp)
 	b.ReportMetric(s, "s/score")
