@@ -35,3 +35,12 @@ func (j *Job) Compensate(ctx context.Context, be model.Backend, seqs [][]int, pr
 	}
 	return nil
 }
+
+// compensateIfAsked runs Compensate when the options ask for it, on the
+// sequences the job was scored on.
+func (j *Job) compensateIfAsked(ctx context.Context, be model.Backend, progress prune.Progress) error {
+	if !j.Options.Compensate || j.Slicer.Refit != nil {
+		return nil
+	}
+	return j.Compensate(ctx, be, j.scored.seqs, progress)
+}

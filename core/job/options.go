@@ -29,6 +29,10 @@ type Options struct {
 	Quant     string  `json:"quant"`     // tensor types: prune.Quants (keep: the source's)
 	Vocab     string  `json:"vocab"`     // off or target (docs/VOCAB.md)
 	Seed      uint64  `json:"seed"`      // of the random baseline
+	// Compensate refits o_proj and down_proj of the kept units by least
+	// squares on the calibration text (prune.Compensate; off gives the
+	// uncompensated expert byte for byte).
+	Compensate bool `json:"compensate"`
 
 	MaxTokens int `json:"maxTokens"` // cut each document to this many tokens (BOS included)
 	MaxDocs   int `json:"maxDocs"`   // calibration documents at most (0: all)

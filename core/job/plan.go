@@ -37,7 +37,11 @@ func Plan(ctx context.Context, folder source.Folder, m *model.Model, tok *tokeni
 	if err != nil {
 		return nil, err
 	}
-	return s.Select(s.Options.Ratio, progress)
+	j, err := s.Select(s.Options.Ratio, progress)
+	if err != nil {
+		return nil, err
+	}
+	return j, j.compensateIfAsked(ctx, be, progress)
 }
 
 // Select chooses the units to remove for one ratio (the options' method,

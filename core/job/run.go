@@ -57,6 +57,9 @@ func Run(ctx context.Context, folder source.Folder, be model.Backend, o Options,
 		if err != nil {
 			return out, err
 		}
+		if err := j.compensateIfAsked(ctx, be, progress); err != nil {
+			return out, err
+		}
 		if err := j.Commit(ctx, be, e.Out, progress); err != nil {
 			return out, err
 		}

@@ -1,0 +1,65 @@
+package job
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/cusprun/cusprun/core/model"
+	"github.com/cusprun/cusprun/core/source"
+	"github.com/cusprun/cusprun/core/synth"
+	"github.com/cusprun/cusprun/core/tensor"
+)
+
+// TestRunCompensate: with Compensate a job writes refitted down_proj and
+// o_proj (a different file, same shapes, and the pass is timed in the
+// result), and without it the same bytes as a job that never heard of
+// compensation; both re-open.
+func TestRunCompensate(t *testing.T) {
+	c, err := synth.Config(synth.Options{Family: "llama", Shape: "tiny"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := filepath.Join(t.TempDir(), "m")
+	if err := synth.WriteHF(dir, c, 3, tensor.F32, ""); err != nil {
+		t.Fatal(err)
+	}
+	folder, err := source.OpenPath(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	outs := t.TempDir()
+	var files [3][]byte
+	for i, comp := range []bool{false, true, false} {
+		out := filepath.Join(outs, []string{"plain", "comp", "plain2"}[i]+".gguf")
+		o := Options{Language: "de", MaxTokens: 48, NoEval: true, Format: "gguf", Compensate: comp}
+		res, err := Run(context.Background(), folder, model.CPU{}, o, []Expert{{0.3, out}}, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, timed := res[0].Seconds["compensate"]; timed != comp {
+			t.Errorf("compensate %v: result timing of the pass present = %v", comp, timed)
+		}
+		if files[i], err = os.ReadFile(out); err != nil {
+			t.Fatal(err)
+		}
+		m, err := model.OpenPath(out)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if m.Config.FFN >= c.FFN {
+			t.Errorf("compensate %v: FFN %d not pruned from %d", comp, m.Config.FFN, c.FFN)
+		}
+	}
+	if !bytes.Equal(files[0], files[2]) {
+		t.Error("two uncompensated jobs wrote different files")
+	}
+	if len(files[0]) != len(files[1]) {
+		t.Errorf("the compensated expert has %d bytes, the plain one %d: shapes should not change", len(files[1]), len(files[0]))
+	}
+	if bytes.Equal(files[0], files[1]) {
+		t.Error("the compensated expert is byte for byte the plain one")
+	}
+}
