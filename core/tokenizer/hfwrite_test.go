@@ -7,6 +7,8 @@ import (
 	"path/filepath"
 	"testing"
 
+	"github.com/cusprun/cusprun/core/gguf"
+	"github.com/cusprun/cusprun/core/source"
 	"github.com/cusprun/cusprun/tools/llamaref"
 )
 
@@ -256,5 +258,81 @@ func TestWriteHFvsHuggingFace(t *testing.T) {
 				t.Logf("HF %s %+v: ids %d/%d as the GGUF tokenizer (%d/%d as llama.cpp, where compared), decode %d/%d", name, m.opts, same, len(in), asLlama, len(llama), dec, len(in))
 			}
 		})
+	}
+}
+
+// overMeta is GGUF metadata with some keys replaced.
+type overMeta struct {
+	GGUFMeta
+	over mapMeta
+}
+
+func (m overMeta) String(k string) (string, bool) {
+	if _, ok := m.over[k]; ok {
+		return m.over.String(k)
+	}
+	return m.GGUFMeta.String(k)
+}
+
+func (m overMeta) Bool(k string) (bool, bool) {
+	if _, ok := m.over[k]; ok {
+		return m.over.Bool(k)
+	}
+	return m.GGUFMeta.Bool(k)
+}
+
+// TestWriteHFTemplateAndEOS: the GGUF's chat template goes to
+// tokenizer_config.json as it is, and add_eos_token / add_bos_token to the
+// configuration and to the post-processor Hugging Face runs (checked with
+// its tokenizers: BOS and EOS around the text, or neither).
+func TestWriteHFTemplateAndEOS(t *testing.T) {
+	deps := depsDir(t, "node_modules/tokenizers/package.json", "llama.cpp/models/ggml-vocab-llama-spm.gguf")
+	src, err := source.OpenFile(filepath.Join(deps, "llama.cpp", "models", "ggml-vocab-llama-spm.gguf"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer src.Close()
+	g, err := gguf.Parse(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const tmpl = "{% for m in messages %}<|{{ m['role'] }}|>\n{{ m['content'] }}</s>\n{% endfor %}"
+	for _, c := range []struct{ bos, eos bool }{{true, true}, {false, false}, {false, true}} {
+		tk, err := FromGGUF(overMeta{g, mapMeta{"tokenizer.chat_template": tmpl, "tokenizer.ggml.add_bos_token": c.bos, "tokenizer.ggml.add_eos_token": c.eos}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		tj, cfg, err := tk.WriteHF()
+		if err != nil {
+			t.Fatal(err)
+		}
+		var conf struct {
+			Template string `json:"chat_template"`
+			AddBOS   bool   `json:"add_bos_token"`
+			AddEOS   bool   `json:"add_eos_token"`
+		}
+		if err := json.Unmarshal(cfg, &conf); err != nil {
+			t.Fatal(err)
+		}
+		if conf.Template != tmpl || conf.AddBOS != c.bos || conf.AddEOS != c.eos {
+			t.Errorf("bos %v eos %v: config %+v", c.bos, c.eos, conf)
+		}
+		path := filepath.Join(t.TempDir(), "tokenizer.json")
+		if err := os.WriteFile(path, tj, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		text := "Hello world"
+		plain := tk.Encode(text, EncodeOptions{})
+		want := append([]int(nil), plain...)
+		if c.bos {
+			want = append([]int{tk.BOS()}, want...)
+		}
+		if c.eos {
+			want = append(want, tk.EOS())
+		}
+		ref := hfEncode(t, deps, path, []string{text}, "--special", "--add-special")
+		if !equalInts(ref[0].IDs, want) {
+			t.Errorf("bos %v eos %v: HF adds %v, want %v", c.bos, c.eos, ref[0].IDs, want)
+		}
 	}
 }
