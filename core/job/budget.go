@@ -31,16 +31,25 @@ func LayerMACs(c *model.Config) int64 {
 // HeadMACs is the output head's multiply-adds per token.
 func HeadMACs(c *model.Config) int64 { return int64(c.Vocab) * int64(c.Hidden) }
 
+// lseMACs is what the log-sum-exp over the vocabulary costs per logit (an
+// exp and an add), counted in multiply-adds.
+const lseMACs = 32
+
+// evalShare is the share of scoring's multiply-adds an evaluation aims at:
+// the headroom covers what multiply-adds do not count (the head read again
+// for every batch, tokenizing, a second model's reads).
+const evalShare = 0.8
+
 // EvalBudget is how many held-out tokens per model an evaluation of the
 // dense model and the expert may read so that it costs no more than
-// scoring calibTokens did: 2 x tokens x (layers + head) <= calibTokens x
-// layers.
+// scoring calibTokens did: 2 x tokens x (layers + head + log-sum-exp) <=
+// evalShare x calibTokens x layers.
 func EvalBudget(c *model.Config, calibTokens int) int {
-	L, H := LayerMACs(c), HeadMACs(c)
+	L, H := LayerMACs(c), HeadMACs(c)+int64(c.Vocab)*lseMACs
 	if L+H == 0 {
 		return 0
 	}
-	return int(int64(calibTokens) * L / (2 * (L + H)))
+	return int(evalShare * float64(calibTokens) * float64(L) / float64(2*(L+H)))
 }
 
 // EvalSize is the held-out documents per slice and tokens per document
