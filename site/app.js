@@ -242,6 +242,7 @@ async function droppedFiles(dt) {
 class Progress {
   constructor(measure) {
     this.t0 = performance.now();
+    state.etaLog = []; // [time ms, remaining s shown], for the tests
     this.rows = {};
     this.measure = measure;
     this.eta = Infinity;   // the last remaining time shown (s) and when
@@ -349,6 +350,7 @@ class Progress {
       const running = Math.max(0, this.eta - (now - this.etaAt) / 1000);
       if (left < running || !isFinite(this.eta)) { this.eta = left; this.etaAt = now; }
       const shown = Math.max(0, this.eta - (now - this.etaAt) / 1000);
+      state.etaLog.push([Math.round(now), Math.round(shown * 10) / 10]);
       text += shown > 0.5 ? ` · about ${fmtTime(shown)} left` : ' · finishing';
       $('overall').value = total > 0 ? Math.min(1, (total - left) / total) : 0;
     } else {

@@ -238,7 +238,7 @@ test('CPU-engine job: main thread never stalls > 200 ms, download before evaluat
   await page.getByLabel('Prune ratio').fill('0.25');
   await page.getByRole('button', { name: 'Prune' }).click();
   await page.waitForSelector('body[data-state="done"], body[data-state="error"]', { timeout: JOB_TIMEOUT });
-  const r = await page.evaluate(() => ({ stall: window.cusprunState.stall, times: window.cusprunState.result.times,
+  const r = await page.evaluate(() => ({ stall: window.cusprunState.stall, times: window.cusprunState.result.times, eta: window.cusprunState.etaLog,
     dl: window.cusprunState.downloadAtEval, eval: window.cusprunState.result.eval, state: document.body.dataset.state }));
   assert.equal(r.state, 'done', await page.locator('#job-error').textContent());
   console.log(`# ${trained ? 'tiny-multi' : 'synth'} cpu: longest main-thread timer gap ${r.stall.max.toFixed(0)} ms (in ${r.stall.where}) over ${r.stall.samples} ticks, longest main-thread task ${r.stall.longestTask.toFixed(0)} ms, idle control worker's longest gap ${r.stall.control.toFixed(0)} ms; phases ${JSON.stringify(r.times)}`);
@@ -253,6 +253,11 @@ test('CPU-engine job: main thread never stalls > 200 ms, download before evaluat
   assert.ok(r.stall.longestTask <= limit, `the main thread ran a ${r.stall.longestTask.toFixed(0)} ms task (an idle worker's gap: ${r.stall.control.toFixed(0)} ms)`);
   assert.equal(r.dl, true, 'the download was not offered when evaluation began');
   assert.ok(r.eval && r.eval.general && r.eval.expert, 'no evaluation');
+  // the remaining time shown never counts up while the job runs
+  assert.ok(r.eta.length > 10, 'no time-left estimate was shown');
+  for (let i = 1; i < r.eta.length; i++) {
+    assert.ok(r.eta[i][1] <= r.eta[i - 1][1] + 0.1, `the time left went up from ${r.eta[i - 1][1]} s to ${r.eta[i][1]} s`);
+  }
   assert.ok(r.times.evaluate <= r.times.score, `evaluation took ${r.times.evaluate} s, scoring ${r.times.score} s`);
   await page.close();
 });
