@@ -75,7 +75,7 @@ func main() {
 	placement := flag.String("placement", "uniform", "uniform or adaptive")
 	flag.BoolVar(&ffnOnly, "ffn-only", false, "prune FFN neurons only, keeping every attention group")
 	only := flag.String("experts", "", "comma-separated expert keys to run (de,zh,code,fr,ru,legal,de+legal; default all)")
-	cols := flag.String("columns", "", "comma-separated columns to run (e.g. 'cusprun +comp,wanda-sp'; default all)")
+	cols := flag.String("columns", "", "comma-separated columns to run: a method, METHOD+comp (refitted), METHOD+obsN (refitted, removed neurons rechosen among N x count candidates) or cusprun:RULE (see core/prune/variants.go); default all")
 	flag.Float64Var(&ridge, "ridge", 0, "compensation ridge relative to the mean Gram diagonal (0: prune.DefaultRidge)")
 	flag.Parse()
 	if *only != "" {
@@ -93,12 +93,14 @@ func main() {
 		// Any method name, experimental rank rules (cusprun:mean, ...) too.
 		var keep []column
 		for _, k := range strings.Split(*cols, ",") {
-			m, comp := strings.CutSuffix(strings.TrimSpace(k), " +comp")
+			// "cusprun +comp" and "cusprun+comp" alike (QUALITY_ARGS cannot quote spaces).
+			m, comp := strings.CutSuffix(strings.TrimSpace(k), "+comp")
 			var pool float64
-			if i := strings.Index(m, " +obs"); i >= 0 {
-				fmt.Sscan(m[i+len(" +obs"):], &pool)
+			if i := strings.Index(m, "+obs"); i >= 0 {
+				fmt.Sscan(m[i+len("+obs"):], &pool)
 				m, comp = m[:i], true
 			}
+			m = strings.TrimSpace(m)
 			keep = append(keep, column{m, comp, pool})
 			if strings.HasPrefix(m, "cusprun:") {
 				prune.ExperimentRanks = true
