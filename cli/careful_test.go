@@ -226,6 +226,20 @@ func TestSummaryReportAndCard(t *testing.T) {
 	if _, ok := sum["plan"]; ok || len(stdout) > 4096 {
 		t.Errorf("stdout carries the plan (%d bytes)", len(stdout))
 	}
+	var sizes struct {
+		Before int64 `json:"bytes_before"`
+		After  int64 `json:"bytes_after"`
+	}
+	json.Unmarshal([]byte(stdout), &sizes)
+	var onDisk [2]int64
+	for i, root := range []string{src, out} {
+		for _, b := range readTree(t, root) {
+			onDisk[i] += int64(len(b))
+		}
+	}
+	if sizes.Before != onDisk[0] || sizes.After != onDisk[1] || sizes.After >= sizes.Before {
+		t.Errorf("sizes before/after %d/%d, on disk %d/%d", sizes.Before, sizes.After, onDisk[0], onDisk[1])
+	}
 	for _, k := range []string{"params_before", "params_after", "pruned", "retention", "report"} {
 		if _, ok := sum[k]; !ok {
 			t.Errorf("summary lacks %q", k)

@@ -302,6 +302,9 @@ type Summary struct {
 	Family       string              `json:"family"`
 	Method       string              `json:"method"`
 	Placement    string              `json:"placement"`
+	Quant        string              `json:"quant,omitempty"`
+	BytesBefore  int64               `json:"bytes_before"`
+	BytesAfter   int64               `json:"bytes_after"`
 	Ratio        float64             `json:"ratio"`
 	RatioActual  float64             `json:"ratio_actual"`
 	ParamsBefore int64               `json:"params_before"`
@@ -317,7 +320,7 @@ type Summary struct {
 
 func summarize(r *job.Result) *Summary {
 	s := &Summary{Out: r.Out, Report: ReportPath(r.Out), Format: r.Format, Family: r.Family, Method: r.Method,
-		Placement: r.Placement, Ratio: r.Ratio, RatioActual: r.RatioActual, ParamsBefore: r.ParamsBefore,
+		Placement: r.Placement, Quant: r.Quant, BytesBefore: r.BytesBefore, BytesAfter: r.BytesAfter, Ratio: r.Ratio, RatioActual: r.RatioActual, ParamsBefore: r.ParamsBefore,
 		ParamsAfter: r.ParamsAfter, Pruned: r.Pruned, Kept: r.Kept, Calibration: r.Calibration, ScoresCached: r.ScoresCached,
 		Eval: r.Eval, Seconds: r.Seconds}
 	if len(r.Eval) > 0 {

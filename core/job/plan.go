@@ -110,6 +110,7 @@ func (s *Scored) Select(ratio float64, progress prune.Progress) (*Job, error) {
 	}
 	res := summary(m.Config, plan, o)
 	res.Seconds = map[string]float64{}
+	res.BytesBefore = folderSize(s.Folder)
 	for k, v := range s.seconds {
 		res.Seconds[k] = v
 	}

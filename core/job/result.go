@@ -27,6 +27,10 @@ type Result struct {
 	ScoresCached  bool               `json:"scores_cached,omitempty"` // selected from a cache of an earlier job
 	Eval          map[string]Eval    `json:"eval,omitempty"`
 	Seconds       map[string]float64 `json:"seconds"`
+	// BytesBefore is the source model's files on disk; BytesAfter the
+	// expert's, once written.
+	BytesBefore int64 `json:"bytes_before"`
+	BytesAfter  int64 `json:"bytes_after,omitempty"`
 	Plan          *prune.Plan        `json:"plan"`
 	// Vocab: vocabulary sizes (model rows) before and after, and the
 	// source tokenizer's size, when the vocabulary was pruned.

@@ -90,6 +90,7 @@ func (j *Job) Commit(ctx context.Context, be model.Backend, path string, progres
 			if err := os.WriteFile(filepath.Join(st.Tmp, c.Name), c.Data, 0o644); err != nil {
 				return fmt.Errorf("writing the model card: %w", err)
 			}
+			j.Result.BytesAfter = treeSize(st.Tmp)
 		}
 	}
 	if err := ctx.Err(); err != nil {
@@ -134,26 +135,58 @@ func (j *Job) Stage(ctx context.Context, path string, progress prune.Progress) (
 		progress("verify", 1, 1)
 	}
 	j.Result.Seconds["verify"] = time.Since(t0).Seconds()
+	j.Result.BytesAfter = treeSize(st.Tmp)
 	return st, nil
 }
 
 // Write streams the expert (zip or GGUF) to w. Cancelling ctx makes the
 // next write fail; the caller discards what it wrote.
 func (j *Job) Write(ctx context.Context, w io.Writer) error {
-	return prune.ExportTo(j.Slicer, j.Output, &ctxWriter{ctx: ctx, w: w})
+	cw := &ctxWriter{ctx: ctx, w: w}
+	if err := prune.ExportTo(j.Slicer, j.Output, cw); err != nil {
+		return err
+	}
+	j.Result.BytesAfter = cw.n
+	return nil
+}
+
+// treeSize is the bytes of a file, or of every file under a folder.
+func treeSize(path string) int64 {
+	var n int64
+	filepath.Walk(path, func(_ string, info os.FileInfo, err error) error {
+		if err == nil && !info.IsDir() {
+			n += info.Size()
+		}
+		return nil
+	})
+	return n
+}
+
+// folderSize is the bytes of every file of a model folder.
+func folderSize(f source.Folder) int64 {
+	var n int64
+	for _, name := range f.Names() {
+		if src, err := f.Open(name); err == nil {
+			n += src.Size()
+		}
+	}
+	return n
 }
 
 // ctxWriter stops a stream when its context ends.
 type ctxWriter struct {
 	ctx context.Context
 	w   io.Writer
+	n   int64
 }
 
 func (c *ctxWriter) Write(p []byte) (int, error) {
 	if err := c.ctx.Err(); err != nil {
 		return 0, err
 	}
-	return c.w.Write(p)
+	n, err := c.w.Write(p)
+	c.n += int64(n)
+	return n, err
 }
 
 // OpenWritten opens what Write wrote, read back from wherever it was put,
