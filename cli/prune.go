@@ -18,7 +18,6 @@ import (
 	"github.com/cusprun/cusprun/core/job"
 	"github.com/cusprun/cusprun/core/model"
 	"github.com/cusprun/cusprun/core/source"
-	"github.com/cusprun/cusprun/core/tokenizer"
 )
 
 func init() {
@@ -217,20 +216,12 @@ func runPrune(args []string) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	m, err := model.Open(folder)
+	m, tok, err := job.Open(folder)
 	if err != nil {
 		return nil, err
 	}
-	tok, err := tokenizer.Load(folder)
-	if err != nil {
-		return nil, fmt.Errorf("the model's tokenizer: %w", err)
-	}
-	for _, r := range ratios {
-		p := o
-		p.Ratio = r
-		if err := p.Validate(m.Config); err != nil {
-			return nil, err
-		}
+	if err := o.ValidateRatios(m.Config, ratios); err != nil {
+		return nil, err
 	}
 	if a.plan {
 		return job.PlanOnly(context.Background(), folder, m, tok, be, o, ratios)
@@ -238,7 +229,7 @@ func runPrune(args []string) (any, error) {
 
 	ctx, stop := interruptible(a.out)
 	t0 := time.Now()
-	results, err := job.Run(ctx, folder, be, o, experts, progressLog())
+	results, err := job.RunOpened(ctx, folder, m, tok, be, o, experts, progressLog())
 	if code, ok := stop(); ok && err != nil {
 		return nil, &ExitError{Code: code, Msg: "interrupted; nothing written at " + experts[len(results)].Out}
 	}

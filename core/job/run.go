@@ -28,24 +28,50 @@ type Expert struct {
 // verified expert ever appears at a path. Cancelling ctx at any point
 // leaves nothing half-written (experts committed before stay).
 func Run(ctx context.Context, folder source.Folder, be model.Backend, o Options, experts []Expert, progress prune.Progress) ([]*Result, error) {
-	if len(experts) == 0 {
-		return nil, fmt.Errorf("no output: give at least one ratio and path")
-	}
-	m, err := model.Open(folder)
+	m, tok, err := Open(folder)
 	if err != nil {
 		return nil, err
 	}
+	return RunOpened(ctx, folder, m, tok, be, o, experts, progress)
+}
+
+// Open reads a model folder's headers and tokenizer (weights stay lazy).
+func Open(folder source.Folder) (*model.Model, *tokenizer.Tokenizer, error) {
+	m, err := model.Open(folder)
+	if err != nil {
+		return nil, nil, err
+	}
 	tok, err := tokenizer.Load(folder)
 	if err != nil {
-		return nil, fmt.Errorf("the model's tokenizer: %w", err)
+		return nil, nil, fmt.Errorf("the model's tokenizer: %w", err)
 	}
-	for _, e := range experts {
+	return m, tok, nil
+}
+
+// ValidateRatios checks the options at each ratio against the model.
+func (o Options) ValidateRatios(c *model.Config, ratios []float64) error {
+	for _, r := range ratios {
 		p := o
-		p.Ratio = e.Ratio
+		p.Ratio = r
 		p.Defaults()
-		if err := p.Validate(m.Config); err != nil {
-			return nil, err
+		if err := p.Validate(c); err != nil {
+			return err
 		}
+	}
+	return nil
+}
+
+// RunOpened is Run on a model already opened with Open.
+func RunOpened(ctx context.Context, folder source.Folder, m *model.Model, tok *tokenizer.Tokenizer, be model.Backend, o Options, experts []Expert, progress prune.Progress) ([]*Result, error) {
+	if len(experts) == 0 {
+		return nil, fmt.Errorf("no output: give at least one ratio and path")
+	}
+	var ratios []float64
+	for _, e := range experts {
+		ratios = append(ratios, e.Ratio)
+	}
+	if err := o.ValidateRatios(m.Config, ratios); err != nil {
+		return nil, err
 	}
 	s, err := Score(ctx, folder, m, tok, be, o, progress)
 	if err != nil {
