@@ -502,12 +502,13 @@ let stallTimer = null, stallLast = 0, stallObs = null, stallCtl = null;
 const CONTROL = 'let l=performance.now(),m=0;setInterval(()=>{const n=performance.now();m=Math.max(m,n-l-20);l=n},20);' +
   'setInterval(()=>postMessage(m),250);';
 function stallStart() {
-  state.stall = { max: 0, samples: 0, where: '', longestTask: 0, control: 0 };
+  state.stall = { max: 0, samples: 0, where: '', longestTask: 0, control: 0, gaps: [], tasks: [] };
   stallLast = performance.now();
   clearInterval(stallTimer);
   stallTimer = setInterval(() => {
     const now = performance.now();
     const gap = now - stallLast - 20;
+    if (gap > 100 && state.stall.gaps.length < 500) state.stall.gaps.push([stallLast, now]);
     if (gap > state.stall.max) {
       state.stall.max = gap;
       state.stall.where = (current && current.prog && current.prog.current) || state.phase; // the phase it happened in
@@ -517,7 +518,10 @@ function stallStart() {
   }, 20);
   try {
     stallObs = new PerformanceObserver((list) => {
-      for (const e of list.getEntries()) state.stall.longestTask = Math.max(state.stall.longestTask, e.duration);
+      for (const e of list.getEntries()) {
+        state.stall.longestTask = Math.max(state.stall.longestTask, e.duration);
+        if (state.stall.tasks.length < 500) state.stall.tasks.push([e.startTime, e.duration]);
+      }
     });
     stallObs.observe({ type: 'longtask' });
   } catch { stallObs = null; }

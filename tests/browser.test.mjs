@@ -245,12 +245,20 @@ test('CPU-engine job: main thread never stalls > 200 ms, download before evaluat
   assert.ok(r.stall.samples > 10, 'the stall timer did not run');
   // by construction: the engine is not on the main thread at all
   assert.equal(await page.evaluate(() => typeof window.cusprun), 'undefined', 'the engine runs on the main thread');
-  // the page's timer gap and its longest task stay under 200 ms, unless an
-  // idle worker of the same tab saw the machine withhold the processor as
-  // long (a loaded machine: then they may not exceed the control's by 100 ms)
-  const limit = Math.max(200, r.stall.control + 100);
-  assert.ok(r.stall.max <= limit, `the main thread's timer stalled ${r.stall.max.toFixed(0)} ms (an idle worker's: ${r.stall.control.toFixed(0)} ms)`);
-  assert.ok(r.stall.longestTask <= limit, `the main thread ran a ${r.stall.longestTask.toFixed(0)} ms task (an idle worker's gap: ${r.stall.control.toFixed(0)} ms)`);
+  // the page's own work: no main-thread task over 200 ms (Long Tasks API)
+  assert.ok(r.stall.longestTask <= 200, `the main thread ran a ${r.stall.longestTask.toFixed(0)} ms task`);
+  // the page's timer: within every gap over 100 ms, the page's own tasks
+  // took at most 200 ms of it (the rest was the machine withholding the
+  // processor, which an idle control worker of the same tab sees too)
+  for (const [g0, g1] of r.stall.gaps) {
+    let own = 0;
+    for (const [t0, d] of r.stall.tasks) own += Math.max(0, Math.min(g1, t0 + d) - Math.max(g0, t0));
+    assert.ok(own <= 200, `the page's own tasks filled ${own.toFixed(0)} ms of a ${(g1 - g0).toFixed(0)} ms timer gap`);
+  }
+  // on a machine that gave the idle control worker the processor (its
+  // gaps under 100 ms), the timer itself never waited more than 200 ms
+  if (r.stall.control <= 100) assert.ok(r.stall.max <= 200, `the main thread's timer stalled ${r.stall.max.toFixed(0)} ms`);
+  else console.log(`# the machine was loaded (an idle worker waited ${r.stall.control.toFixed(0)} ms): the timer's raw gap is not asserted`);
   assert.equal(r.dl, true, 'the download was not offered when evaluation began');
   assert.ok(r.eval && r.eval.general && r.eval.expert, 'no evaluation');
   // the remaining time shown never counts up while the job runs
