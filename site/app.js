@@ -652,7 +652,7 @@ async function runJob() {
       if (state.phase === 'preview') $('gen-expert').textContent = cancelled ? 'Preview stopped.' : 'Generation failed: ' + e.message;
       $('overall-text').textContent = (cancelled ? 'stopped' : 'done') + ' after ' + fmtTime(prog.elapsed()) + ' · the expert is ready';
       if (!cancelled) showError($('job-error'), state.phase === 'evaluate' ? 'Measuring perplexity failed:' : 'The preview failed:', e.message);
-      if (res) showTook(res);
+      if (res) { res.total_seconds = prog.elapsed(); showTook(res); }
       setState('done');
       document.body.dataset.followup = cancelled ? 'cancelled' : 'failed';
     } else {

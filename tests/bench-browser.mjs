@@ -24,6 +24,7 @@ const dir = path.join(process.env.CUSPRUN_DEPS || path.join(ROOT, '.deps'), 'ben
 if (!fs.existsSync(path.join(dir, 'config.json'))) {
   console.error(`bench-browser: making a synthetic ${shape} in ${dir}`);
   fs.rmSync(dir, { recursive: true, force: true });
+  fs.mkdirSync(path.dirname(dir), { recursive: true });
   cli('synth', '--family', shape.startsWith('qwen') ? 'qwen2' : 'llama', '--shape', shape, '--out', dir);
 }
 const bytes = modelFiles(dir).reduce((a, f) => a + fs.statSync(f).size, 0);
