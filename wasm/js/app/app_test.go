@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/cusprun/cusprun/cli"
@@ -115,6 +116,37 @@ func TestSameJobAsCLI(t *testing.T) {
 				t.Fatal(err)
 			}
 			t.Logf("%s: %d -> %d params, eval %+v, expert says %q", tc.fam, res.ParamsBefore, res.ParamsAfter, ev, txt)
+
+			// A restarted engine (the page's worker after a cancel) opens the
+			// verified expert on its own and generates the same text.
+			s2, _, err := Open(folder)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := s2.UseExpert(&source.Bytes{B: buf.Bytes(), Path: "x." + tc.format}, tc.format == "gguf"); err != nil {
+				t.Fatal(err)
+			}
+			if txt2, err := s2.Generate(ctx, "expert", "Guten Morgen", 5, nil); err != nil || txt2 != txt {
+				t.Fatalf("after UseExpert the expert says %q (%v), before %q", txt2, err, txt)
+			}
+			// Validate states job.Validate's one ratio range.
+			if err := s2.Validate(Options{Ratio: 0.95}); err == nil || !strings.Contains(err.Error(), "0 to 0.9") {
+				t.Fatalf("Validate(0.95) = %v", err)
+			}
+			if err := s2.Validate(Options{Ratio: 0.25}); err != nil {
+				t.Fatalf("Validate(0.25) = %v", err)
+			}
+			// Without sizes, Evaluate reads what job.EvalSize allows.
+			docs, tokens := res.EvalSize[0], res.EvalSize[1]
+			ev2, err := s.Evaluate(ctx, 0, 0, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for name, e := range ev2 {
+				if e.Docs > docs || e.Tokens > docs*tokens {
+					t.Errorf("%s slice: %d docs, %d tokens; EvalSize allows %d docs of %d tokens", name, e.Docs, e.Tokens, docs, tokens)
+				}
+			}
 
 			// Cancelling stops the export.
 			cctx, cancel := context.WithCancel(ctx)
