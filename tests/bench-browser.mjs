@@ -70,7 +70,11 @@ try {
     shape, engine: eng, query: String(query), model_bytes: bytes, state: st,
     error: st === 'done' ? undefined : await page.locator('#job-error').textContent(),
     open_seconds: openS, job_seconds: jobS, phases_seconds: res && res.times,
-    longest_main_thread_stall_ms: await page.evaluate(() => +window.cusprunState.stall.max.toFixed(0)),
+    main_thread: await page.evaluate(() => {
+      const s = window.cusprunState.stall;
+      return { longest_timer_gap_ms: Math.round(s.max), in_phase: s.where, longest_task_ms: Math.round(s.longestTask),
+        idle_control_worker_gap_ms: Math.round(s.control), gaps_over_100ms: s.gaps.map(([a, b]) => Math.round(b - a)) };
+    }),
     eval: res && res.eval,
     params: res && [res.params_before, res.params_after], calibration: res && res.calibration,
     peak_wasm_memory_MiB: +(peak.wasm / 2 ** 20).toFixed(1),
