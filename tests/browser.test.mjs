@@ -310,7 +310,8 @@ test('errors in plain words first; one ratio range', { skip, timeout: JOB_TIMEOU
   const st = path.join(cut, 'model.safetensors');
   fs.truncateSync(st, Math.floor(fs.statSync(st).size / 2));
   await page.getByLabel('Model files', { exact: true }).setInputFiles(modelFiles(cut));
-  await page.waitForFunction((m) => document.getElementById('model-error').textContent !== m, msg);
+  // (the page clears the old error while it opens the new files: wait for the new one)
+  await page.waitForFunction((m) => { const t = document.getElementById('model-error').textContent; return t !== '' && t !== m; }, msg);
   msg = await page.locator('#model-error').textContent();
   assert.match(msg, /^This model could not be opened: model\.safetensors is incomplete: the file ends before tensor \S+/);
   assert.match(msg, /Details: .*run past the end/);
