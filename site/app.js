@@ -470,14 +470,14 @@ function options() {
   return {
     language: $('language').value, domain: $('domain').value, task: $('task').value,
     ratio: Number($('ratio').value), method: $('method').value, placement: $('placement').value,
-    format: $('format').value, vocab: $('vocab').value, corpora: [...$('corpus').files], sourceName: state.sourceName || '',
+    format: $('format').value, quant: $('quant').value, vocab: $('vocab').value, corpora: [...$('corpus').files], sourceName: state.sourceName || '',
     // the CLI's --max-tokens and --max-docs (tests pass them to compare)
     maxTokens: Number(params.get('maxtokens') || 0), maxDocs: Number(params.get('maxdocs') || 0),
   };
 }
 
 function lockForm(on) {
-  for (const id of ['files', 'folder', 'language', 'domain', 'task', 'ratio', 'method', 'placement', 'format', 'vocab', 'corpus', 'engine-choice', 'generate', 'measure'])
+  for (const id of ['files', 'folder', 'language', 'domain', 'task', 'ratio', 'method', 'placement', 'format', 'quant', 'vocab', 'corpus', 'engine-choice', 'generate', 'measure'])
     $(id).disabled = on;
   $('prune').disabled = on || !state.desc;
   $('cancel').disabled = !on;
@@ -486,9 +486,17 @@ function lockForm(on) {
     : state.desc ? 'Ready. Choose the expert, then press Prune.' : 'Choose a model first.';
 }
 
-function bytesPerParam(dtype, format) {
+// bytesPerParam estimates the output's bytes per parameter (for the export
+// bar): the asked tensor types, or the source's.
+const QUANT_BYTES = { f32: 4, f16: 2, bf16: 2, q8_0: 1.07, q6_k: 0.82, q5_k_m: 0.71, q4_k_m: 0.61, q4_0: 0.57 };
+function bytesPerParam(dtype, format, quant) {
+  if (quant && QUANT_BYTES[quant]) return QUANT_BYTES[quant];
+  if (format !== 'gguf' && /Q\d/i.test(dtype)) return 2; // an HF folder from a quantized source is bf16
   if (/F32/i.test(dtype)) return 4;
-  if (/Q8/i.test(dtype)) return format === 'gguf' ? 1.07 : 4;
+  if (/Q8/i.test(dtype)) return 1.07;
+  if (/Q6/i.test(dtype)) return 0.82;
+  if (/Q5/i.test(dtype)) return 0.71;
+  if (/Q[234]/i.test(dtype)) return 0.6;
   return 2;
 }
 
@@ -581,7 +589,7 @@ async function runJob() {
   current = job;
   const prog = new Progress(measure);
   job.prog = prog;
-  prog.costs(1, state.desc.params * (1 - o.ratio) * bytesPerParam(state.desc.dtype, o.format));
+  prog.costs(1, state.desc.params * (1 - o.ratio) * bytesPerParam(state.desc.dtype, o.format, o.quant));
   stallStart();
   const onProgress = (phase, done, total) => prog.update(phase, done, total);
   const times = {};
@@ -597,7 +605,7 @@ async function runJob() {
     const [ed, et] = res.eval_size;
     const maxDocs = Number(params.get('evaldocs') || 0), maxTokens = Number(params.get('evaltokens') || 0);
     const evalTokens = 2 * (maxDocs || ed) * (maxTokens || et); // at most: two slices
-    const expected = res.params_after * bytesPerParam(state.desc.dtype, o.format);
+    const expected = res.params_after * bytesPerParam(state.desc.dtype, o.format, o.quant);
     prog.costs(score > 0 ? 2 * evalTokens * (layer + head) / score : 1, expected);
     // export
     job.sink = await makeSink();
@@ -695,6 +703,7 @@ function showResult(res, o) {
   fill($('summary'), [
     ['Expert for', targetText(res)],
     ['Parameters', `${fmtCount(res.params_before)} → ${fmtCount(res.params_after)} (−${pct(1 - res.params_after / res.params_before)})`],
+    ['Size on disk', `${fmtBytes(res.bytes_before)} → ${fmtBytes(state.output.file.size)}${res.quant && res.quant !== 'keep' ? ' (' + res.quant + ')' : ''}`],
     ['Attention + FFN removed', pct(res.ratio_actual)],
     ...(res.vocab ? [['Vocabulary', `${fmtCount(res.vocab.before)} → ${fmtCount(res.vocab.after)} tokens`]] : []),
     ['Method', `${res.method}, ${res.placement} placement`],
@@ -874,6 +883,9 @@ async function main() {
   $('saveas').addEventListener('click', saveAs);
   $('download').addEventListener('click', (e) => { if (!state.output) e.preventDefault(); });
   $('placement').addEventListener('change', () => { if ($('placement').value === 'adaptive') $('format').value = 'gguf'; });
+  // quantized types exist only in GGUF: each choice keeps the other possible
+  $('quant').addEventListener('change', () => { if (/^q/.test($('quant').value)) $('format').value = 'gguf'; });
+  $('format').addEventListener('change', () => { if ($('format').value !== 'gguf' && /^q/.test($('quant').value)) $('quant').value = 'keep'; });
   $('engine-choice').addEventListener('change', chooseEngine);
   let resize = 0;
   window.addEventListener('resize', () => { clearTimeout(resize); resize = setTimeout(() => drawPlot(state.result), 150); });

@@ -149,6 +149,32 @@ for (const engine of ['webgpu', 'cpu']) {
   });
 }
 
+// Issue 12: a quantized GGUF drops in like any other model, the page writes
+// a Q4_K_M expert, and the download is the file `cusprun prune --format
+// gguf --quant q4_k_m` writes; the result says the size on disk before and
+// after.
+test('a Q8_0 GGUF pruned to a Q4_K_M expert in the browser (cpu), same as cusprun prune', { skip, timeout: 2 * JOB_TIMEOUT }, async () => {
+  const src = path.join(work, 'q8.gguf');
+  cli('prune', '--model', models.llama, '--ratio', '0', '--format', 'gguf', '--quant', 'q8_0', '--eval=false', '--cache', 'off', '--out', src);
+  const page = await open('cpu');
+  await page.getByLabel('Model files', { exact: true }).setInputFiles([src]);
+  await page.waitForSelector('body[data-state="loaded"]', { timeout: 120000 });
+  assert.match(await page.locator('#model-info').textContent(), /Q8_0/);
+  await page.getByText('More options', { exact: false }).click();
+  await page.getByLabel('Tensor types').selectOption('q4_k_m');
+  assert.equal(await page.locator('#format').inputValue(), 'gguf', 'a quantized choice did not pick GGUF');
+  const got = await pruneGerman(page, 'cpu', 'q8-cpu');
+  const out = path.join(work, 'q8-cli.gguf');
+  cli('prune', '--model', src, '--language', 'de', '--ratio', '0.25', '--format', 'gguf', '--quant', 'q4_k_m', '--eval=false', '--cache', 'off', '--out', out);
+  const a = fs.readFileSync(got.file), b = fs.readFileSync(out);
+  assert.ok(a.equals(b), `the downloaded GGUF (${a.length} bytes) differs from cusprun prune's (${b.length} bytes)`);
+  const size = await page.locator('#summary').textContent();
+  assert.match(size, /Size on disk/);
+  assert.ok(got.result.bytes_before === fs.statSync(src).size, `bytes before ${got.result.bytes_before}, the file has ${fs.statSync(src).size}`);
+  assert.ok(a.length < got.result.bytes_before, 'the Q4_K_M expert is not smaller than its Q8_0 source');
+  await page.close();
+});
+
 // Issue 13: Cancel acts within a second in every phase of the job and of
 // its follow-ups. The page's test hook presses Cancel the moment a phase
 // starts (no racing the phase from outside), and the page measures from the
