@@ -72,8 +72,16 @@ func TestPruneRefusesBeforeScoring(t *testing.T) {
 			}
 		})
 	}
+	// Adaptive placement warns that it can keep much less.
+	_, errs, code := call(append([]string{"prune", "--model", src, "--ratio", "0.2", "--placement", "adaptive", "--format", "gguf",
+		"--eval=false", "--out", filepath.Join(dir, "adaptive.gguf")}, fast...)...)
+	if code != 0 || !strings.Contains(errs, "warning: adaptive placement can keep much less") {
+		t.Errorf("--placement adaptive: exit %d, stderr %q", code, errs)
+	}
+	os.Remove(filepath.Join(dir, "adaptive.gguf"))
+	os.Remove(filepath.Join(dir, "adaptive.report.json"))
 	// An explicit ratio of 0 is allowed, with a warning.
-	_, errs, code := call(append([]string{"prune", "--model", src, "--ratio", "0", "--eval=false", "--out", filepath.Join(dir, "zero")}, fast...)...)
+	_, errs, code = call(append([]string{"prune", "--model", src, "--ratio", "0", "--eval=false", "--out", filepath.Join(dir, "zero")}, fast...)...)
 	if code != 0 || !strings.Contains(errs, "warning: --ratio 0 removes nothing") {
 		t.Errorf("--ratio 0: exit %d, stderr %q", code, errs)
 	}

@@ -223,6 +223,9 @@ func runPrune(args []string) (any, error) {
 	if err := o.ValidateRatios(m.Config, ratios); err != nil {
 		return nil, err
 	}
+	if o.Placement == "adaptive" {
+		Logf("warning: adaptive placement can keep much less than uniform at the same ratio (tiny-multi, German, 0.3: 0.37 retention against 0.70 for uniform wanda-sp); compare it with --placement uniform before relying on it")
+	}
 	if a.plan {
 		return job.PlanOnly(context.Background(), folder, m, tok, be, o, ratios)
 	}
