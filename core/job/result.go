@@ -29,9 +29,9 @@ type Result struct {
 	Seconds       map[string]float64 `json:"seconds"`
 	// BytesBefore is the source model's files on disk; BytesAfter the
 	// expert's, once written.
-	BytesBefore int64 `json:"bytes_before"`
-	BytesAfter  int64 `json:"bytes_after,omitempty"`
-	Plan          *prune.Plan        `json:"plan"`
+	BytesBefore int64       `json:"bytes_before"`
+	BytesAfter  int64       `json:"bytes_after,omitempty"`
+	Plan        *prune.Plan `json:"plan"`
 	// Vocab: vocabulary sizes (model rows) before and after, and the
 	// source tokenizer's size, when the vocabulary was pruned.
 	Vocab map[string]int `json:"vocab,omitempty"`
