@@ -3,6 +3,7 @@ package job
 import (
 	"context"
 	"fmt"
+	"math"
 
 	"github.com/cusprun/cusprun/core/corpus"
 	"github.com/cusprun/cusprun/core/model"
@@ -151,6 +152,82 @@ func runEvaluation(ctx context.Context, be model.Backend, runs []evalRun, offset
 			return nil, fmt.Errorf("%s slice: %w", r.name, err)
 		}
 		out[r.name] = p
+	}
+	return out, nil
+}
+
+// Measured is one part of an evaluation: the dense model's and the
+// expert's perplexity on each held-out slice, over that part's documents.
+type Measured struct {
+	Before map[string]prune.Perplexity `json:"before"`
+	After  map[string]prune.Perplexity `json:"after"`
+}
+
+// EvaluateShard measures part i of n of EvaluateBeforeAfter: every slice's
+// documents split by prune.Shard, for n engines side by side (the page's
+// CPU workers). MergeEvaluations of the n parts gives what one engine
+// measures, up to the order of float64 additions.
+func EvaluateShard(ctx context.Context, be model.Backend, before, after Side, slices []Slice, maxTokens, i, n int, progress prune.Progress) (Measured, error) {
+	if n < 1 || i < 0 || i >= n {
+		return Measured{}, fmt.Errorf("part %d of %d: no such part", i, n)
+	}
+	part := func(runs []evalRun) []evalRun {
+		var out []evalRun
+		for _, r := range runs {
+			if r.seqs = prune.Shard(r.seqs, i, n); len(r.seqs) > 0 {
+				out = append(out, r)
+			}
+		}
+		return out
+	}
+	rb, ra := part(plan(before, slices, maxTokens)), part(plan(after, slices, maxTokens))
+	nb, na := count(before, rb), count(after, ra)
+	pb, err := runEvaluation(ctx, be, rb, 0, nb+na, progress)
+	if err != nil {
+		return Measured{}, err
+	}
+	pa, err := runEvaluation(ctx, be, ra, nb, nb+na, progress)
+	if err != nil {
+		return Measured{}, err
+	}
+	return Measured{Before: pb, After: pa}, nil
+}
+
+// MergeEvaluations joins the parts of an evaluation (EvaluateShard) into
+// retention per slice: token-weighted mean NLL over every part's documents.
+func MergeEvaluations(parts []Measured) (map[string]Eval, error) {
+	join := func(side func(Measured) map[string]prune.Perplexity) map[string]prune.Perplexity {
+		sum := map[string]prune.Perplexity{}
+		for _, p := range parts {
+			for name, x := range side(p) {
+				s := sum[name]
+				s.NLL += x.NLL * float64(x.Tokens) // summed NLL until divided below
+				s.Tokens += x.Tokens
+				s.Docs += x.Docs
+				sum[name] = s
+			}
+		}
+		for name, s := range sum {
+			if s.Tokens > 0 {
+				s.NLL /= float64(s.Tokens)
+				s.PPL = math.Exp(s.NLL)
+				sum[name] = s
+			}
+		}
+		return sum
+	}
+	pb := join(func(m Measured) map[string]prune.Perplexity { return m.Before })
+	pa := join(func(m Measured) map[string]prune.Perplexity { return m.After })
+	out := map[string]Eval{}
+	for name, b := range pb {
+		a, ok := pa[name]
+		if !ok || b.Tokens == 0 || a.Tokens == 0 {
+			continue
+		}
+		out[name] = Eval{PPLBefore: b.PPL, PPLAfter: a.PPL, Retention: b.PPL / a.PPL, Docs: b.Docs, Tokens: b.Tokens}
+	}
+	if len(out) == 0 {
+		return nil, fmt.Errorf("the evaluation's parts hold no measured slice")
 	}
 	return out, nil
 }

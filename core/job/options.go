@@ -49,6 +49,12 @@ type Options struct {
 	// model files, engine and calibration text selects from them without
 	// scoring again (another ratio or method costs seconds).
 	CacheDir string `json:"-"`
+
+	// Scores, when set, are the parts of the calibration text scored by
+	// separate engines (ScoreShard i of len(Scores), in order: the page's
+	// CPU workers): Score merges them instead of scoring, after checking
+	// that together they cover exactly this job's calibration sequences.
+	Scores []*prune.Scorer `json:"-"`
 }
 
 // Formats are the outputs a job writes.

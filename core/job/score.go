@@ -77,6 +77,11 @@ func Score(ctx context.Context, folder source.Folder, m *model.Model, tok *token
 	report("prepare", 1, 1)
 	lap("prepare")
 
+	if s.Scorer == nil && len(o.Scores) > 0 {
+		if s.Scorer, err = mergeShards(m.Config, o.Scores, seqs); err != nil {
+			return nil, err
+		}
+	}
 	if s.Scorer == nil {
 		report("score", 0, len(prune.Batches(seqs, prune.BatchTokensFor(m.Config)))*m.Config.Layers)
 		if s.Scorer, err = prune.Score(ctx, m, be, seqs, progress); err != nil {
@@ -110,4 +115,51 @@ func (o *Options) tokenize(tok *tokenizer.Tokenizer, c *model.Config, docs []cor
 		return nil, fmt.Errorf("the calibration documents tokenize to nothing")
 	}
 	return seqs, nil
+}
+
+// ScoreShard scores part i of n of the job's calibration sequences
+// (prune.Shard): n engines that each score one part, given to Score in
+// Options.Scores, make the same scores as one engine scoring all of it.
+// The page runs one part per CPU worker.
+func ScoreShard(ctx context.Context, m *model.Model, tok *tokenizer.Tokenizer, be model.Backend, o Options, i, n int, progress prune.Progress) (*prune.Scorer, error) {
+	o.Defaults()
+	if n < 1 || i < 0 || i >= n {
+		return nil, fmt.Errorf("part %d of %d: no such part", i, n)
+	}
+	if err := o.Validate(m.Config); err != nil {
+		return nil, err
+	}
+	docs, err := o.calibrationDocs()
+	if err != nil {
+		return nil, err
+	}
+	seqs, err := o.tokenize(tok, m.Config, docs)
+	if err != nil {
+		return nil, err
+	}
+	part := prune.Shard(seqs, i, n)
+	if progress != nil {
+		progress("score", 0, len(prune.Batches(part, prune.BatchTokensFor(m.Config)))*m.Config.Layers)
+	}
+	return prune.Score(ctx, m, be, part, progress)
+}
+
+// mergeShards merges the parts' scores, refusing parts that do not add up
+// to the job's calibration sequences (other options, another model).
+func mergeShards(c *model.Config, parts []*prune.Scorer, seqs [][]int) (*prune.Scorer, error) {
+	tokens := 0
+	for _, q := range seqs {
+		tokens += len(q)
+	}
+	merged := prune.NewScorer(c)
+	for i, p := range parts {
+		if err := merged.Merge(p); err != nil {
+			return nil, fmt.Errorf("part %d of the scores: %w", i, err)
+		}
+	}
+	if merged.Docs() != len(seqs) || merged.Tokens() != tokens {
+		return nil, fmt.Errorf("the %d parts of the scores hold %d documents and %d tokens, but this job calibrates on %d documents and %d tokens",
+			len(parts), merged.Docs(), merged.Tokens(), len(seqs), tokens)
+	}
+	return merged, nil
 }

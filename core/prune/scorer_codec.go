@@ -32,6 +32,10 @@ type savedScorer struct {
 // same model and calibration text can select without scoring again.
 func (s *Scorer) Save(w io.Writer) error {
 	out := savedScorer{Version: scorerVersion, Docs: s.docs}
+	if s.docs == 0 && s.Tokens() == 0 {
+		// A scorer that saw nothing (an empty shard): no layers.
+		return gob.NewEncoder(w).Encode(out)
+	}
 	for _, ls := range s.layers {
 		if ls == nil {
 			return fmt.Errorf("the scorer has not seen every layer")
@@ -52,6 +56,9 @@ func LoadScorer(r io.Reader, c *model.Config) (*Scorer, error) {
 	}
 	if in.Version != scorerVersion {
 		return nil, fmt.Errorf("saved scores: version %d, want %d", in.Version, scorerVersion)
+	}
+	if len(in.Layers) == 0 && in.Docs == 0 {
+		return NewScorer(c), nil // an empty shard's
 	}
 	if len(in.Layers) != c.Layers {
 		return nil, fmt.Errorf("saved scores: %d layers, the model has %d", len(in.Layers), c.Layers)
