@@ -38,6 +38,13 @@ const state = {
 };
 window.cusprunState = state; // for tests and the curious
 let engine = null;  // the Engine (engine.js)
+let team = null;    // the CPU engine's helper workers (engine.js Team)
+
+// workers is how many workers a CPU-engine job uses (one per core); WebGPU
+// jobs run in the one worker that holds the device.
+function workers() {
+  return state.engine && state.engine.engine === 'cpu' ? Team.size(params) : 1;
+}
 
 function setState(s) { document.body.dataset.state = s; }
 
@@ -129,7 +136,9 @@ function engineLine(e) {
     el.textContent = 'Engine: WebGPU' + (dev && !/^WebGPU Adapter$/i.test(dev) ? ` (${dev})` : '') + '. The heavy math runs on your graphics card.';
     el.className = 'gpu';
   } else {
-    el.textContent = `Engine: the CPU (WebAssembly, one thread, in a background worker). ${e.note ? e.note + ', so the CPU engine is used.' : 'Slower than a real graphics card, but it works everywhere.'}`;
+    const n = Team.size(params);
+    const how = n > 1 ? `${n} background workers, one per core` : 'one background worker';
+    el.textContent = `Engine: the CPU (WebAssembly, ${how}). ${e.note ? e.note + ', so the CPU engine is used.' : 'Slower than a real graphics card, but it works everywhere.'}`;
     el.className = 'cpu';
   }
   el.dataset.engine = e.engine;
@@ -559,6 +568,7 @@ function cancelRunning() {
   $('prune-hint').textContent = 'Cancelling…';
   setState('cancelling');
   engine.kill();
+  if (team) team.kill();
 }
 
 async function restartEngine() {
@@ -597,7 +607,17 @@ async function runJob() {
   const mark = (k) => { const t = performance.now(); times[k] = (t - lap) / 1000; lap = t; };
   let res;
   try {
-    res = await engine.call('prune', o, onProgress);
+    const n = workers();
+    if (n > 1) {
+      // each worker scores a part of the calibration text; the main one
+      // prunes from all the parts (its own progress starts at 'select')
+      const crew = await team.ready(n, state.files);
+      const shards = await Team.split(crew, 'scoreShard', [o], onProgress);
+      res = await engine.call('prune', { ...o, shards }, (p, d, t) => { if (p !== 'prepare' && p !== 'score') onProgress(p, d, t); });
+    } else {
+      res = await engine.call('prune', o, onProgress);
+    }
+    res.workers = n;
     mark('score');
     state.result = res;
     res.times = times;
@@ -633,7 +653,15 @@ async function runJob() {
       $('prune-hint').textContent = 'Your expert is ready to download. Cancel or Skip stops the measurement and keeps it.';
       $('skip-eval').hidden = false;
       prog.update('evaluate', 0, 1);
-      res.eval = await engine.call('evaluate', { maxDocs, maxTokens }, onProgress);
+      if (n > 1) {
+        // the same held-out text, a part per worker, joined by the main one
+        const sizes = maxDocs || maxTokens ? { maxDocs, maxTokens } : { maxDocs: ed, maxTokens: et };
+        const crew = await team.ready(n, state.files, state.output);
+        const parts = await Team.split(crew, 'evaluateShard', [o, sizes], onProgress);
+        res.eval = await engine.call('mergeEvaluation', parts);
+      } else {
+        res.eval = await engine.call('evaluate', { maxDocs, maxTokens }, onProgress);
+      }
       prog.finish('evaluate');
       mark('evaluate');
       showEval(res, o);
@@ -652,6 +680,7 @@ async function runJob() {
     setState('done');
   } catch (e) {
     const cancelled = job.cancelled || e.cancelled;
+    if (team) team.kill(); // a helper may still be working on its part
     if (state.output) {
       // after verification: the expert stays; only the follow-up stopped
       const what = state.phase === 'evaluate' ? 'evaluate' : null;
@@ -891,7 +920,7 @@ async function main() {
   window.addEventListener('resize', () => { clearTimeout(resize); resize = setTimeout(() => drawPlot(state.result), 150); });
   describeRatio();
   try {
-    engineReady = Engine.load().then((e) => { engine = e; window.cusprunEngine = e; return startEngine(); });
+    engineReady = Engine.load().then((e) => { engine = e; team = new Team(e); window.cusprunEngine = e; return startEngine(); });
     await engineReady;
     const lim = await engine.call('limits');
     state.maxRatio = lim.maxRatio;

@@ -127,3 +127,59 @@ class Engine {
     });
   }
 }
+
+// Team is the CPU engine spread over the machine's cores: the main Engine
+// and helper Engines (each a worker with its own copy of the Go engine,
+// reading the same File objects), so that scoring and evaluation split
+// their documents between them (the engine's scoreShard and evaluateShard;
+// the parts add up to exactly what one worker computes). Helpers start on
+// first use and stay for the next job; kill stops them all.
+class Team {
+  constructor(main) {
+    this.main = main;
+    this.helpers = [];
+  }
+
+  // size is how many workers to use: ?workers=N, else one per core
+  // (navigator.hardwareConcurrency), at most 8.
+  static size(params) {
+    const asked = Number(params.get('workers'));
+    if (asked >= 1) return Math.min(Math.floor(asked), 16);
+    return Math.max(1, Math.min(8, (self.navigator && navigator.hardwareConcurrency) || 1));
+  }
+
+  // ready returns n engines, the main one first, every helper on the CPU
+  // engine with files opened (and the expert, when given).
+  async ready(n, files, expert) {
+    while (this.helpers.length < n - 1) {
+      const e = new Engine(this.main.module, this.main.url);
+      this.helpers.push(e);
+      await e.start();
+      await e.call('setEngine', 'cpu');
+    }
+    const team = [this.main, ...this.helpers.slice(0, n - 1)];
+    await Promise.all(team.slice(1).map(async (e) => {
+      if (e.files !== files) { await e.call('open', files); e.files = files; e.expert = null; }
+      if (expert && e.expert !== expert.file) { await e.call('useExpert', expert.file, expert.gguf); e.expert = expert.file; }
+    }));
+    return team;
+  }
+
+  // split runs method(args…, i, n, onProgress) on every engine of team and
+  // returns their answers in order. Progress is the sum over the parts,
+  // reported once every part has said how much it has to do.
+  static async split(team, method, args, onProgress) {
+    const n = team.length;
+    const done = new Array(n).fill(0), total = new Array(n).fill(0), heard = new Array(n).fill(false);
+    const sum = (a) => a.reduce((x, y) => x + y, 0);
+    return Promise.all(team.map((e, i) => e.call(method, ...args, i, n, (phase, d, t) => {
+      done[i] = d; total[i] = t; heard[i] = true;
+      if (onProgress && heard.every(Boolean)) onProgress(phase, sum(done), sum(total));
+    })));
+  }
+
+  kill() {
+    for (const e of this.helpers) e.kill();
+    this.helpers = [];
+  }
+}

@@ -149,6 +149,33 @@ for (const engine of ['webgpu', 'cpu']) {
   });
 }
 
+// Issue 13: the CPU engine splits scoring and evaluation over several
+// workers (one per core by default); three workers write the very expert
+// one worker writes (the CLI's) and measure the same perplexities.
+test('the CPU engine split over 3 workers writes and measures what one worker does', { skip, timeout: 3 * JOB_TIMEOUT }, async () => {
+  const runs = {};
+  for (const n of [1, 3]) {
+    const page = await open('cpu', { workers: String(n), gentokens: '4' });
+    assert.match(await page.locator('#engine').textContent(), n > 1 ? /3 background workers/ : /one background worker/);
+    await loadModel(page, models.llama);
+    runs[n] = await pruneGerman(page, 'cpu', `workers-${n}`);
+    assert.equal(runs[n].result.workers, n, 'the job did not use the workers asked for');
+    await page.close();
+  }
+  const one = runs[1], three = runs[3];
+  assert.ok(fs.readFileSync(one.file).equals(fs.readFileSync(three.file)), 'three workers wrote another expert than one');
+  sameAsCLI(models.llama, three, 'workers-3');
+  for (const slice of ['expert', 'general']) {
+    const a = one.result.eval[slice], b = three.result.eval[slice];
+    assert.ok(a && b, `no ${slice} evaluation`);
+    assert.equal(b.docs, a.docs); assert.equal(b.tokens, a.tokens);
+    for (const k of ['ppl_before', 'ppl_after']) {
+      assert.ok(Math.abs(a[k] - b[k]) <= 1e-9 * a[k], `${slice} ${k}: ${b[k]} with three workers, ${a[k]} with one`);
+    }
+  }
+  console.log(`# 1 worker: phases ${JSON.stringify(one.result.times)}; 3 workers: ${JSON.stringify(three.result.times)}`);
+});
+
 // Issue 12: a quantized GGUF drops in like any other model, the page writes
 // a Q4_K_M expert, and the download is the file `cusprun prune --format
 // gguf --quant q4_k_m` writes; the result says the size on disk before and

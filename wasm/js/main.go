@@ -9,6 +9,9 @@
 //	cusprun.setEngine("auto"|"cpu")           -> {engine, device, note}
 //	cusprun.open(files)                         -> model description
 //	cusprun.prune(options, onProgress)          -> plan and parameter counts
+//	cusprun.scoreShard(options, i, n, onProgress) -> Uint8Array (part i of n of the scores; see workers.go)
+//	cusprun.evaluateShard(options, sizes, i, n, onProgress) -> part i of n of the evaluation
+//	cusprun.mergeEvaluation(parts)              -> the evaluation, as evaluate returns it
 //	cusprun.exportTo(sink, onProgress)          -> {bytes}; sink.write(Uint8Array) may return a Promise
 //	cusprun.openExpert(blob)                    -> re-opens and verifies what was written
 //	cusprun.useExpert(blob, isGGUF)             -> opens a verified expert for generate (after a restart)
@@ -219,16 +222,39 @@ func readCorpora(list js.Value) ([]app.UserCorpus, error) {
 	return out, nil
 }
 
+// pruneOptions reads the page's job options: the plain fields through
+// JSON (the parts of the scores, bytes, are left out of it) and the
+// user's corpus files.
+func pruneOptions(opts js.Value) (app.Options, error) {
+	var o app.Options
+	if opts.Type() != js.TypeObject {
+		return o, fmt.Errorf("prune options: give an object")
+	}
+	plain := js.Global().Get("Object").Call("assign", js.Global().Get("Object").New(), opts)
+	plain.Delete("shards")
+	plain.Delete("corpora")
+	if err := fromJS(plain, &o); err != nil {
+		return o, fmt.Errorf("prune options: %w", err)
+	}
+	var err error
+	o.CorpusData, err = readCorpora(opts.Get("corpora"))
+	return o, err
+}
+
 func pruneCall(opts js.Value, onProgress js.Value) (any, error) {
 	s, err := st.session()
 	if err != nil {
 		return nil, err
 	}
-	var o app.Options
-	if err := fromJS(opts, &o); err != nil {
-		return nil, fmt.Errorf("prune options: %w", err)
+	o, err := pruneOptions(opts)
+	if err != nil {
+		return nil, err
 	}
-	if o.CorpusData, err = readCorpora(opts.Get("corpora")); err != nil {
+	shards, err := readShards(opts)
+	if err != nil {
+		return nil, err
+	}
+	if o.Scores, err = s.LoadScores(shards); err != nil {
 		return nil, err
 	}
 	ctx, done := st.job()
@@ -284,6 +310,9 @@ func main() {
 		"open":     func(a []js.Value) (any, error) { return open(arg(a, 0)) },
 		"prune":    func(a []js.Value) (any, error) { return pruneCall(arg(a, 0), arg(a, 1)) },
 		"exportTo": func(a []js.Value) (any, error) { return exportCall(arg(a, 0), arg(a, 1)) },
+		"scoreShard":      scoreShardCall,
+		"evaluateShard":   evaluateShardCall,
+		"mergeEvaluation": mergeEvaluationCall,
 		"openExpert": func(a []js.Value) (any, error) {
 			s, err := st.session()
 			if err != nil {

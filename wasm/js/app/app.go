@@ -7,6 +7,7 @@
 package app
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -326,4 +327,86 @@ func (s *Session) Logits(which string, ids []int) ([]float32, error) {
 // Tokenize encodes text with the model's tokenizer (no BOS).
 func (s *Session) Tokenize(text string) []int {
 	return s.tok.Encode(text, tokenizer.EncodeOptions{})
+}
+
+// ScoreShard scores part i of n of the job's calibration text (the page
+// runs one part in each of n CPU workers) and returns the scores as bytes
+// (prune.Scorer.Save) for the worker that prunes: its Prune takes all n
+// in Options.Scores.
+func (s *Session) ScoreShard(ctx context.Context, o Options, i, n int, progress prune.Progress) ([]byte, error) {
+	if o.Format == "" {
+		o.Format = "zip"
+	}
+	sc, err := job.ScoreShard(ctx, s.m, s.tok, s.be, o, i, n, progress)
+	if err != nil {
+		return nil, err
+	}
+	var buf bytes.Buffer
+	if err := sc.Save(&buf); err != nil {
+		return nil, err
+	}
+	return buf.Bytes(), nil
+}
+
+// LoadScores reads the parts ScoreShard returned, in order, for
+// Options.Scores.
+func (s *Session) LoadScores(parts [][]byte) ([]*prune.Scorer, error) {
+	out := make([]*prune.Scorer, len(parts))
+	for i, b := range parts {
+		sc, err := prune.LoadScorer(bytes.NewReader(b), s.m.Config)
+		if err != nil {
+			return nil, fmt.Errorf("part %d of the scores: %w", i, err)
+		}
+		out[i] = sc
+	}
+	return out, nil
+}
+
+// EvaluateShard measures part i of n of Evaluate's held-out text on the
+// dense model and the expert (opened by OpenExpert or UseExpert): the
+// page's n CPU workers measure one part each and MergeEvaluation joins
+// them. o are the job's options (its target); maxDocs and maxTokens are
+// the evaluation's sizes, as Evaluate takes them.
+func (s *Session) EvaluateShard(ctx context.Context, o Options, maxDocs, maxTokens, i, n int, progress prune.Progress) (job.Measured, error) {
+	s.mu.Lock()
+	ex, tok := s.expert, s.expertTok
+	if tok == nil && s.job != nil {
+		tok = s.job.TokAfter
+	}
+	s.mu.Unlock()
+	if ex == nil || tok == nil {
+		return job.Measured{}, ErrNoPlan
+	}
+	if o.Format == "" {
+		o.Format = "zip"
+	}
+	o.Defaults()
+	if maxDocs > 0 {
+		o.EvalDocs = maxDocs
+	}
+	if maxTokens > 0 {
+		o.EvalTokens = maxTokens
+	}
+	slices, err := job.HeldOut(o.Target(), o.EvalDocs)
+	if err != nil {
+		return job.Measured{}, err
+	}
+	return job.EvaluateShard(ctx, s.be, job.Side{Model: s.m, Tok: s.tok}, job.Side{Model: ex, Tok: tok}, slices, o.EvalTokens, i, n, progress)
+}
+
+// MergeEvaluation joins the parts EvaluateShard measured into the last
+// job's evaluation, as Evaluate would have recorded it.
+func (s *Session) MergeEvaluation(parts []job.Measured) (map[string]Eval, error) {
+	j := s.lastJob()
+	if j == nil {
+		return nil, ErrNoPlan
+	}
+	ev, err := job.MergeEvaluations(parts)
+	if err != nil {
+		return nil, err
+	}
+	s.mu.Lock()
+	j.Result.Eval = ev
+	s.mu.Unlock()
+	return ev, nil
 }

@@ -1,0 +1,101 @@
+//go:build js && wasm
+
+package main
+
+import (
+	"fmt"
+	"syscall/js"
+
+	"github.com/cusprun/cusprun/core/job"
+)
+
+// The calls that split a CPU job over several workers: the page runs this
+// module in n workers on the same files; each scores a part of the
+// calibration text (scoreShard), the first prunes from all the parts
+// (prune with options.shards), and after the expert is verified each
+// measures a part of the evaluation (evaluateShard) that the first joins
+// (mergeEvaluation). The parts add up to what one worker computes.
+
+// scoreShardCall: (options, index, count, onProgress) -> Uint8Array.
+func scoreShardCall(a []js.Value) (any, error) {
+	s, err := st.session()
+	if err != nil {
+		return nil, err
+	}
+	o, err := pruneOptions(arg(a, 0))
+	if err != nil {
+		return nil, err
+	}
+	ctx, done := st.job()
+	defer done()
+	b, err := s.ScoreShard(ctx, o, arg(a, 1).Int(), arg(a, 2).Int(), progressFn(arg(a, 3)))
+	if err != nil {
+		return nil, cancelled(ctx, err)
+	}
+	u := js.Global().Get("Uint8Array").New(len(b))
+	js.CopyBytesToJS(u, b)
+	return u, nil
+}
+
+// readShards reads options.shards, the parts scoreShard returned, when
+// the page gives them.
+func readShards(opts js.Value) ([][]byte, error) {
+	list := opts.Get("shards")
+	if list.Type() != js.TypeObject {
+		return nil, nil
+	}
+	var out [][]byte
+	for i := 0; i < list.Get("length").Int(); i++ {
+		u := list.Index(i)
+		if u.Type() != js.TypeObject || !u.InstanceOf(js.Global().Get("Uint8Array")) {
+			return nil, fmt.Errorf("part %d of the scores is not a Uint8Array", i)
+		}
+		b := make([]byte, u.Get("length").Int())
+		js.CopyBytesToGo(b, u)
+		out = append(out, b)
+	}
+	return out, nil
+}
+
+// evaluateShardCall: (options, {maxDocs, maxTokens}, index, count, onProgress)
+// -> {before, after}, the part's perplexities per slice.
+func evaluateShardCall(a []js.Value) (any, error) {
+	s, err := st.session()
+	if err != nil {
+		return nil, err
+	}
+	o, err := pruneOptions(arg(a, 0))
+	if err != nil {
+		return nil, err
+	}
+	var size struct {
+		MaxDocs   int `json:"maxDocs"`
+		MaxTokens int `json:"maxTokens"`
+	}
+	fromJS(arg(a, 1), &size)
+	ctx, done := st.job()
+	defer done()
+	m, err := s.EvaluateShard(ctx, o, size.MaxDocs, size.MaxTokens, arg(a, 2).Int(), arg(a, 3).Int(), progressFn(arg(a, 4)))
+	if err != nil {
+		return nil, cancelled(ctx, err)
+	}
+	return toJS(m)
+}
+
+// mergeEvaluationCall: ([{before, after}, …]) -> the evaluation, as evaluate
+// returns it.
+func mergeEvaluationCall(a []js.Value) (any, error) {
+	s, err := st.session()
+	if err != nil {
+		return nil, err
+	}
+	var parts []job.Measured
+	if err := fromJS(arg(a, 0), &parts); err != nil {
+		return nil, fmt.Errorf("the evaluation's parts: %w", err)
+	}
+	ev, err := s.MergeEvaluation(parts)
+	if err != nil {
+		return nil, err
+	}
+	return toJS(ev)
+}
