@@ -307,9 +307,9 @@ func main() {
 			}
 			return setEngine(want)
 		},
-		"open":     func(a []js.Value) (any, error) { return open(arg(a, 0)) },
-		"prune":    func(a []js.Value) (any, error) { return pruneCall(arg(a, 0), arg(a, 1)) },
-		"exportTo": func(a []js.Value) (any, error) { return exportCall(arg(a, 0), arg(a, 1)) },
+		"open":            func(a []js.Value) (any, error) { return open(arg(a, 0)) },
+		"prune":           func(a []js.Value) (any, error) { return pruneCall(arg(a, 0), arg(a, 1)) },
+		"exportTo":        func(a []js.Value) (any, error) { return exportCall(arg(a, 0), arg(a, 1)) },
 		"scoreShard":      scoreShardCall,
 		"evaluateShard":   evaluateShardCall,
 		"mergeEvaluation": mergeEvaluationCall,
