@@ -157,6 +157,9 @@ async function startEngine() {
   engineLine(e);
   if (state.files) await engine.call('open', state.files);
   if (state.output) await engine.call('useExpert', state.output.file, state.output.gguf);
+  // the CPU engine's helper workers start now, so that a job never waits
+  // for them (a failure here shows when a job runs)
+  if (workers() > 1) team.ready(workers(), state.files).catch(() => {});
 }
 
 async function chooseEngine() {
@@ -209,6 +212,9 @@ async function openFiles(files, folder) {
     $('prune-hint').textContent = 'Ready. Choose the expert, then press Prune.';
     if (d.format === 'gguf') $('format').value = 'gguf';
     setState('loaded');
+    // the CPU engine's helper workers start and open the model while the
+    // user chooses the expert (a failure here shows when the job runs)
+    if (workers() > 1) team.ready(workers(), files).catch(() => {});
   } catch (e) {
     state.desc = null;
     state.files = null;

@@ -138,6 +138,7 @@ class Team {
   constructor(main) {
     this.main = main;
     this.helpers = [];
+    this.queue = Promise.resolve(); // ready() calls run one after another
   }
 
   // size is how many workers to use: ?workers=N, else one per core
@@ -150,16 +151,20 @@ class Team {
 
   // ready returns n engines, the main one first, every helper on the CPU
   // engine with files opened (and the expert, when given).
-  async ready(n, files, expert) {
-    while (this.helpers.length < n - 1) {
-      const e = new Engine(this.main.module, this.main.url);
-      this.helpers.push(e);
-      await e.start();
-      await e.call('setEngine', 'cpu');
-    }
+  ready(n, files, expert) {
+    const run = this.queue.then(() => this.prepare(n, files, expert));
+    this.queue = run.catch(() => {});
+    return run;
+  }
+
+  async prepare(n, files, expert) {
+    const fresh = [];
+    while (this.helpers.length + fresh.length < n - 1) fresh.push(new Engine(this.main.module, this.main.url));
+    await Promise.all(fresh.map(async (e) => { await e.start(); await e.call('setEngine', 'cpu'); }));
+    this.helpers.push(...fresh);
     const team = [this.main, ...this.helpers.slice(0, n - 1)];
     await Promise.all(team.slice(1).map(async (e) => {
-      if (e.files !== files) { await e.call('open', files); e.files = files; e.expert = null; }
+      if (files && e.files !== files) { await e.call('open', files); e.files = files; e.expert = null; }
       if (expert && e.expert !== expert.file) { await e.call('useExpert', expert.file, expert.gguf); e.expert = expert.file; }
     }));
     return team;
@@ -181,5 +186,6 @@ class Team {
   kill() {
     for (const e of this.helpers) e.kill();
     this.helpers = [];
+    this.queue = Promise.resolve();
   }
 }
