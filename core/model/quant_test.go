@@ -95,36 +95,45 @@ func TestQuantizedAgainstReferences(t *testing.T) {
 			name += "-tiny"
 		}
 		t.Run(name, func(t *testing.T) {
-			c := cfg[qc.k]
-			q := filepath.Join(dir, name+".gguf")
-			if log, err := llamaref.Quantize(f32[qc.k], q, qc.ftype, qc.pure); err != nil {
-				t.Fatalf("%v\n%s", err, log)
-			}
-			types := checkTypes(t, q, qc.want)
-			t.Logf("tensor types: %v", types)
-
-			ref, err := llamaref.Dequantize(q)
-			if err != nil {
-				t.Fatal(err)
-			}
-			compareWeights(t, q, ref)
-			refPath := filepath.Join(dir, name+"-ref-f32.gguf")
-			writeF32Copy(t, q, ref, refPath)
-
-			got := logits(t, q, ids)
-			want := logits(t, refPath, ids)
-			worst := 0.0
-			for i := range got {
-				worst = math.Max(worst, math.Abs(float64(got[i]-want[i])))
-			}
-			t.Logf("cusprun on %s vs cusprun on gguf-py's F32 dequantization: max |Δ logit| = %.3g", qc.ftype, worst)
-			if worst > 1e-5 {
-				t.Errorf("logits differ from the reference dequantization by %.3g (> 1e-5)", worst)
-			}
-
-			agreeWithLlamaCpp(t, name, q, refPath, got, c.Vocab, ids)
+			checkQuantized(t, dir, name, f32[qc.k], qc, cfg[qc.k].Vocab, ids)
 		})
 	}
+}
+
+// checkQuantized quantizes an F32 GGUF with llama.cpp's quantizer as qc
+// says and checks the file against the references: every tensor cusprun
+// widens equals gguf-py's dequantization bit for bit, cusprun's logits on
+// the file equal its logits on an F32 copy of gguf-py's values (max |Δ| <=
+// 1e-5), and llama.cpp on the file agrees (agreeWithLlamaCpp). It returns
+// how many positions' top-1 token llama.cpp shares.
+func checkQuantized(t *testing.T, dir, name, f32 string, qc quantCase, vocab int, ids []int) int {
+	t.Helper()
+	q := filepath.Join(dir, name+".gguf")
+	if log, err := llamaref.Quantize(f32, q, qc.ftype, qc.pure); err != nil {
+		t.Fatalf("%v\n%s", err, log)
+	}
+	types := checkTypes(t, q, qc.want)
+	t.Logf("tensor types: %v", types)
+
+	ref, err := llamaref.Dequantize(q)
+	if err != nil {
+		t.Fatal(err)
+	}
+	compareWeights(t, q, ref)
+	refPath := filepath.Join(dir, name+"-ref-f32.gguf")
+	writeF32Copy(t, q, ref, refPath)
+
+	got := logits(t, q, ids)
+	want := logits(t, refPath, ids)
+	worst := 0.0
+	for i := range got {
+		worst = math.Max(worst, math.Abs(float64(got[i]-want[i])))
+	}
+	t.Logf("cusprun on %s vs cusprun on gguf-py's F32 dequantization: max |Δ logit| = %.3g", qc.ftype, worst)
+	if worst > 1e-5 {
+		t.Errorf("logits differ from the reference dequantization by %.3g (> 1e-5)", worst)
+	}
+	return agreeWithLlamaCpp(t, name, q, refPath, got, vocab, ids)
 }
 
 // checkTypes parses a quantized file and returns the count of 2-D tensors
@@ -255,7 +264,7 @@ func logits(t *testing.T, path string, ids []int) []float32 {
 // must itself match cusprun closely). The top-1 token must be the same at
 // every position except near-ties whose margin in cusprun's log-probabilities
 // is within that measured rounding effect.
-func agreeWithLlamaCpp(t *testing.T, name, q, f32 string, got []float32, vocab int, ids []int) {
+func agreeWithLlamaCpp(t *testing.T, name, q, f32 string, got []float32, vocab int, ids []int) int {
 	t.Helper()
 	lq, err := llamaref.Eval(q, ids, llamaref.Options{})
 	if err != nil {
@@ -301,4 +310,5 @@ func agreeWithLlamaCpp(t *testing.T, name, q, f32 string, got []float32, vocab i
 			}
 		}
 	}
+	return a.Top1
 }
