@@ -82,6 +82,7 @@ func useSIMD(name string) bool {
 	default:
 		return false
 	}
+	useTiles(name)
 	SIMD = name
 	return true
 }

@@ -136,7 +136,15 @@ func Compensate(ctx context.Context, m *model.Model, be model.Backend, seqs [][]
 			prep.Prepare(L)
 		}
 		t0 := time.Now()
-		gz, ga := newGram(L.Heads*c.HeadDim), newGram(L.FFN)
+		qr := dims(keptHeads(plan.KeepGroups[l], c.Group()), c.HeadDim)
+		// The reselection reads the whole FFN matrix; otherwise each holds
+		// only the rows the refit reads (gram.go).
+		reselecting := opt.Pool > 1 && opt.Scores != nil && L.DownB == nil
+		ffnKeep := plan.KeepFFN[l]
+		if reselecting {
+			ffnKeep = nil
+		}
+		gz, ga := newGram(L.Heads*c.HeadDim, qr), newGram(L.FFN, ffnKeep)
 		for i, s := range states {
 			if err := ctx.Err(); err != nil {
 				return nil, err
@@ -156,12 +164,11 @@ func Compensate(ctx context.Context, m *model.Model, be model.Backend, seqs [][]
 		}
 		t1 := time.Now()
 		comp.PassSeconds += t1.Sub(t0).Seconds()
-		qr := dims(keptHeads(plan.KeepGroups[l], c.Group()), c.HeadDim)
 		if err := comp.refit(l, L.O, L.OB, model.RoleO, model.RoleOB, gz, qr, opt.Ridge); err != nil {
 			return nil, fmt.Errorf("layer %d o_proj: %w", l, err)
 		}
 		gz = nil
-		if opt.Pool > 1 && opt.Scores != nil && L.DownB == nil {
+		if reselecting {
 			keep, err := reselect(L.Down.F32(), L.Down.Rows, L.FFN, ga.full(), plan.KeepFFN[l], opt.Scores.FFN[l], opt.Scores.FFNTie[l], opt.Pool, opt.Ridge)
 			if err != nil {
 				return nil, fmt.Errorf("layer %d down_proj: %w", l, err)
@@ -184,21 +191,32 @@ func keptHeads(groups []int, grp int) []int {
 
 // refit solves one projection and stores its weight (and bias).
 func (c *Compensation) refit(l int, w, b *model.Weight, role, biasRole model.Role, g *gram, keep []int, ridge float64) error {
-	G := g.full()
 	var mean []float64
 	if b != nil {
-		// Intercept: fit on centred inputs, G - n μμᵀ.
+		// Intercept: fit on centred inputs, G - n μμᵀ (in G's order).
 		mean = g.mean()
 		n := float64(g.n)
 		d := g.d
-		for i := 0; i < d; i++ {
-			for j := 0; j < d; j++ {
-				G[i*d+j] -= n * mean[i] * mean[j]
+		at := func(i int) int { return i }
+		if g.order != nil {
+			at = func(i int) int { return g.order[i] }
+		}
+		for i := 0; i < g.rows; i++ {
+			mi := n * mean[at(i)]
+			row := g.g[i*d : (i+1)*d]
+			for j := range row {
+				row[j] -= mi * mean[at(j)]
 			}
 		}
 	}
 	wf := w.F32()
-	nw, err := refitCols(wf, w.Rows, w.Cols, G, keep, ridge)
+	var nw []float64
+	var err error
+	if g.order != nil {
+		nw, err = refitOrdered(wf, w.Rows, w.Cols, g.g, g.d, keep, ridge)
+	} else {
+		nw, err = refitCols(wf, w.Rows, w.Cols, g.full(), keep, ridge)
+	}
 	if err != nil {
 		return err
 	}

@@ -393,10 +393,10 @@ func TestCholSolveMatchesElimination(t *testing.T) {
 	for k := range want {
 		want[k] = solveDense(G, B[k*n:(k+1)*n])
 	}
-	if err := cholesky(A, n); err != nil {
+	if err := cholesky(A, n, n); err != nil {
 		t.Fatal(err)
 	}
-	cholSolve(A, n, B, m)
+	cholSolve(A, n, n, B, m)
 	worst := 0.0
 	for k := range want {
 		for i, v := range want[k] {
@@ -409,7 +409,7 @@ func TestCholSolveMatchesElimination(t *testing.T) {
 	// A matrix that is not positive definite is refused.
 	bad := make([]float64, 4)
 	bad[0], bad[1], bad[2], bad[3] = 1, 2, 2, 1
-	if err := cholesky(bad, 2); err == nil {
+	if err := cholesky(bad, 2, 2); err == nil {
 		t.Error("an indefinite matrix was factored")
 	}
 }

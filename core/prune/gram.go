@@ -4,65 +4,61 @@ import "github.com/cusprun/cusprun/core/ops"
 
 // gram accumulates, over rows x of width d (one row per token), the Gram
 // matrix XᵀX and the column sums of X in float64: what a least-squares refit
-// of the weights that read X needs (compensate.go). Products of a block of
-// tokens are formed in float32 by ops.MatMul (the fast kernel) and added to
-// the float64 sums block by block, so rounding grows with the block, not
-// with the whole calibration set.
+// of the weights that read X needs (compensate.go). The products are summed
+// in float32 over blocks of ops.GramBlock tokens and the blocks are added in
+// float64 (ops.GramUpper), so rounding grows with the block, not with the
+// whole calibration set.
+//
+// When the refit's kept inputs are known before the pass (every layer but
+// an experimental reselection), the matrix is held in the refit's order,
+// kept inputs first, and only its rows for the kept inputs: refitOrdered
+// reads nothing else, and the removed inputs against each other are never
+// summed. That is len(keep)·d float64, less than d², and the refit factors
+// it in place.
 type gram struct {
-	d   int
-	g   []float64 // [d, d]; only the upper triangle is filled until full()
-	sum []float64
-	n   int
-	xt  []float32 // one block of tokens, transposed: [d, gramTokens]
-	y   []float32 // one row block of products: [gramRows, d]
+	d     int
+	order []int // the columns in the matrix's order; nil: natural
+	rows  int   // rows held: len(keep), or d in the natural order
+	g     []float64
+	sum   []float64 // natural order
+	n     int
 }
 
-// gramTokens is how many tokens one float32 product sums over;
-// gramRows is how many Gram rows one call of the kernel fills.
-const (
-	gramTokens = 256
-	gramRows   = 128
-)
-
-func newGram(d int) *gram {
-	return &gram{d: d, g: make([]float64, d*d), sum: make([]float64, d),
-		xt: make([]float32, d*gramTokens), y: make([]float32, gramRows*d)}
+// newGram holds the rows of keep (then the other columns) or, with keep
+// nil, the whole matrix in the natural order.
+func newGram(d int, keep []int) *gram {
+	g := &gram{d: d, rows: d, sum: make([]float64, d)}
+	if keep != nil {
+		g.order = append(append([]int(nil), keep...), removed(keep, d)...)
+		g.rows = len(keep)
+		if len(keep) == d {
+			// Nothing removed: the refit keeps the weights, no matrix needed.
+			g.rows = 0
+		}
+	}
+	g.g = make([]float64, g.rows*d)
+	return g
 }
 
 // add takes n rows of x ([n, d]).
 func (g *gram) add(x []float32, n int) {
 	d := g.d
-	for t0 := 0; t0 < n; t0 += gramTokens {
-		nb := min(gramTokens, n-t0)
-		for t := 0; t < nb; t++ {
-			row := x[(t0+t)*d : (t0+t+1)*d]
-			for i, v := range row {
-				g.xt[i*nb+t] = v
-				g.sum[i] += float64(v)
-			}
+	ops.GramUpper(g.g, d, g.rows, x, d, n, g.order)
+	for t := 0; t < n; t++ {
+		for i, v := range x[t*d : (t+1)*d] {
+			g.sum[i] += float64(v)
 		}
-		// Row block [i0, i1) against columns [i0, d): the upper triangle
-		// at block granularity, about half the products of the full matrix.
-		for i0 := 0; i0 < d; i0 += gramRows {
-			i1 := min(i0+gramRows, d)
-			out := d - i0
-			ops.MatMul(g.y[:(i1-i0)*out], g.xt[i0*nb:i1*nb], g.xt[i0*nb:d*nb], nil, i1-i0, nb, out)
-			ops.Parallel(i1-i0, 8, func(lo, hi int) {
-				for r := lo; r < hi; r++ {
-					dst := g.g[(i0+r)*d+i0 : (i0+r+1)*d]
-					for j, v := range g.y[r*out : (r+1)*out] {
-						dst[j] += float64(v)
-					}
-				}
-			})
-		}
-		g.n += nb
 	}
+	g.n += n
 }
 
 // full mirrors the upper triangle into the lower one and returns the
-// symmetric matrix; call it once, after the last add.
+// symmetric matrix; call it once, after the last add, on a matrix in the
+// natural order.
 func (g *gram) full() []float64 {
+	if g.order != nil {
+		panic("prune: gram.full on a matrix in a refit's order")
+	}
 	d := g.d
 	for i := 0; i < d; i++ {
 		for j := i + 1; j < d; j++ {

@@ -44,14 +44,14 @@ func reselect(w []float32, H, F int, G []float64, keep []int, score, tie []float
 	for i := 0; i < F; i++ {
 		A[i*F+i] += lambda
 	}
-	if err := cholesky(A, F); err != nil {
+	if err := cholesky(A, F, F); err != nil {
 		return nil, err
 	}
 	P := make([]float64, F*F)
 	for i := 0; i < F; i++ {
 		P[i*F+i] = 1
 	}
-	cholSolve(A, F, P, F)
+	cholSolve(A, F, F, P, F)
 	W := make([]float64, H*F)
 	for i, v := range w {
 		W[i] = float64(v)
