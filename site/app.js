@@ -43,7 +43,8 @@ let team = null;    // the CPU engine's helper workers (engine.js Team)
 // workers is how many workers a CPU-engine job uses (one per core); WebGPU
 // jobs run in the one worker that holds the device.
 function workers() {
-  return state.engine && state.engine.engine === 'cpu' ? Team.size(params) : 1;
+  if (!state.engine || state.engine.engine !== 'cpu') return 1;
+  return Team.size(params, state.desc);
 }
 
 function setState(s) { document.body.dataset.state = s; }
@@ -136,7 +137,7 @@ function engineLine(e) {
     el.textContent = 'Engine: WebGPU' + (dev && !/^WebGPU Adapter$/i.test(dev) ? ` (${dev})` : '') + '. The heavy math runs on your graphics card.';
     el.className = 'gpu';
   } else {
-    const n = Team.size(params);
+    const n = workers();
     const how = n > 1 ? `${n} background workers, one per core` : 'one background worker';
     el.textContent = `Engine: the CPU (WebAssembly, ${how}). ${e.note ? e.note + ', so the CPU engine is used.' : 'Slower than a real graphics card, but it works everywhere.'}`;
     el.className = 'cpu';
@@ -214,6 +215,7 @@ async function openFiles(files, folder) {
     setState('loaded');
     // the CPU engine's helper workers start and open the model while the
     // user chooses the expert (a failure here shows when the job runs)
+    engineLine(state.engine); // the worker count can depend on the model's size
     if (workers() > 1) team.ready(workers(), files).catch(() => {});
   } catch (e) {
     state.desc = null;
@@ -378,6 +380,12 @@ class Progress {
   renderRow(id, now) {
     const r = this.rows[id];
     if (!r.start || r.end || r.stopped) return;
+    // between two steps (a layer pass of a large model takes seconds) the
+    // bar moves on at the pace measured so far, never past the next step
+    if (r.total > 0 && r.done > 0 && r.done < r.total) {
+      const per = Math.max(1, (r.lastAt - r.start) / r.done);
+      r.bar.value = (r.done + Math.min(0.9, (now - r.lastAt) / per)) / r.total;
+    }
     const el = (now - r.start) / 1000;
     let s = fmtTime(el) + ' elapsed';
     if (id === 'score' && r.total) s = `${r.done} of ${r.total} layer passes · ` + s;
@@ -617,6 +625,7 @@ async function runJob() {
     if (n > 1) {
       // each worker scores a part of the calibration text; the main one
       // prunes from all the parts (its own progress starts at 'select')
+      prog.rows.score.note = `${n} workers`;
       const crew = await team.ready(n, state.files);
       const shards = await Team.split(crew, 'scoreShard', [o], onProgress);
       res = await engine.call('prune', { ...o, shards }, (p, d, t) => { if (p !== 'prepare' && p !== 'score') onProgress(p, d, t); });
@@ -662,6 +671,7 @@ async function runJob() {
       if (n > 1) {
         // the same held-out text, a part per worker, joined by the main one
         const sizes = maxDocs || maxTokens ? { maxDocs, maxTokens } : { maxDocs: ed, maxTokens: et };
+        prog.rows.evaluate.note = `${n} workers`;
         const crew = await team.ready(n, state.files, state.output);
         const parts = await Team.split(crew, 'evaluateShard', [o, sizes], onProgress);
         res.eval = await engine.call('mergeEvaluation', parts);
