@@ -80,6 +80,11 @@ type Stats struct {
 
 	OInputs    func(z []float32, n int)
 	DownInputs func(a []float32, n int)
+	// InputsOnly says that only the callbacks above (and Tokens) are
+	// wanted: a backend may then skip the unit statistics and compute
+	// o_proj in one product (the CPU backend does; the sums it leaves are
+	// then zero). Compensation's pass sets it.
+	InputsOnly bool
 }
 
 // NewStats sizes statistics for layer L over docs documents.

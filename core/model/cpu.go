@@ -139,11 +139,11 @@ func (CPU) Layer(s State, L *Layer, st *Stats) error {
 	}
 
 	attn := make([]float32, n*H)
-	if st != nil {
+	if st != nil && st.OInputs != nil {
+		st.OInputs(z, n)
+	}
+	if st != nil && !st.InputsOnly {
 		ops.ColumnSums(st.OSum, st.OSq, z, n, nq)
-		if st.OInputs != nil {
-			st.OInputs(z, n)
-		}
 		groupOutputs(attn, z, L.O.F32(), S.docs, st.AttnDoc, n, H, L.KVHeads, nq/L.KVHeads)
 		if L.OB != nil {
 			addBias(attn, L.OB.F32(), n)
@@ -179,12 +179,12 @@ func mlp(c *Config, L *Layer, x []float32, S *cpuState, st *Stats) []float32 {
 	} else {
 		ops.GeluTanh(a)
 	}
-	if st != nil {
+	if st != nil && !st.InputsOnly {
 		ops.SumSquaresByDoc(st.FFNDoc, a, S.docs, F)
 		ops.ColumnSums(st.FFNSum, st.FFNSq, a, n, F)
-		if st.DownInputs != nil {
-			st.DownInputs(a, n)
-		}
+	}
+	if st != nil && st.DownInputs != nil {
+		st.DownInputs(a, n)
 	}
 	out := make([]float32, n*H)
 	ops.MatMul(out, a, L.Down.F32(), L.DownB.F32(), n, F, H)

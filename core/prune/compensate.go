@@ -150,6 +150,7 @@ func Compensate(ctx context.Context, m *model.Model, be model.Backend, seqs [][]
 				return nil, err
 			}
 			st := model.NewStats(L, c.HeadDim, docs[i])
+			st.InputsOnly = true
 			st.OInputs = func(z []float32, n int) { tg := time.Now(); gz.add(z, n); comp.GramSeconds += time.Since(tg).Seconds() }
 			st.DownInputs = func(a []float32, n int) { tg := time.Now(); ga.add(a, n); comp.GramSeconds += time.Since(tg).Seconds() }
 			if err := be.Layer(s, L, st); err != nil {
