@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/cusprun/cusprun/core/model"
+	"github.com/cusprun/cusprun/core/ops"
 	"github.com/cusprun/cusprun/core/tensor"
 )
 
@@ -57,6 +58,11 @@ type CompensateOptions struct {
 	// neurons (the counts stay).
 	Pool   float64
 	Scores *UnitScores
+	// Aware (experimental) rechooses each layer's removed FFN neurons by
+	// Cus-Prun's rule on importances that count only what the refit
+	// cannot repair (rerank.go), and rewrites the plan's kept neurons
+	// (the counts stay).
+	Aware bool
 }
 
 // DefaultRidge is the ridge λ relative to the mean diagonal of G_KK.
@@ -106,6 +112,7 @@ func Compensate(ctx context.Context, m *model.Model, be model.Backend, seqs [][]
 	bs := Batches(seqs, BatchTokensFor(c))
 	states := make([]model.State, 0, len(bs))
 	docs := make([]int, 0, len(bs))
+	spans := make([][]ops.Span, 0, len(bs))
 	tokens := 0
 	defer func() {
 		for _, s := range states {
@@ -124,6 +131,7 @@ func Compensate(ctx context.Context, m *model.Model, be model.Backend, seqs [][]
 		}
 		states = append(states, s)
 		docs = append(docs, len(b))
+		spans = append(spans, pb.Docs)
 		tokens += len(pb.IDs)
 	}
 	prep, _ := be.(model.Preparer)
@@ -140,10 +148,19 @@ func Compensate(ctx context.Context, m *model.Model, be model.Backend, seqs [][]
 		// The reselection reads the whole FFN matrix; otherwise each holds
 		// only the rows the refit reads (gram.go).
 		reselecting := opt.Pool > 1 && opt.Scores != nil && L.DownB == nil
+		aware := opt.Aware && L.DownB == nil
 		ffnKeep := plan.KeepFFN[l]
-		if reselecting {
+		if reselecting || aware {
 			ffnKeep = nil
 		}
+		var energy [][]float64 // aware: per document, Σ a_k² over its tokens
+		if aware {
+			energy = make([][]float64, len(seqs))
+			for d := range energy {
+				energy[d] = make([]float64, L.FFN)
+			}
+		}
+		base := 0 // the first document of the batch in flight
 		gz, ga := newGram(L.Heads*c.HeadDim, qr), newGram(L.FFN, ffnKeep)
 		for i, s := range states {
 			if err := ctx.Err(); err != nil {
@@ -152,13 +169,23 @@ func Compensate(ctx context.Context, m *model.Model, be model.Backend, seqs [][]
 			st := model.NewStats(L, c.HeadDim, docs[i])
 			st.InputsOnly = true
 			st.OInputs = func(z []float32, n int) { tg := time.Now(); gz.add(z, n); comp.GramSeconds += time.Since(tg).Seconds() }
-			st.DownInputs = func(a []float32, n int) { tg := time.Now(); ga.add(a, n); comp.GramSeconds += time.Since(tg).Seconds() }
+			row := 0 // the batch's first row this call reports
+			st.DownInputs = func(a []float32, n int) {
+				tg := time.Now()
+				ga.add(a, n)
+				if energy != nil {
+					docEnergy(energy[base:], spans[i], a, row, n, L.FFN)
+				}
+				row += n
+				comp.GramSeconds += time.Since(tg).Seconds()
+			}
 			if err := be.Layer(s, L, st); err != nil {
 				return nil, fmt.Errorf("compensation, layer %d: %w", l, err)
 			}
 			if progress != nil {
 				progress("compensate", l*len(states)+i+1, c.Layers*len(states))
 			}
+			base += docs[i]
 		}
 		if gz.n != ga.n || ga.n != tokens {
 			return nil, fmt.Errorf("compensation, layer %d: the %s backend reported the inputs of %d and %d of %d tokens", l, be.Name(), gz.n, ga.n, tokens)
@@ -171,6 +198,12 @@ func Compensate(ctx context.Context, m *model.Model, be model.Backend, seqs [][]
 		gz = nil
 		if reselecting {
 			keep, err := reselect(L.Down.F32(), L.Down.Rows, L.FFN, ga.full(), plan.KeepFFN[l], opt.Scores.FFN[l], opt.Scores.FFNTie[l], opt.Pool, opt.Ridge)
+			if err != nil {
+				return nil, fmt.Errorf("layer %d down_proj: %w", l, err)
+			}
+			plan.KeepFFN[l] = keep
+		} else if aware {
+			keep, err := rerankAware(L.Down.F32(), L.Down.Rows, L.FFN, ga.full(), energy, len(plan.KeepFFN[l]), opt.Ridge)
 			if err != nil {
 				return nil, fmt.Errorf("layer %d down_proj: %w", l, err)
 			}

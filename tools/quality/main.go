@@ -49,12 +49,15 @@ type column struct {
 	method     string
 	compensate bool
 	pool       float64 // experimental: reselect among pool × count candidates (prune.CompensateOptions.Pool)
+	aware      bool    // experimental: refit-aware Cus-Prun ranking (prune.CompensateOptions.Aware)
 }
 
 func (c column) String() string {
 	switch {
 	case c.pool > 0:
 		return fmt.Sprintf("%s +obs%g", c.method, c.pool)
+	case c.aware:
+		return c.method + " +aware"
 	case c.compensate:
 		return c.method + " +comp"
 	}
@@ -62,8 +65,8 @@ func (c column) String() string {
 }
 
 var columns = []column{
-	{"cusprun", true, 0}, {"cusprun", false, 0}, {"wanda-sp", true, 0}, {"wanda-sp", false, 0},
-	{"flap", false, 0}, {"magnitude", false, 0}, {"random", false, 0},
+	{"cusprun", true, 0, false}, {"cusprun", false, 0, false}, {"wanda-sp", true, 0, false}, {"wanda-sp", false, 0, false},
+	{"flap", false, 0, false}, {"magnitude", false, 0, false}, {"random", false, 0, false},
 }
 
 func main() {
@@ -75,7 +78,7 @@ func main() {
 	placement := flag.String("placement", "uniform", "uniform or adaptive")
 	flag.BoolVar(&ffnOnly, "ffn-only", false, "prune FFN neurons only, keeping every attention group")
 	only := flag.String("experts", "", "comma-separated expert keys to run (de,zh,code,fr,ru,legal,de+legal; default all)")
-	cols := flag.String("columns", "", "comma-separated columns to run: a method, METHOD+comp (refitted), METHOD+obsN (refitted, removed neurons rechosen among N x count candidates) or cusprun:RULE (see core/prune/variants.go); default all")
+	cols := flag.String("columns", "", "comma-separated columns to run: a method, METHOD+comp (refitted), METHOD+obsN (refitted, removed neurons rechosen among N x count candidates), METHOD+aware (refitted, FFN neurons rechosen by the refit-aware Cus-Prun rule) or cusprun:RULE (see core/prune/variants.go); default all")
 	flag.Float64Var(&ridge, "ridge", 0, "compensation ridge relative to the mean Gram diagonal (0: prune.DefaultRidge)")
 	flag.Parse()
 	if *only != "" {
@@ -95,13 +98,15 @@ func main() {
 		for _, k := range strings.Split(*cols, ",") {
 			// "cusprun +comp" and "cusprun+comp" alike (QUALITY_ARGS cannot quote spaces).
 			m, comp := strings.CutSuffix(strings.TrimSpace(k), "+comp")
+			m, aware := strings.CutSuffix(m, "+aware")
+			comp = comp || aware
 			var pool float64
 			if i := strings.Index(m, "+obs"); i >= 0 {
 				fmt.Sscan(m[i+len("+obs"):], &pool)
 				m, comp = m[:i], true
 			}
 			m = strings.TrimSpace(m)
-			keep = append(keep, column{m, comp, pool})
+			keep = append(keep, column{m, comp, pool, aware})
 			if strings.HasPrefix(m, "cusprun:") {
 				prune.ExperimentRanks = true
 			}
@@ -233,7 +238,7 @@ func run(shared string, calibDocs, evalDocs, maxTokens int, ratios []float64, pl
 					sl.Compensate = func(l int) ([]float64, []float64) { return sc.FFNMean(l), sc.OMean(l) }
 				}
 				if col.compensate {
-					if sl.Refit, err = prune.Compensate(ctx, dense, be, calibSeqs, plan, prune.CompensateOptions{Ridge: ridge, Pool: col.pool, Scores: &scores}, nil); err != nil {
+					if sl.Refit, err = prune.Compensate(ctx, dense, be, calibSeqs, plan, prune.CompensateOptions{Ridge: ridge, Pool: col.pool, Scores: &scores, Aware: col.aware}, nil); err != nil {
 						return err
 					}
 				}
