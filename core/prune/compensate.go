@@ -61,8 +61,9 @@ type CompensateOptions struct {
 	// Aware (experimental) rechooses each layer's removed FFN neurons by
 	// Cus-Prun's rule on importances that count only what the refit
 	// cannot repair (rerank.go), and rewrites the plan's kept neurons
-	// (the counts stay).
-	Aware bool
+	// (the counts stay), in AwareRounds rounds (1 when 0).
+	Aware       bool
+	AwareRounds int
 }
 
 // DefaultRidge is the ridge λ relative to the mean diagonal of G_KK.
@@ -203,7 +204,7 @@ func Compensate(ctx context.Context, m *model.Model, be model.Backend, seqs [][]
 			}
 			plan.KeepFFN[l] = keep
 		} else if aware {
-			keep, err := rerankAware(L.Down.F32(), L.Down.Rows, L.FFN, ga.full(), energy, len(plan.KeepFFN[l]), opt.Ridge)
+			keep, err := rerankAware(L.Down.F32(), L.Down.Rows, L.FFN, ga.full(), energy, len(plan.KeepFFN[l]), opt.Ridge, opt.AwareRounds)
 			if err != nil {
 				return nil, fmt.Errorf("layer %d down_proj: %w", l, err)
 			}

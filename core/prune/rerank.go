@@ -18,20 +18,17 @@ import (
 // ||W[:,k]||² G_kk without the refit). So each document's importance is
 // scaled by the square root of that share, every document ranks the
 // layer's neurons by it, a neuron's score is its highest percentile rank
-// (ties by the summed scaled importance), and the count lowest go.
+// (ties by the summed scaled importance), and the count lowest go. Two
+// neurons that copy each other each look repairable by the other, so the
+// removal goes in rounds (Optimal Brain Surgeon's greedy steps, coarser):
+// each round removes its share of the count and the next one recomputes
+// the shares over the neurons still there.
 //
 // G is the layer's [F, F] Gram matrix (natural order, symmetric), w
 // down_proj ([H, F]), energy[d][k] the sum over document d's tokens of
-// a_k², kept how many neurons stay. It returns the kept neurons in order.
-func rerankAware(w []float32, H, F int, G []float64, energy [][]float64, kept int, ridge float64) ([]int, error) {
-	if kept >= F {
-		out := make([]int, F)
-		for i := range out {
-			out[i] = i
-		}
-		return out, nil
-	}
-	A := append([]float64(nil), G...)
+// a_k², kept how many neurons stay, rounds how many rounds the removal
+// takes. It returns the kept neurons in order.
+func rerankAware(w []float32, H, F int, G []float64, energy [][]float64, kept int, ridge float64, rounds int) ([]int, error) {
 	diag := 0.0
 	for k := 0; k < F; k++ {
 		diag += G[k*F+k]
@@ -40,56 +37,73 @@ func rerankAware(w []float32, H, F int, G []float64, energy [][]float64, kept in
 	if !(lambda > 0) {
 		lambda = 1
 	}
-	for k := 0; k < F; k++ {
-		A[k*F+k] += lambda
-	}
-	akk := make([]float64, F)
-	for k := range akk {
-		akk[k] = A[k*F+k]
-	}
-	if err := cholesky(A, F, F); err != nil {
-		return nil, err
-	}
-	P := make([]float64, F*F)
-	for k := 0; k < F; k++ {
-		P[k*F+k] = 1
-	}
-	cholSolve(A, F, F, P, F)
-	scale := make([]float64, F) // ||W[:,k]||² × the share the refit cannot repair
-	for k := 0; k < F; k++ {
-		c2 := 0.0
+	col2 := make([]float64, F)
+	for k := range col2 {
 		for i := 0; i < H; i++ {
 			v := float64(w[i*F+k])
-			c2 += v * v
-		}
-		share := 1 / (akk[k] * P[k*F+k])
-		scale[k] = c2 * math.Min(1, math.Max(share, 0))
-	}
-	score := make([]float64, F)
-	tie := make([]float64, F)
-	imp := make([]float64, F)
-	rank := make([]float64, F)
-	for _, e := range energy {
-		for k := range imp {
-			imp[k] = math.Sqrt(e[k] * scale[k])
-			tie[k] += imp[k]
-		}
-		percentile(imp, rank)
-		for k := range score {
-			score[k] = math.Max(score[k], rank[k])
+			col2[k] += v * v
 		}
 	}
-	us := make([]unit, F)
-	for k := range us {
-		us[k] = unit{idx: k, score: score[k], tie: tie[k]}
+	alive := make([]int, F)
+	for i := range alive {
+		alive[i] = i
 	}
-	sort.Slice(us, func(i, j int) bool { return less(us[i], us[j]) })
-	out := make([]int, 0, kept)
-	for _, u := range us[F-kept:] {
-		out = append(out, u.idx)
+	rounds = max(rounds, 1)
+	for r := 0; r < rounds && len(alive) > kept; r++ {
+		n := len(alive)
+		drop := (n - kept + rounds - r - 1) / (rounds - r)
+		// P = (G_SS + λI)⁻¹ over the neurons still there, S.
+		A := make([]float64, n*n)
+		for a, i := range alive {
+			for b, j := range alive {
+				A[a*n+b] = G[i*F+j]
+			}
+			A[a*n+a] += lambda
+		}
+		akk := make([]float64, n)
+		for a := range akk {
+			akk[a] = A[a*n+a]
+		}
+		if err := cholesky(A, n, n); err != nil {
+			return nil, err
+		}
+		P := make([]float64, n*n)
+		for a := 0; a < n; a++ {
+			P[a*n+a] = 1
+		}
+		cholSolve(A, n, n, P, n)
+		// ||W[:,k]||² × the share of a_k the refit cannot repair.
+		scale := make([]float64, n)
+		for a, k := range alive {
+			share := 1 / (akk[a] * P[a*n+a])
+			scale[a] = col2[k] * math.Min(1, math.Max(share, 0))
+		}
+		score := make([]float64, n)
+		tie := make([]float64, n)
+		imp := make([]float64, n)
+		rank := make([]float64, n)
+		for _, e := range energy {
+			for a, k := range alive {
+				imp[a] = math.Sqrt(e[k] * scale[a])
+				tie[a] += imp[a]
+			}
+			percentile(imp, rank)
+			for a := range score {
+				score[a] = math.Max(score[a], rank[a])
+			}
+		}
+		us := make([]unit, n)
+		for a, k := range alive {
+			us[a] = unit{idx: k, score: score[a], tie: tie[a]}
+		}
+		sort.Slice(us, func(i, j int) bool { return less(us[i], us[j]) })
+		alive = alive[:0]
+		for _, u := range us[drop:] {
+			alive = append(alive, u.idx)
+		}
+		sort.Ints(alive)
 	}
-	sort.Ints(out)
-	return out, nil
+	return alive, nil
 }
 
 // docEnergy adds, for rows [row, row+n) of a batch whose documents are

@@ -34,7 +34,7 @@ func TestRerankAwareDropsWhatTheRefitRepairs(t *testing.T) {
 	for i := range w {
 		w[i] = float32(1 + r.Float64())
 	}
-	keep, err := rerankAware(w, H, F, g.full(), energy, F-1, 1e-6)
+	keep, err := rerankAware(w, H, F, g.full(), energy, F-1, 1e-6, 1)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -51,6 +51,19 @@ func TestRerankAwareDropsWhatTheRefitRepairs(t *testing.T) {
 	}
 	if gone != 0 && gone != 5 {
 		t.Errorf("removed neuron %d (kept %v), want one of the copies 0 and 5", gone, keep)
+	}
+	// Asked to remove two in two rounds, it removes one copy, then the
+	// other copy is no longer repairable and stays: neuron 1 goes.
+	keep, err = rerankAware(w, H, F, g.full(), energy, F-2, 1e-6, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	has := map[int]bool{}
+	for _, k := range keep {
+		has[k] = true
+	}
+	if len(keep) != F-2 || has[0] == has[5] || has[1] {
+		t.Errorf("two rounds kept %v, want one of the copies 0 and 5, and not neuron 1", keep)
 	}
 	// The per-document energies are the sums over each document's rows.
 	for d, sp := range spans {

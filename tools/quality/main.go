@@ -50,12 +50,15 @@ type column struct {
 	compensate bool
 	pool       float64 // experimental: reselect among pool × count candidates (prune.CompensateOptions.Pool)
 	aware      bool    // experimental: refit-aware Cus-Prun ranking (prune.CompensateOptions.Aware)
+	rounds     int     // its rounds (+awareN)
 }
 
 func (c column) String() string {
 	switch {
 	case c.pool > 0:
 		return fmt.Sprintf("%s +obs%g", c.method, c.pool)
+	case c.aware && c.rounds > 1:
+		return fmt.Sprintf("%s +aware%d", c.method, c.rounds)
 	case c.aware:
 		return c.method + " +aware"
 	case c.compensate:
@@ -65,8 +68,8 @@ func (c column) String() string {
 }
 
 var columns = []column{
-	{"cusprun", true, 0, false}, {"cusprun", false, 0, false}, {"wanda-sp", true, 0, false}, {"wanda-sp", false, 0, false},
-	{"flap", false, 0, false}, {"magnitude", false, 0, false}, {"random", false, 0, false},
+	{"cusprun", true, 0, false, 0}, {"cusprun", false, 0, false, 0}, {"wanda-sp", true, 0, false, 0}, {"wanda-sp", false, 0, false, 0},
+	{"flap", false, 0, false, 0}, {"magnitude", false, 0, false, 0}, {"random", false, 0, false, 0},
 }
 
 func main() {
@@ -78,7 +81,7 @@ func main() {
 	placement := flag.String("placement", "uniform", "uniform or adaptive")
 	flag.BoolVar(&ffnOnly, "ffn-only", false, "prune FFN neurons only, keeping every attention group")
 	only := flag.String("experts", "", "comma-separated expert keys to run (de,zh,code,fr,ru,legal,de+legal; default all)")
-	cols := flag.String("columns", "", "comma-separated columns to run: a method, METHOD+comp (refitted), METHOD+obsN (refitted, removed neurons rechosen among N x count candidates), METHOD+aware (refitted, FFN neurons rechosen by the refit-aware Cus-Prun rule) or cusprun:RULE (see core/prune/variants.go); default all")
+	cols := flag.String("columns", "", "comma-separated columns to run: a method, METHOD+comp (refitted), METHOD+obsN (refitted, removed neurons rechosen among N x count candidates), METHOD+awareN (refitted, FFN neurons rechosen by the refit-aware Cus-Prun rule in N rounds) or cusprun:RULE (see core/prune/variants.go); default all")
 	flag.Float64Var(&ridge, "ridge", 0, "compensation ridge relative to the mean Gram diagonal (0: prune.DefaultRidge)")
 	flag.Parse()
 	if *only != "" {
@@ -98,7 +101,11 @@ func main() {
 		for _, k := range strings.Split(*cols, ",") {
 			// "cusprun +comp" and "cusprun+comp" alike (QUALITY_ARGS cannot quote spaces).
 			m, comp := strings.CutSuffix(strings.TrimSpace(k), "+comp")
-			m, aware := strings.CutSuffix(m, "+aware")
+			rounds, aware := 0, false
+			if i := strings.Index(m, "+aware"); i >= 0 {
+				fmt.Sscan(m[i+len("+aware"):], &rounds)
+				m, aware = m[:i], true
+			}
 			comp = comp || aware
 			var pool float64
 			if i := strings.Index(m, "+obs"); i >= 0 {
@@ -106,7 +113,7 @@ func main() {
 				m, comp = m[:i], true
 			}
 			m = strings.TrimSpace(m)
-			keep = append(keep, column{m, comp, pool, aware})
+			keep = append(keep, column{m, comp, pool, aware, rounds})
 			if strings.HasPrefix(m, "cusprun:") {
 				prune.ExperimentRanks = true
 			}
@@ -238,7 +245,7 @@ func run(shared string, calibDocs, evalDocs, maxTokens int, ratios []float64, pl
 					sl.Compensate = func(l int) ([]float64, []float64) { return sc.FFNMean(l), sc.OMean(l) }
 				}
 				if col.compensate {
-					if sl.Refit, err = prune.Compensate(ctx, dense, be, calibSeqs, plan, prune.CompensateOptions{Ridge: ridge, Pool: col.pool, Scores: &scores, Aware: col.aware}, nil); err != nil {
+					if sl.Refit, err = prune.Compensate(ctx, dense, be, calibSeqs, plan, prune.CompensateOptions{Ridge: ridge, Pool: col.pool, Scores: &scores, Aware: col.aware, AwareRounds: col.rounds}, nil); err != nil {
 						return err
 					}
 				}
