@@ -160,7 +160,7 @@ async function startEngine() {
   if (state.output) await engine.call('useExpert', state.output.file, state.output.gguf);
   // the CPU engine's helper workers start now, so that a job never waits
   // for them (a failure here shows when a job runs)
-  if (workers() > 1) team.ready(workers(), state.files).catch(() => {});
+  if (workers() > 1) team.warm(workers(), state.files).catch(() => {});
 }
 
 async function chooseEngine() {
@@ -216,7 +216,7 @@ async function openFiles(files, folder) {
     // the CPU engine's helper workers start and open the model while the
     // user chooses the expert (a failure here shows when the job runs)
     engineLine(state.engine); // the worker count can depend on the model's size
-    if (workers() > 1) team.ready(workers(), files).catch(() => {});
+    if (workers() > 1) team.warm(workers(), files).catch(() => {});
   } catch (e) {
     state.desc = null;
     state.files = null;
@@ -626,8 +626,7 @@ async function runJob() {
       // each worker scores a part of the calibration text; the main one
       // prunes from all the parts (its own progress starts at 'select')
       prog.rows.score.note = `${n} workers`;
-      const crew = await team.ready(n, state.files);
-      const shards = await Team.split(crew, 'scoreShard', [o], onProgress);
+      const shards = await team.split(n, state.files, null, 'scoreShard', [o], onProgress);
       res = await engine.call('prune', { ...o, shards }, (p, d, t) => { if (p !== 'prepare' && p !== 'score') onProgress(p, d, t); });
     } else {
       res = await engine.call('prune', o, onProgress);
@@ -672,8 +671,7 @@ async function runJob() {
         // the same held-out text, a part per worker, joined by the main one
         const sizes = maxDocs || maxTokens ? { maxDocs, maxTokens } : { maxDocs: ed, maxTokens: et };
         prog.rows.evaluate.note = `${n} workers`;
-        const crew = await team.ready(n, state.files, state.output);
-        const parts = await Team.split(crew, 'evaluateShard', [o, sizes], onProgress);
+        const parts = await team.split(n, state.files, state.output, 'evaluateShard', [o, sizes], onProgress);
         res.eval = await engine.call('mergeEvaluation', parts);
       } else {
         res.eval = await engine.call('evaluate', { maxDocs, maxTokens }, onProgress);

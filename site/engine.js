@@ -138,7 +138,7 @@ class Team {
   constructor(main) {
     this.main = main;
     this.helpers = [];
-    this.queue = Promise.resolve(); // ready() calls run one after another
+    this.queue = Promise.resolve(); // start() calls run one after another
   }
 
   // size is how many workers to use: ?workers=N, else one per core
@@ -159,38 +159,56 @@ class Team {
     return n;
   }
 
-  // ready returns n engines, the main one first, every helper on the CPU
-  // engine with files opened (and the expert, when given).
-  ready(n, files, expert) {
-    const run = this.queue.then(() => this.prepare(n, files, expert));
+  // start makes sure n-1 helpers are running (on the CPU engine) and
+  // returns the n engines, the main one first.
+  start(n) {
+    const run = this.queue.then(async () => {
+      const fresh = [];
+      while (this.helpers.length + fresh.length < n - 1) fresh.push(new Engine(this.main.module, this.main.url));
+      await Promise.all(fresh.map(async (e) => { await e.start(); await e.call('setEngine', 'cpu'); }));
+      this.helpers.push(...fresh);
+      return [this.main, ...this.helpers.slice(0, n - 1)];
+    });
     this.queue = run.catch(() => {});
     return run;
   }
 
-  async prepare(n, files, expert) {
-    const fresh = [];
-    while (this.helpers.length + fresh.length < n - 1) fresh.push(new Engine(this.main.module, this.main.url));
-    await Promise.all(fresh.map(async (e) => { await e.start(); await e.call('setEngine', 'cpu'); }));
-    this.helpers.push(...fresh);
-    const team = [this.main, ...this.helpers.slice(0, n - 1)];
-    await Promise.all(team.slice(1).map(async (e) => {
+  // bring opens the files (and the expert, when given) on helper e unless
+  // it has them; one engine's calls run one after another.
+  static bring(e, files, expert) {
+    const run = (e.queue || Promise.resolve()).then(async () => {
       if (files && e.files !== files) { await e.call('open', files); e.files = files; e.expert = null; }
       if (expert && e.expert !== expert.file) { await e.call('useExpert', expert.file, expert.gguf); e.expert = expert.file; }
-    }));
-    return team;
+    });
+    e.queue = run.catch(() => {});
+    return run;
   }
 
-  // split runs method(args…, i, n, onProgress) on every engine of team and
-  // returns their answers in order. Progress is the sum over the parts,
-  // reported once every part has said how much it has to do.
-  static async split(team, method, args, onProgress) {
-    const n = team.length;
+  // warm starts the helpers and opens the files on them ahead of a job.
+  async warm(n, files) {
+    const team = await this.start(n);
+    await Promise.all(team.slice(1).map((e) => Team.bring(e, files)));
+  }
+
+  // split runs method(args…, i, n, onProgress) on n engines, each as soon
+  // as it has the files and expert (the main one has them, so it starts at
+  // once), and returns their answers in order. Progress is the sum over
+  // the parts, reported once every part has said how much it has to do.
+  async split(n, files, expert, method, args, onProgress) {
+    const team = await this.start(n);
     const done = new Array(n).fill(0), total = new Array(n).fill(0), heard = new Array(n).fill(false);
     const sum = (a) => a.reduce((x, y) => x + y, 0);
-    return Promise.all(team.map((e, i) => e.call(method, ...args, i, n, (phase, d, t) => {
-      done[i] = d; total[i] = t; heard[i] = true;
-      if (onProgress && heard.every(Boolean)) onProgress(phase, sum(done), sum(total));
-    })));
+    const t0 = performance.now();
+    const took = (Team.took[method] = new Array(n).fill(0)); // ms per part, for benchmarks
+    return Promise.all(team.map(async (e, i) => {
+      if (i > 0) await Team.bring(e, files, expert);
+      const v = await e.call(method, ...args, i, n, (phase, d, t) => {
+        done[i] = d; total[i] = t; heard[i] = true;
+        if (onProgress && heard.every(Boolean)) onProgress(phase, sum(done), sum(total));
+      });
+      took[i] = Math.round(performance.now() - t0);
+      return v;
+    }));
   }
 
   kill() {
@@ -199,3 +217,5 @@ class Team {
     this.queue = Promise.resolve();
   }
 }
+
+Team.took = {}; // the last split of each method: milliseconds until each part was back

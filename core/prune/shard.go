@@ -20,11 +20,12 @@ func Shard(seqs [][]int, i, n int) [][]int {
 	for _, q := range seqs {
 		total += len(q)
 	}
-	// A document belongs to the part its first token falls in.
+	// A document belongs to the part its middle token falls in, so a
+	// long document on a boundary goes where most of it lies.
 	var out [][]int
 	at := 0
 	for _, q := range seqs {
-		if p := at * n / max(total, 1); p == i {
+		if p := (at + len(q)/2) * n / max(total, 1); p == i {
 			out = append(out, q)
 		}
 		at += len(q)
