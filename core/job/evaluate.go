@@ -130,28 +130,60 @@ func plan(s Side, slices []Slice, maxTokens int) []evalRun {
 
 // count is how many batches the runs take: evaluation's unit of progress.
 func count(s Side, runs []evalRun) int {
-	n := 0
+	var seqs [][]int
 	for _, r := range runs {
-		n += len(prune.Batches(r.seqs, prune.BatchTokensFor(s.Model.Config)))
+		seqs = append(seqs, r.seqs...)
 	}
-	return n
+	return len(prune.Batches(seqs, prune.BatchTokensFor(s.Model.Config)))
 }
 
+// runEvaluation measures one model (the runs are its slices) in one pass
+// over its layers: every slice's documents go through together, so the
+// weights and the vocabulary head are read once per batch, not once per
+// slice. A document's NLL does not depend on the documents batched with
+// it, and each slice's sums are taken in its documents' order, so the
+// figures are those of measuring each slice alone.
 func runEvaluation(ctx context.Context, be model.Backend, runs []evalRun, offset, total int, progress prune.Progress) (map[string]prune.Perplexity, error) {
 	out := map[string]prune.Perplexity{}
-	done := offset
-	for _, r := range runs {
-		base := done
-		p, err := prune.Evaluate(ctx, r.m, be, r.seqs, func(_ string, d, _ int) {
-			done = base + d
-			if progress != nil {
-				progress("evaluate", done, total)
-			}
-		})
-		if err != nil {
-			return nil, fmt.Errorf("%s slice: %w", r.name, err)
+	if len(runs) == 0 {
+		return out, nil
+	}
+	m := runs[0].m
+	var seqs [][]int
+	var slice []int // the run each sequence belongs to
+	for k, r := range runs {
+		seqs = append(seqs, r.seqs...)
+		for range r.seqs {
+			slice = append(slice, k)
 		}
-		out[r.name] = p
+	}
+	sum := make([]float64, len(runs))
+	tokens := make([]int, len(runs))
+	at := 0
+	for i, b := range prune.Batches(seqs, prune.BatchTokensFor(m.Config)) {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		s, c, err := m.NLL(be, b, nil)
+		if err != nil {
+			return nil, err
+		}
+		for d := range s {
+			k := slice[at+d]
+			sum[k] += s[d]
+			tokens[k] += c[d]
+		}
+		at += len(b)
+		if progress != nil {
+			progress("evaluate", offset+i+1, total)
+		}
+	}
+	for k, r := range runs {
+		if tokens[k] == 0 {
+			return nil, fmt.Errorf("%s slice: no tokens to score: every document is shorter than two tokens", r.name)
+		}
+		nll := sum[k] / float64(tokens[k])
+		out[r.name] = prune.Perplexity{PPL: math.Exp(nll), NLL: nll, Tokens: tokens[k], Docs: len(r.seqs)}
 	}
 	return out, nil
 }

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/cusprun/cusprun/core/corpus"
 	"github.com/cusprun/cusprun/core/model"
 	"github.com/cusprun/cusprun/core/prune"
 	"github.com/cusprun/cusprun/core/source"
@@ -152,6 +153,29 @@ func TestShardedEvaluationMatches(t *testing.T) {
 					t.Fatalf("%d parts, %s: perplexity %.12g, want %.12g", n, name, p[0], p[1])
 				}
 			}
+		}
+	}
+}
+
+// TestSlicesInOnePassMeasureAlike: the slices measured together in one
+// pass give each slice's perplexity as measuring it alone does, exactly.
+func TestSlicesInOnePassMeasureAlike(t *testing.T) {
+	_, m, tok := openSynth(t)
+	slices, err := HeldOut(corpus.Target{Language: "de"}, 5)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := EvaluateSlices(context.Background(), model.CPU{}, Side{Model: m, Tok: tok}, slices, 40, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, sl := range slices {
+		alone, err := prune.Evaluate(context.Background(), m, model.CPU{}, prune.Tokenize(tok, sl.Docs, 40), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got[sl.Name] != alone {
+			t.Fatalf("%s slice: %+v in one pass, %+v alone", sl.Name, got[sl.Name], alone)
 		}
 	}
 }
