@@ -772,7 +772,7 @@ function showResult(res, o) {
 function showTook(res) {
   const dl = $('summary');
   const old = dl.querySelector('dd[data-took]');
-  const text = fmtTime(res.total_seconds || 0) + ' on ' + (state.engine.engine === 'webgpu' ? 'WebGPU' : 'the CPU');
+  const text = fmtTime(res.total_seconds || 0) + ' on ' + (state.engine.engine === 'webgpu' ? 'WebGPU' : res.workers > 1 ? `the CPU (${res.workers} workers)` : 'the CPU');
   if (old) { old.textContent = text; return; }
   const dt = document.createElement('dt'); dt.textContent = 'Took';
   const dd = document.createElement('dd'); dd.textContent = text; dd.dataset.took = '1';
