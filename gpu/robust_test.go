@@ -169,17 +169,17 @@ func freshDevice(t *testing.T) *compute.Device {
 
 // bounded runs f and fails the test if it has not returned within limit:
 // a failing device must never hang the job.
-func bounded(t *testing.T, limit time.Duration, f func() error) (error, time.Duration) {
+func bounded(t *testing.T, limit time.Duration, f func() error) (time.Duration, error) {
 	t.Helper()
 	t0 := time.Now()
 	done := make(chan error, 1)
 	go func() { done <- f() }()
 	select {
 	case err := <-done:
-		return err, time.Since(t0)
+		return time.Since(t0), err
 	case <-time.After(limit):
 		t.Fatalf("still running after %s: a failing device hangs the job", limit)
-		return nil, 0
+		return 0, nil
 	}
 }
 
@@ -200,7 +200,7 @@ func TestAllocationFailure(t *testing.T) {
 	n := 1
 	for ; n < 1000; n++ {
 		d.Inject(compute.Fault{Alloc: n})
-		err, _ := bounded(t, 2*time.Minute, func() error { _, err := m.LastLogits(be, ids); return err })
+		_, err := bounded(t, 2*time.Minute, func() error { _, err := m.LastLogits(be, ids); return err })
 		if err == nil {
 			break
 		}
@@ -217,7 +217,7 @@ func TestAllocationFailure(t *testing.T) {
 	t.Logf("every one of the pass's %d allocations failed in turn, cleanly", n-1)
 	d.Inject(compute.Fault{Alloc: 30})
 	docs := [][]int{tokens(5, m.Config.Vocab, 2), tokens(7, m.Config.Vocab, 3)}
-	err, _ = bounded(t, 2*time.Minute, func() error {
+	_, err = bounded(t, 2*time.Minute, func() error {
 		_, err := prune.Score(context.Background(), m, be, docs, nil)
 		return err
 	})
@@ -245,12 +245,12 @@ func TestDeviceLost(t *testing.T) {
 	m := synthModel(t, family{synth.Options{Family: "qwen2", Shape: "tiny"}, tensor.BF16})
 	ids := tokens(6, m.Config.Vocab, 1)
 	d.Inject(compute.Fault{Lose: 2})
-	err, _ := bounded(t, 2*time.Minute, func() error { _, err := m.LastLogits(be, ids); return err })
+	_, err := bounded(t, 2*time.Minute, func() error { _, err := m.LastLogits(be, ids); return err })
 	if !errors.Is(err, compute.ErrDeviceLost) {
 		t.Fatalf("err = %v, want compute.ErrDeviceLost", err)
 	}
 	t.Log(err)
-	err, took := bounded(t, time.Minute, func() error {
+	took, err := bounded(t, time.Minute, func() error {
 		_, err := prune.Score(context.Background(), m, be, [][]int{ids}, nil)
 		return err
 	})
@@ -270,7 +270,7 @@ func TestDeviceHang(t *testing.T) {
 	be := newOn(d)
 	m := synthModel(t, family{synth.Options{Family: "llama", Shape: "tiny"}, tensor.BF16})
 	d.Inject(compute.Fault{Lose: 1, Hang: true})
-	err, took := bounded(t, time.Minute, func() error {
+	took, err := bounded(t, time.Minute, func() error {
 		_, err := m.LastLogits(be, tokens(6, m.Config.Vocab, 1))
 		return err
 	})
