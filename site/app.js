@@ -213,9 +213,9 @@ async function openFiles(files, folder) {
     $('prune-hint').textContent = 'Ready. Choose the expert, then press Prune.';
     if (d.format === 'gguf') $('format').value = 'gguf';
     setState('loaded');
-    // the CPU engine's helper workers start and open the model while the
-    // user chooses the expert (a failure here shows when the job runs)
     engineLine(state.engine); // the worker count can depend on the model's size
+    // the CPU engine's helper workers open the model while the user
+    // chooses the expert (a failure here shows when the job runs)
     if (workers() > 1) team.warm(workers(), files).catch(() => {});
   } catch (e) {
     state.desc = null;

@@ -52,11 +52,7 @@ func PlanOnly(ctx context.Context, folder source.Folder, m *model.Model, tok *to
 			return nil, err
 		}
 	}
-	docs, err := o.calibrationDocs()
-	if err != nil {
-		return nil, err
-	}
-	seqs, err := o.tokenize(tok, m.Config, docs)
+	_, seqs, err := o.calibration(tok, m.Config)
 	if err != nil {
 		return nil, err
 	}

@@ -51,17 +51,12 @@ func Score(ctx context.Context, folder source.Folder, m *model.Model, tok *token
 	s := &Scored{Options: o, Folder: folder, Model: m, Tok: tok, seconds: map[string]float64{}}
 	lap := func(name string) { s.seconds[name] = time.Since(t0).Seconds(); t0 = time.Now() }
 
-	docs, err := o.calibrationDocs()
+	docs, seqs, err := o.calibration(tok, m.Config) // fails before any progress on a bad corpus
 	if err != nil {
 		return nil, err
 	}
 	report("prepare", 0, 1)
-	seqs, err := o.tokenize(tok, m.Config, docs)
-	if err != nil {
-		return nil, err
-	}
-	vocabDocs := docs
-	s.seqs, s.vocabDocs = seqs, vocabDocs
+	s.seqs, s.vocabDocs = seqs, docs
 	for _, q := range seqs {
 		s.tokens += len(q)
 	}
@@ -78,7 +73,7 @@ func Score(ctx context.Context, folder source.Folder, m *model.Model, tok *token
 	lap("prepare")
 
 	if s.Scorer == nil && len(o.Scores) > 0 {
-		if s.Scorer, err = mergeShards(m.Config, o.Scores, seqs); err != nil {
+		if s.Scorer, err = mergeShards(m.Config, o.Scores, len(seqs), s.tokens); err != nil {
 			return nil, err
 		}
 	}
@@ -108,13 +103,18 @@ func (o *Options) calibrationDocs() ([]corpus.Doc, error) {
 	return o.Target().Calibration(pool)
 }
 
-// tokenize caps and tokenizes the calibration documents.
-func (o *Options) tokenize(tok *tokenizer.Tokenizer, c *model.Config, docs []corpus.Doc) ([][]int, error) {
+// calibration reads, caps and tokenizes the calibration documents: the
+// target's documents and the sequences scoring runs.
+func (o *Options) calibration(tok *tokenizer.Tokenizer, c *model.Config) ([]corpus.Doc, [][]int, error) {
+	docs, err := o.calibrationDocs()
+	if err != nil {
+		return nil, nil, err
+	}
 	seqs := prune.Tokenize(tok, Cap(docs, o.MaxDocs), min(o.MaxTokens, c.MaxPos))
 	if len(seqs) == 0 {
-		return nil, fmt.Errorf("the calibration documents tokenize to nothing")
+		return nil, nil, fmt.Errorf("the calibration documents tokenize to nothing")
 	}
-	return seqs, nil
+	return docs, seqs, nil
 }
 
 // ScoreShard scores part i of n of the job's calibration sequences
@@ -129,11 +129,7 @@ func ScoreShard(ctx context.Context, m *model.Model, tok *tokenizer.Tokenizer, b
 	if err := o.Validate(m.Config); err != nil {
 		return nil, err
 	}
-	docs, err := o.calibrationDocs()
-	if err != nil {
-		return nil, err
-	}
-	seqs, err := o.tokenize(tok, m.Config, docs)
+	_, seqs, err := o.calibration(tok, m.Config)
 	if err != nil {
 		return nil, err
 	}
@@ -146,20 +142,16 @@ func ScoreShard(ctx context.Context, m *model.Model, tok *tokenizer.Tokenizer, b
 
 // mergeShards merges the parts' scores, refusing parts that do not add up
 // to the job's calibration sequences (other options, another model).
-func mergeShards(c *model.Config, parts []*prune.Scorer, seqs [][]int) (*prune.Scorer, error) {
-	tokens := 0
-	for _, q := range seqs {
-		tokens += len(q)
-	}
+func mergeShards(c *model.Config, parts []*prune.Scorer, docs, tokens int) (*prune.Scorer, error) {
 	merged := prune.NewScorer(c)
 	for i, p := range parts {
 		if err := merged.Merge(p); err != nil {
 			return nil, fmt.Errorf("part %d of the scores: %w", i, err)
 		}
 	}
-	if merged.Docs() != len(seqs) || merged.Tokens() != tokens {
+	if merged.Docs() != docs || merged.Tokens() != tokens {
 		return nil, fmt.Errorf("the %d parts of the scores hold %d documents and %d tokens, but this job calibrates on %d documents and %d tokens",
-			len(parts), merged.Docs(), merged.Tokens(), len(seqs), tokens)
+			len(parts), merged.Docs(), merged.Tokens(), docs, tokens)
 	}
 	return merged, nil
 }

@@ -377,9 +377,6 @@ func (s *Session) EvaluateShard(ctx context.Context, o Options, maxDocs, maxToke
 	if ex == nil || tok == nil {
 		return job.Measured{}, ErrNoPlan
 	}
-	if o.Format == "" {
-		o.Format = "zip"
-	}
 	o.Defaults()
 	if maxDocs > 0 {
 		o.EvalDocs = maxDocs
