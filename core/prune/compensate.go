@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"github.com/cusprun/cusprun/core/model"
-	"github.com/cusprun/cusprun/core/ops"
 	"github.com/cusprun/cusprun/core/tensor"
 )
 
@@ -64,6 +63,11 @@ type CompensateOptions struct {
 	// (the counts stay), in AwareRounds rounds (1 when 0).
 	Aware       bool
 	AwareRounds int
+	// Grams, when set (from ScoreWithGrams on the same calibration
+	// sequences), are the Gram matrices of every layer: the refit then
+	// reads them instead of running the calibration text through the
+	// model again (not with Pool or Aware, which take the second pass).
+	Grams *Grams
 }
 
 // DefaultRidge is the ridge λ relative to the mean diagonal of G_KK.
@@ -110,31 +114,19 @@ func Compensate(ctx context.Context, m *model.Model, be model.Backend, seqs [][]
 		return nil, fmt.Errorf("compensation: the plan has %d layers, the model %d", len(plan.KeepFFN), c.Layers)
 	}
 	comp := &Compensation{plan: plan, spill: opt.Spill, tensors: map[compKey]storedWeight{}}
-	bs := Batches(seqs, BatchTokensFor(c))
-	states := make([]model.State, 0, len(bs))
-	docs := make([]int, 0, len(bs))
-	spans := make([][]ops.Span, 0, len(bs))
-	tokens := 0
-	defer func() {
-		for _, s := range states {
-			be.Free(s)
-		}
-	}()
-	for _, b := range bs {
-		pb := model.Pack(b)
-		h, err := m.Embed(pb.IDs)
-		if err != nil {
+	reselecting := opt.Pool > 1 && opt.Scores != nil
+	if opt.Grams != nil && !reselecting && !opt.Aware {
+		if err := comp.fromGrams(ctx, m, opt.Grams, opt.Ridge, progress); err != nil {
 			return nil, err
 		}
-		s, err := be.Start(c, h, pb.Docs)
-		if err != nil {
-			return nil, err
-		}
-		states = append(states, s)
-		docs = append(docs, len(b))
-		spans = append(spans, pb.Docs)
-		tokens += len(pb.IDs)
+		return comp, nil
 	}
+	cb, err := startBatches(m, be, seqs)
+	if err != nil {
+		return nil, err
+	}
+	defer cb.free(be)
+	states, docs, spans, tokens := cb.states, cb.docs, cb.spans, cb.tokens
 	prep, _ := be.(model.Preparer)
 	for l := 0; l < c.Layers; l++ {
 		L, err := m.LoadLayer(l)
@@ -148,7 +140,7 @@ func Compensate(ctx context.Context, m *model.Model, be model.Backend, seqs [][]
 		qr := dims(keptHeads(plan.KeepGroups[l], c.Group()), c.HeadDim)
 		// The reselection reads the whole FFN matrix; otherwise each holds
 		// only the rows the refit reads (gram.go).
-		reselecting := opt.Pool > 1 && opt.Scores != nil && L.DownB == nil
+		reselecting := reselecting && L.DownB == nil
 		aware := opt.Aware && L.DownB == nil
 		ffnKeep := plan.KeepFFN[l]
 		if reselecting || aware {
@@ -216,6 +208,49 @@ func Compensate(ctx context.Context, m *model.Model, be model.Backend, seqs [][]
 		comp.SolveSeconds += time.Since(t1).Seconds()
 	}
 	return comp, nil
+}
+
+// fromGrams refits every layer from Gram matrices kept by the scoring
+// pass: the same matrices the pass above accumulates, so the same weights.
+func (c *Compensation) fromGrams(ctx context.Context, m *model.Model, gs *Grams, ridge float64, progress Progress) error {
+	cfg := m.Config
+	if len(gs.layers) != cfg.Layers {
+		return fmt.Errorf("compensation: the Gram matrices are of %d layers, the model has %d", len(gs.layers), cfg.Layers)
+	}
+	for l := 0; l < cfg.Layers; l++ {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		L, err := m.LoadLayer(l)
+		if err != nil {
+			return err
+		}
+		t0 := time.Now()
+		qr := dims(keptHeads(c.plan.KeepGroups[l], cfg.Group()), cfg.HeadDim)
+		if d := gs.layers[l]; d[0].d != L.Heads*cfg.HeadDim || d[1].d != L.FFN {
+			return fmt.Errorf("compensation, layer %d: the Gram matrices are %d and %d wide, the layer's inputs %d and %d", l, d[0].d, d[1].d, L.Heads*cfg.HeadDim, L.FFN)
+		}
+		gz, err := gs.get(l, 0, qr)
+		if err != nil {
+			return err
+		}
+		if err := c.refit(l, L.O, L.OB, model.RoleO, model.RoleOB, gz, qr, ridge); err != nil {
+			return fmt.Errorf("layer %d o_proj: %w", l, err)
+		}
+		gz = nil
+		ga, err := gs.get(l, 1, c.plan.KeepFFN[l])
+		if err != nil {
+			return err
+		}
+		if err := c.refit(l, L.Down, L.DownB, model.RoleDown, model.RoleDownB, ga, c.plan.KeepFFN[l], ridge); err != nil {
+			return fmt.Errorf("layer %d down_proj: %w", l, err)
+		}
+		c.SolveSeconds += time.Since(t0).Seconds()
+		if progress != nil {
+			progress("compensate", l+1, cfg.Layers)
+		}
+	}
+	return nil
 }
 
 // keptHeads lists the query heads of the kept groups.

@@ -1,0 +1,218 @@
+package prune
+
+import (
+	"context"
+	"encoding/binary"
+	"fmt"
+	"io"
+	"math"
+
+	"github.com/cusprun/cusprun/core/model"
+	"github.com/cusprun/cusprun/core/ops"
+)
+
+// Grams are every layer's Gram matrices of the o_proj and down_proj
+// inputs, accumulated during the scoring pass itself (ScoreWithGrams) so
+// that compensation needs no second forward pass: its cost is then the
+// Gram products inside scoring plus the solves.
+//
+// The kept units are not known while scoring, so each matrix is the whole
+// upper triangle in the natural order, d(d+1)/2 float64, which costs about
+// what the kept rows alone do (at ratio 0.2, 0.5·d² against 0.48·d²). One
+// layer's matrices are in memory at a time; when the layer has been seen
+// by every batch they are written to the spill file (a temporary file) and
+// dropped, and Compensate reads each back, in the refit's order for the
+// plan it is given, one layer at a time. So memory stays one layer's Gram
+// matrices; the file holds L·d²/2 float64 (2.3 GB for Qwen2.5-0.5B).
+type Grams struct {
+	spill interface {
+		io.WriterAt
+		io.ReaderAt
+	}
+	off    int64
+	layers [][2]storedGram // [o_proj, down_proj] per layer
+}
+
+type storedGram struct {
+	d, n int
+	sum  []float64
+	off  int64
+}
+
+// put writes g's upper triangle (natural order), row i from column i.
+func (gs *Grams) put(l, which int, g *gram) error {
+	if g.order != nil || g.rows != g.d {
+		panic("prune: Grams.put on a matrix in a refit's order")
+	}
+	d := g.d
+	sg := storedGram{d: d, n: g.n, sum: g.sum, off: gs.off}
+	buf := make([]byte, 0, 1<<20)
+	flush := func() error {
+		if _, err := gs.spill.WriteAt(buf, gs.off); err != nil {
+			return fmt.Errorf("scoring: spilling the Gram matrix of layer %d: %w", l, err)
+		}
+		gs.off += int64(len(buf))
+		buf = buf[:0]
+		return nil
+	}
+	for i := 0; i < d; i++ {
+		for _, v := range g.g[i*d+i : (i+1)*d] {
+			if len(buf)+8 > cap(buf) {
+				if err := flush(); err != nil {
+					return err
+				}
+			}
+			buf = binary.LittleEndian.AppendUint64(buf, math.Float64bits(v))
+		}
+	}
+	if err := flush(); err != nil {
+		return err
+	}
+	gs.layers[l][which] = sg
+	return nil
+}
+
+// get reads layer l's matrix back as Compensate's accumulation would have
+// built it for these kept inputs: rows of the kept inputs, columns in the
+// order kept then removed, on and above the diagonal (newGram's layout).
+func (gs *Grams) get(l, which int, keep []int) (*gram, error) {
+	sg := gs.layers[l][which]
+	d := sg.d
+	g := &gram{d: d, rows: len(keep), sum: sg.sum, n: sg.n}
+	g.order = append(append([]int(nil), keep...), removed(keep, d)...)
+	if len(keep) == d {
+		g.rows = 0
+	}
+	g.g = make([]float64, g.rows*d)
+	if g.rows == 0 {
+		return g, nil
+	}
+	pos := make([]int, d)
+	for a, j := range g.order {
+		pos[j] = a
+	}
+	row := make([]byte, 8*d)
+	off := sg.off
+	for i := 0; i < d; i++ {
+		b := row[:8*(d-i)]
+		if _, err := gs.spill.ReadAt(b, off); err != nil {
+			return nil, fmt.Errorf("compensation: reading back the Gram matrix of layer %d: %w", l, err)
+		}
+		off += int64(len(b))
+		pi := pos[i]
+		for j := i; j < d; j++ {
+			v := math.Float64frombits(binary.LittleEndian.Uint64(b[8*(j-i):]))
+			a, c := pi, pos[j]
+			if a > c {
+				a, c = c, a
+			}
+			if a < g.rows {
+				g.g[a*d+c] = v
+			}
+		}
+	}
+	return g, nil
+}
+
+// ScoreWithGrams is Score, layer by layer instead of batch by batch (the
+// same statistics, so the same scores bit for bit: each layer sees the
+// batches in the same order), and it also keeps every layer's Gram
+// matrices in spill for Compensate (CompensateOptions.Grams). The
+// calibration hidden states of all batches are held between layers, as
+// Compensate holds them.
+func ScoreWithGrams(ctx context.Context, m *model.Model, be model.Backend, seqs [][]int, spill interface {
+	io.WriterAt
+	io.ReaderAt
+}, progress Progress) (*Scorer, *Grams, error) {
+	c := m.Config
+	sc := NewScorer(c)
+	gs := &Grams{spill: spill, layers: make([][2]storedGram, c.Layers)}
+	cb, err := startBatches(m, be, seqs)
+	if err != nil {
+		return nil, nil, err
+	}
+	defer cb.free(be)
+	n := len(cb.states)
+	prep, _ := be.(model.Preparer)
+	for l := 0; l < c.Layers; l++ {
+		L, err := m.LoadLayer(l)
+		if err != nil {
+			return nil, nil, err
+		}
+		if prep != nil {
+			prep.Prepare(L)
+		}
+		gz, ga := newGram(L.Heads*c.HeadDim, nil), newGram(L.FFN, nil)
+		for i, s := range cb.states {
+			if err := ctx.Err(); err != nil {
+				return nil, nil, err
+			}
+			st := model.NewStats(L, c.HeadDim, cb.docs[i])
+			st.OInputs = func(z []float32, n int) { gz.add(z, n) }
+			st.DownInputs = func(a []float32, n int) { ga.add(a, n) }
+			if err := be.Layer(s, L, st); err != nil {
+				return nil, nil, fmt.Errorf("layer %d: %w", l, err)
+			}
+			sc.add(L, st)
+			if progress != nil {
+				progress("score", l*n+i+1, c.Layers*n)
+			}
+		}
+		if gz.n != ga.n || ga.n != cb.tokens {
+			return nil, nil, fmt.Errorf("scoring, layer %d: the %s backend reported the inputs of %d and %d of %d tokens", l, be.Name(), gz.n, ga.n, cb.tokens)
+		}
+		if err := gs.put(l, 0, gz); err != nil {
+			return nil, nil, err
+		}
+		if err := gs.put(l, 1, ga); err != nil {
+			return nil, nil, err
+		}
+	}
+	return sc, gs, nil
+}
+
+// calibBatches are the calibration batches started on a backend, kept
+// between layers by the layer-by-layer passes.
+type calibBatches struct {
+	states []model.State
+	docs   []int // documents per batch
+	spans  [][]ops.Span
+	tokens int
+}
+
+func startBatches(m *model.Model, be model.Backend, seqs [][]int) (*calibBatches, error) {
+	c := m.Config
+	bs := Batches(seqs, BatchTokensFor(c))
+	cb := &calibBatches{}
+	for _, b := range bs {
+		pb := model.Pack(b)
+		for i, d := range pb.Docs {
+			if d.Len == 0 || (c.MaxPos > 0 && d.Len > c.MaxPos) {
+				cb.free(be)
+				return nil, fmt.Errorf("document %d has %d tokens, outside 1 to the model's context of %d", i, d.Len, c.MaxPos)
+			}
+		}
+		h, err := m.Embed(pb.IDs)
+		if err != nil {
+			cb.free(be)
+			return nil, err
+		}
+		s, err := be.Start(c, h, pb.Docs)
+		if err != nil {
+			cb.free(be)
+			return nil, err
+		}
+		cb.states = append(cb.states, s)
+		cb.docs = append(cb.docs, len(b))
+		cb.spans = append(cb.spans, pb.Docs)
+		cb.tokens += len(pb.IDs)
+	}
+	return cb, nil
+}
+
+func (cb *calibBatches) free(be model.Backend) {
+	for _, s := range cb.states {
+		be.Free(s)
+	}
+	cb.states = nil
+}

@@ -1,0 +1,188 @@
+package prune
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/cusprun/cusprun/core/model"
+	"github.com/cusprun/cusprun/core/synth"
+	"github.com/cusprun/cusprun/core/tensor"
+)
+
+// The one-pass route (scores and Gram matrices from one layer-by-layer
+// pass, then the solves) must give what scoring and then the separate
+// compensation pass give: the same scores to the byte, and the same
+// refitted tensors to the byte, for every ratio and a family with the
+// bias (phi: the intercept path) and one without; and the Gram matrices
+// read back must be the accumulated ones, in the refit's order.
+func TestScoreWithGramsIsScoreThenCompensate(t *testing.T) {
+	for _, fam := range []string{"llama", "phi", "qwen2"} {
+		t.Run(fam, func(t *testing.T) {
+			c, err := synth.Config(synth.Options{Family: fam, Shape: "tiny"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			dir := t.TempDir()
+			src := filepath.Join(dir, "src")
+			if err := synth.WriteHF(src, c, 7, tensor.BF16, ""); err != nil {
+				t.Fatal(err)
+			}
+			m, err := model.OpenPath(src)
+			if err != nil {
+				t.Fatal(err)
+			}
+			// More tokens than one batch holds, so that several batches
+			// meet in each layer.
+			seqs := randomSeqs(rand.New(rand.NewPCG(9, 9)), 90, 100, c.Vocab)
+			if len(Batches(seqs, BatchTokensFor(c))) < 2 {
+				t.Fatalf("the test wants several batches")
+			}
+			ctx := context.Background()
+			sc, err := Score(ctx, m, model.CPU{}, seqs, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			f, err := os.CreateTemp(dir, "grams")
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer f.Close()
+			var steps []int
+			fused, gs, err := ScoreWithGrams(ctx, m, model.CPU{}, seqs, f, func(phase string, done, total int) {
+				if phase != "score" || done > total {
+					t.Errorf("progress %s %d/%d", phase, done, total)
+				}
+				steps = append(steps, done)
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if n := len(Batches(seqs, BatchTokensFor(c))) * c.Layers; len(steps) != n || steps[n-1] != n {
+				t.Errorf("progress went %v, want 1..%d", steps, n)
+			}
+			var a, b bytes.Buffer
+			if err := sc.Save(&a); err != nil {
+				t.Fatal(err)
+			}
+			if err := fused.Save(&b); err != nil {
+				t.Fatal(err)
+			}
+			if !bytes.Equal(a.Bytes(), b.Bytes()) {
+				t.Fatalf("the layer-by-layer scores differ from Score's")
+			}
+			for _, ratio := range []float64{0.2, 0.5} {
+				t.Run(fmt.Sprint(ratio), func(t *testing.T) {
+					plan, err := Select(c, sc.Scores("cusprun", 1), "cusprun", ratio, "uniform", false)
+					if err != nil {
+						t.Fatal(err)
+					}
+					two, err := Compensate(ctx, m, model.CPU{}, seqs, plan, CompensateOptions{}, nil)
+					if err != nil {
+						t.Fatal(err)
+					}
+					one, err := Compensate(ctx, m, model.CPU{}, nil, plan, CompensateOptions{Grams: gs}, nil)
+					if err != nil {
+						t.Fatal(err)
+					}
+					if len(one.tensors) != len(two.tensors) || len(two.tensors) == 0 {
+						t.Fatalf("%d refitted tensors from the kept matrices, %d from the second pass", len(one.tensors), len(two.tensors))
+					}
+					// The second pass computes o_proj in one product
+					// (Stats.InputsOnly), so from layer 1 on its inputs differ
+					// from the scoring pass's by float32 rounding: the two
+					// refits agree to that, not to the bit (layer 0, where the
+					// inputs are the same, to the bit).
+					for k := range two.tensors {
+						w2, _, err := two.weight(k.layer, k.role)
+						if err != nil {
+							t.Fatal(err)
+						}
+						w1, ok, err := one.weight(k.layer, k.role)
+						if err != nil || !ok || w1.Rows != w2.Rows || w1.Cols != w2.Cols {
+							t.Fatalf("layer %d %s: no refit of the same shape from the kept matrices (%v)", k.layer, w2.Name, err)
+						}
+						a, b := w1.F32(), w2.F32()
+						// Allowed: a step of the stored dtype (bf16 here,
+						// 2⁻⁷ relative) where rounding falls the other way,
+						// plus 1e-3 of the largest weight.
+						worst, scale, over := 0.0, 0.0, false
+						for i := range b {
+							scale = max(scale, math.Abs(float64(b[i])))
+						}
+						for i := range a {
+							d := math.Abs(float64(a[i]) - float64(b[i]))
+							worst = max(worst, d)
+							over = over || d > math.Abs(float64(b[i]))/128+1e-3*scale
+						}
+						if k.layer == 0 && worst != 0 || over {
+							t.Errorf("layer %d %s: the refit from the kept Gram matrix differs from the second pass's by %g (largest weight %g)", k.layer, w2.Name, worst, scale)
+						}
+					}
+				})
+			}
+			// A matrix read back in a refit's order holds, at (a, b), the
+			// Gram entry of the inputs order[a] and order[b], a hand sum.
+			in := captureInputs(t, m, seqs)
+			L, _ := m.LoadLayer(1)
+			keep := []int{5, 0, 3, L.FFN - 1}
+			g, err := gs.get(1, 1, keep)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for a := range keep {
+				for bi := a; bi < L.FFN; bi++ {
+					i, j := g.order[a], g.order[bi]
+					s := 0.0
+					for tk := 0; tk < g.n; tk++ {
+						s += in.a[1][tk*L.FFN+i] * in.a[1][tk*L.FFN+j]
+					}
+					if d := math.Abs(g.g[a*L.FFN+bi] - s); d > 1e-4*(1+math.Abs(s)) {
+						t.Fatalf("Gram (%d,%d) read back %g, summed by hand %g", i, j, g.g[a*L.FFN+bi], s)
+					}
+				}
+			}
+		})
+	}
+}
+
+
+// Kept matrices of another model are refused, not solved.
+func TestCompensateRefusesGramsOfAnotherShape(t *testing.T) {
+	c, err := synth.Config(synth.Options{Family: "llama", Shape: "tiny"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	dir = filepath.Join(dir, "m")
+	if err := synth.WriteHF(dir, c, 1, tensor.F32, ""); err != nil {
+		t.Fatal(err)
+	}
+	m, err := model.OpenPath(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	seqs := randomSeqs(rand.New(rand.NewPCG(2, 2)), 3, 20, c.Vocab)
+	f, err := os.CreateTemp(t.TempDir(), "grams")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	sc, gs, err := ScoreWithGrams(context.Background(), m, model.CPU{}, seqs, f, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	plan, err := Select(c, sc.Scores("cusprun", 1), "cusprun", 0.3, "uniform", false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	gs.layers = gs.layers[:c.Layers-1]
+	if _, err := Compensate(context.Background(), m, model.CPU{}, seqs, plan, CompensateOptions{Grams: gs}, nil); err == nil {
+		t.Fatal("Gram matrices of fewer layers were accepted")
+	}
+}
