@@ -151,7 +151,6 @@ func TestScoreWithGramsIsScoreThenCompensate(t *testing.T) {
 	}
 }
 
-
 // Kept matrices of another model are refused, not solved.
 func TestCompensateRefusesGramsOfAnotherShape(t *testing.T) {
 	c, err := synth.Config(synth.Options{Family: "llama", Shape: "tiny"})
