@@ -12,7 +12,8 @@ import (
 // Compensate refits the planned expert's o_proj and down_proj by least
 // squares on the calibration sequences (prune.Compensate, Options.Compensate)
 // and makes the slicer export the refitted weights. It is a second pass over
-// the calibration text, layer by layer. Where the platform has a temporary
+// the calibration text, layer by layer, unless the scoring pass kept the
+// Gram matrices (score in score.go), which leaves only the solves. Where the platform has a temporary
 // directory the refitted matrices wait there for the export (memory stays
 // one layer's weights and Gram matrices plus the calibration hidden states);
 // in the browser they stay in memory.
@@ -25,6 +26,9 @@ func (j *Job) Compensate(ctx context.Context, be model.Backend, seqs [][]int, pr
 		os.Remove(f.Name())
 		opt.Spill = f
 	}
+	if j.scored != nil && j.scored.grams != nil && sameSeqs(seqs, j.scored.seqs) {
+		opt.Grams = j.scored.grams // the scoring pass kept the Gram matrices: no second pass
+	}
 	comp, err := prune.Compensate(ctx, j.Model, be, seqs, j.Plan, opt, progress)
 	if err != nil {
 		return err
@@ -34,6 +38,25 @@ func (j *Job) Compensate(ctx context.Context, be model.Backend, seqs [][]int, pr
 		j.Result.Seconds["compensate"] = time.Since(t0).Seconds()
 	}
 	return nil
+}
+
+// sameSeqs says a and b are the same sequences (the same slices, as the
+// job passes them, or equal ones).
+func sameSeqs(a, b [][]int) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if len(a[i]) != len(b[i]) {
+			return false
+		}
+		for k := range a[i] {
+			if a[i][k] != b[i][k] {
+				return false
+			}
+		}
+	}
+	return true
 }
 
 // compensateIfAsked runs Compensate when the options ask for it, on the

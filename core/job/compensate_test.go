@@ -63,3 +63,35 @@ func TestRunCompensate(t *testing.T) {
 		t.Error("the compensated expert is byte for byte the plain one")
 	}
 }
+
+// On the CPU engine a job that will compensate keeps the Gram matrices in
+// its scoring pass (one pass, scores unchanged) and the refit reads them;
+// a job that will not scores as before, to the same scores byte for byte
+// (prune.TestScoreWithGramsIsScoreThenCompensate checks that the refit
+// from the kept matrices is the second pass's).
+func TestCompensateTakesTheOnePassRoute(t *testing.T) {
+	folder, m, tok := openSynth(t)
+	o := Options{Language: "de", MaxTokens: 48, NoEval: true, Format: "gguf", Compensate: true}
+	with, err := Score(context.Background(), folder, m, tok, model.CPU{}, o, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	o.Compensate = false
+	without, err := Score(context.Background(), folder, m, tok, model.CPU{}, o, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if with.grams == nil || without.grams != nil {
+		t.Fatalf("Gram matrices kept: %v with compensation, %v without", with.grams != nil, without.grams != nil)
+	}
+	var a, b bytes.Buffer
+	if err := with.Scorer.Save(&a); err != nil {
+		t.Fatal(err)
+	}
+	if err := without.Scorer.Save(&b); err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(a.Bytes(), b.Bytes()) {
+		t.Fatal("scoring with the Gram matrices changed the scores")
+	}
+}

@@ -3,6 +3,7 @@ package job
 import (
 	"context"
 	"fmt"
+	"os"
 	"time"
 
 	"github.com/cusprun/cusprun/core/corpus"
@@ -32,6 +33,9 @@ type Scored struct {
 	seconds   map[string]float64
 	dense     map[string]prune.Perplexity // the dense model's evaluation, once measured
 	denseKey  [2]int
+	// grams are the Gram matrices the scoring pass kept for compensation
+	// (scoreWithGrams), nil when scoring did not keep them.
+	grams *prune.Grams
 }
 
 // Score validates the options against the model, calibrates and scores
@@ -79,7 +83,7 @@ func Score(ctx context.Context, folder source.Folder, m *model.Model, tok *token
 	}
 	if s.Scorer == nil {
 		report("score", 0, len(prune.Batches(seqs, prune.BatchTokensFor(m.Config)))*m.Config.Layers)
-		if s.Scorer, err = prune.Score(ctx, m, be, seqs, progress); err != nil {
+		if s.Scorer, s.grams, err = score(ctx, m, be, seqs, o.Compensate, progress); err != nil {
 			return nil, err
 		}
 		if key != "" {
@@ -90,6 +94,41 @@ func Score(ctx context.Context, folder source.Folder, m *model.Model, tok *token
 	}
 	lap("score")
 	return s, nil
+}
+
+// gramSpillMax bounds the temporary file of the one-pass route: above it
+// (models above about 0.5B parameters) compensation takes its own pass.
+const gramSpillMax = 4 << 30
+
+// score runs the scoring pass. When compensation will follow, on the CPU
+// engine, and a temporary file can hold every layer's Gram matrices, the
+// pass keeps them (prune.ScoreWithGrams: the same scores) so that the
+// refit needs no second pass over the calibration text. The GPU engine
+// and the browser (no temporary files) score as usual and compensate in a
+// pass of their own.
+func score(ctx context.Context, m *model.Model, be model.Backend, seqs [][]int, compensate bool, progress prune.Progress) (*prune.Scorer, *prune.Grams, error) {
+	c := m.Config
+	need := int64(0)
+	for l := 0; l < c.Layers; l++ {
+		for _, d := range []int64{int64(c.FFN), int64(c.Heads * c.HeadDim)} {
+			need += 8 * d * (d + 1) / 2
+		}
+	}
+	if compensate && be.Name() == "cpu" && need <= gramSpillMax {
+		if f, err := os.CreateTemp("", "cusprun-grams-*"); err == nil {
+			// Unlinked at once: the open file is enough, and nothing stays
+			// behind however the job ends.
+			os.Remove(f.Name())
+			sc, gs, err := prune.ScoreWithGrams(ctx, m, be, seqs, f, progress)
+			if err != nil {
+				f.Close()
+				return nil, nil, err
+			}
+			return sc, gs, nil
+		}
+	}
+	sc, err := prune.Score(ctx, m, be, seqs, progress)
+	return sc, nil, err
 }
 
 // calibrationDocs reads the calibration text and selects the target's

@@ -35,6 +35,11 @@ import (
 // stays one layer's weights, one layer's Gram matrices and the hidden
 // states of the calibration text.
 //
+// Where a temporary file can hold every layer's Gram matrices, the
+// scoring pass itself can keep them (ScoreWithGrams, grams.go) and the
+// refit reads them back (CompensateOptions.Grams): no second pass, and
+// compensation costs the Gram products inside scoring plus the solves.
+//
 // The fit uses the dense model's own activations at every layer (each
 // layer is fitted to the dense model's output on the dense model's inputs),
 // so one forward pass of the source serves every layer.

@@ -3,6 +3,7 @@ package prune
 import (
 	"context"
 	"math/rand/v2"
+	"os"
 	"path/filepath"
 	"runtime"
 	"runtime/metrics"
@@ -22,7 +23,11 @@ import (
 // the peak of live Go heap objects during each (sampled every 5 ms). On a
 // shared machine wall-clock ratios move with the neighbours' load, so the
 // process's CPU seconds in each pass are reported too (cpu-compensate/
-// cpu-score): the work, whatever the waiting.
+// cpu-score): the work, whatever the waiting. Then the one-pass route:
+// ScoreWithGrams (scores and every layer's Gram matrices, spilled to a
+// temporary file) and Compensate from those matrices; its cost of
+// compensation is (score+grams − score + refit) / score
+// (onepass-compensate/score, and the same in CPU seconds).
 //
 //	go test ./core/prune -run '^$' -bench Compensation -benchtime 1x
 func BenchmarkCompensation(b *testing.B) {
@@ -41,7 +46,8 @@ func BenchmarkCompensation(b *testing.B) {
 	seqs := randomSeqs(rand.New(rand.NewPCG(1, 1)), 16, 512, c.Vocab)
 	ctx := context.Background()
 	var score, comp, cpuScore, cpuComp []float64
-	var peakScore, peakComp uint64
+	var peakScore, peakComp, peakFused, peakSolve uint64
+	var fusedScore, fusedSolve, cpuFusedScore, cpuFusedSolve []float64
 	for i := 0; i < b.N; i++ {
 		runtime.GC()
 		t0, c0 := time.Now(), cpuSeconds()
@@ -71,7 +77,42 @@ func BenchmarkCompensation(b *testing.B) {
 		b.ReportMetric(cp.PassSeconds, "s/comp-pass+gram")
 		b.ReportMetric(cp.SolveSeconds, "s/comp-solve")
 		b.ReportMetric(cp.GramSeconds, "s/comp-gram")
+
+		// One pass: scores and Gram matrices together, then the solves.
+		f, err := os.CreateTemp(b.TempDir(), "grams")
+		if err != nil {
+			b.Fatal(err)
+		}
+		runtime.GC()
+		t0, c0 = time.Now(), cpuSeconds()
+		stop = peakHeap(&peakFused)
+		_, gs, err := ScoreWithGrams(ctx, m, model.CPU{}, seqs, f, nil)
+		stop()
+		if err != nil {
+			b.Fatal(err)
+		}
+		fusedScore = append(fusedScore, time.Since(t0).Seconds())
+		cpuFusedScore = append(cpuFusedScore, cpuSeconds()-c0)
+		runtime.GC()
+		t0, c0 = time.Now(), cpuSeconds()
+		stop = peakHeap(&peakSolve)
+		if _, err := Compensate(ctx, m, model.CPU{}, seqs, plan, CompensateOptions{Grams: gs}, nil); err != nil {
+			b.Fatal(err)
+		}
+		stop()
+		fusedSolve = append(fusedSolve, time.Since(t0).Seconds())
+		cpuFusedSolve = append(cpuFusedSolve, cpuSeconds()-c0)
+		f.Close()
 	}
+	// The one-pass route's cost of compensation: what scoring with the
+	// Gram matrices adds to plain scoring, plus the refits from them.
+	fs, fv := median(fusedScore), median(fusedSolve)
+	b.ReportMetric(fs, "s/score+grams")
+	b.ReportMetric(fv, "s/refit-from-grams")
+	b.ReportMetric((fs-median(score)+fv)/median(score), "onepass-compensate/score")
+	b.ReportMetric((median(cpuFusedScore)-median(cpuScore)+median(cpuFusedSolve))/median(cpuScore), "cpu-onepass-compensate/cpu-score")
+	b.ReportMetric(float64(peakFused)/(1<<20), "MiB/peak-score+grams")
+	b.ReportMetric(float64(peakSolve)/(1<<20), "MiB/peak-refit-from-grams")
 	s, k := median(score), median(comp)
 	b.ReportMetric(s, "s/score")
 	b.ReportMetric(k, "s/compensate")
