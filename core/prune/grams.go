@@ -119,7 +119,9 @@ func (gs *Grams) get(l, which int, keep []int) (*gram, error) {
 // batches in the same order), and it also keeps every layer's Gram
 // matrices in spill for Compensate (CompensateOptions.Grams). The
 // calibration hidden states of all batches are held between layers, as
-// Compensate holds them.
+// Compensate holds them. If writing to spill fails (a full disk), scoring
+// goes on without the matrices and returns nil Grams: compensation then
+// takes its own pass.
 func ScoreWithGrams(ctx context.Context, m *model.Model, be model.Backend, seqs [][]int, spill interface {
 	io.WriterAt
 	io.ReaderAt
@@ -142,14 +144,19 @@ func ScoreWithGrams(ctx context.Context, m *model.Model, be model.Backend, seqs 
 		if prep != nil {
 			prep.Prepare(L)
 		}
-		gz, ga := newGram(L.Heads*c.HeadDim, nil), newGram(L.FFN, nil)
+		var gz, ga *gram
+		if gs != nil {
+			gz, ga = newGram(L.Heads*c.HeadDim, nil), newGram(L.FFN, nil)
+		}
 		for i, s := range cb.states {
 			if err := ctx.Err(); err != nil {
 				return nil, nil, err
 			}
 			st := model.NewStats(L, c.HeadDim, cb.docs[i])
-			st.OInputs = func(z []float32, n int) { gz.add(z, n) }
-			st.DownInputs = func(a []float32, n int) { ga.add(a, n) }
+			if gs != nil {
+				st.OInputs = func(z []float32, n int) { gz.add(z, n) }
+				st.DownInputs = func(a []float32, n int) { ga.add(a, n) }
+			}
 			if err := be.Layer(s, L, st); err != nil {
 				return nil, nil, fmt.Errorf("layer %d: %w", l, err)
 			}
@@ -158,14 +165,14 @@ func ScoreWithGrams(ctx context.Context, m *model.Model, be model.Backend, seqs 
 				progress("score", l*n+i+1, c.Layers*n)
 			}
 		}
+		if gs == nil {
+			continue
+		}
 		if gz.n != ga.n || ga.n != cb.tokens {
 			return nil, nil, fmt.Errorf("scoring, layer %d: the %s backend reported the inputs of %d and %d of %d tokens", l, be.Name(), gz.n, ga.n, cb.tokens)
 		}
-		if err := gs.put(l, 0, gz); err != nil {
-			return nil, nil, err
-		}
-		if err := gs.put(l, 1, ga); err != nil {
-			return nil, nil, err
+		if gs.put(l, 0, gz) != nil || gs.put(l, 1, ga) != nil {
+			gs = nil
 		}
 	}
 	return sc, gs, nil

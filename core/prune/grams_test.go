@@ -3,6 +3,7 @@ package prune
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"math"
 	"math/rand/v2"
@@ -183,5 +184,55 @@ func TestCompensateRefusesGramsOfAnotherShape(t *testing.T) {
 	gs.layers = gs.layers[:c.Layers-1]
 	if _, err := Compensate(context.Background(), m, model.CPU{}, seqs, plan, CompensateOptions{Grams: gs}, nil); err == nil {
 		t.Fatal("Gram matrices of fewer layers were accepted")
+	}
+}
+
+// failingSpill refuses every write after the first n bytes.
+type failingSpill struct {
+	*os.File
+	n int64
+}
+
+func (f failingSpill) WriteAt(p []byte, off int64) (int, error) {
+	if off+int64(len(p)) > f.n {
+		return 0, errors.New("no space left on device")
+	}
+	return f.File.WriteAt(p, off)
+}
+
+// A spill that fails part way (a full disk) costs the matrices, not the
+// job: scoring finishes with the same scores and no Grams.
+func TestScoreWithGramsOnAFullDisk(t *testing.T) {
+	c, err := synth.Config(synth.Options{Family: "llama", Shape: "tiny"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := filepath.Join(t.TempDir(), "m")
+	if err := synth.WriteHF(dir, c, 4, tensor.F32, ""); err != nil {
+		t.Fatal(err)
+	}
+	m, err := model.OpenPath(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	seqs := randomSeqs(rand.New(rand.NewPCG(3, 3)), 4, 30, c.Vocab)
+	f, err := os.CreateTemp(t.TempDir(), "grams")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	sc, gs, err := ScoreWithGrams(context.Background(), m, model.CPU{}, seqs, failingSpill{f, 50000}, nil)
+	if err != nil || gs != nil {
+		t.Fatalf("a failing spill gave grams %v, error %v; want none and no error", gs != nil, err)
+	}
+	want, err := Score(context.Background(), m, model.CPU{}, seqs, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var a, b bytes.Buffer
+	sc.Save(&a)
+	want.Save(&b)
+	if !bytes.Equal(a.Bytes(), b.Bytes()) {
+		t.Fatal("scores after a failed spill differ from Score's")
 	}
 }
