@@ -82,6 +82,7 @@ func main() {
 	flag.BoolVar(&ffnOnly, "ffn-only", false, "prune FFN neurons only, keeping every attention group")
 	only := flag.String("experts", "", "comma-separated expert keys to run (de,zh,code,fr,ru,legal,de+legal; default all)")
 	cols := flag.String("columns", "", "comma-separated columns to run: a method, METHOD+comp (refitted), METHOD+obsN (refitted, removed neurons rechosen among N x count candidates), METHOD+awareN (refitted, FFN neurons rechosen by the refit-aware Cus-Prun rule in N rounds) or cusprun:RULE (see core/prune/variants.go); default all")
+	flag.BoolVar(&onePass, "onepass", false, "score with prune.ScoreWithGrams and refit the +comp columns from the kept Gram matrices (the CLI's route), not by a second pass")
 	flag.Float64Var(&ridge, "ridge", 0, "compensation ridge relative to the mean Gram diagonal (0: prune.DefaultRidge)")
 	flag.Parse()
 	if *only != "" {
@@ -133,6 +134,9 @@ func main() {
 }
 
 var ridge float64
+
+// onePass: scores and Gram matrices in one pass, as the CLI does.
+var onePass bool
 
 // readFiles takes the first n documents of the files together, an equal
 // share of each.
@@ -219,8 +223,18 @@ func run(shared string, calibDocs, evalDocs, maxTokens int, ratios []float64, pl
 			return err
 		}
 		calibSeqs := prune.Tokenize(tok, calib, maxTokens)
-		sc, err := prune.Score(ctx, dense, be, calibSeqs, nil)
-		if err != nil {
+		var sc *prune.Scorer
+		var grams *prune.Grams
+		if onePass {
+			spill, err := os.CreateTemp(tmp, "grams")
+			if err != nil {
+				return err
+			}
+			defer spill.Close()
+			if sc, grams, err = prune.ScoreWithGrams(ctx, dense, be, calibSeqs, spill, nil); err != nil {
+				return err
+			}
+		} else if sc, err = prune.Score(ctx, dense, be, calibSeqs, nil); err != nil {
 			return err
 		}
 		fmt.Fprintf(os.Stderr, "%s: dense ppl expert %.2f, general %.2f\n", e.name, denseExp.PPL, denseGen.PPL)
@@ -245,7 +259,7 @@ func run(shared string, calibDocs, evalDocs, maxTokens int, ratios []float64, pl
 					sl.Compensate = func(l int) ([]float64, []float64) { return sc.FFNMean(l), sc.OMean(l) }
 				}
 				if col.compensate {
-					if sl.Refit, err = prune.Compensate(ctx, dense, be, calibSeqs, plan, prune.CompensateOptions{Ridge: ridge, Pool: col.pool, Scores: &scores, Aware: col.aware, AwareRounds: col.rounds}, nil); err != nil {
+					if sl.Refit, err = prune.Compensate(ctx, dense, be, calibSeqs, plan, prune.CompensateOptions{Ridge: ridge, Pool: col.pool, Scores: &scores, Aware: col.aware, AwareRounds: col.rounds, Grams: grams}, nil); err != nil {
 						return err
 					}
 				}
