@@ -4,6 +4,7 @@ import (
 	"context"
 	"math"
 	"math/rand/v2"
+	"os"
 	"path/filepath"
 	"testing"
 
@@ -30,7 +31,8 @@ func TestCompensatedGGUFInLlamaCpp(t *testing.T) {
 	for _, cs := range []struct {
 		fam, placement string
 		ratio          float64
-	}{{"llama", "uniform", 0.45}, {"llama", "adaptive", 0.3}, {"qwen2", "uniform", 0.45}} {
+		onePass        bool // the refit from Gram matrices kept by scoring (ScoreWithGrams)
+	}{{"llama", "uniform", 0.45, false}, {"llama", "adaptive", 0.3, false}, {"qwen2", "uniform", 0.45, true}} {
 		t.Run(cs.fam+"-"+cs.placement, func(t *testing.T) {
 			c, err := synth.Config(synth.Options{Family: cs.fam, Shape: "small"})
 			if err != nil {
@@ -50,7 +52,21 @@ func TestCompensatedGGUFInLlamaCpp(t *testing.T) {
 				t.Fatal(err)
 			}
 			seqs := randomSeqs(rand.New(rand.NewPCG(7, 7)), 8, 64, c.Vocab)
-			sc, err := Score(context.Background(), m, model.CPU{}, seqs, nil)
+			var sc *Scorer
+			var opt CompensateOptions
+			if cs.onePass {
+				f, err := os.CreateTemp(dir, "grams")
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer f.Close()
+				sc, opt.Grams, err = ScoreWithGrams(context.Background(), m, model.CPU{}, seqs, f, nil)
+				if err == nil && opt.Grams == nil {
+					t.Fatal("no Gram matrices kept")
+				}
+			} else {
+				sc, err = Score(context.Background(), m, model.CPU{}, seqs, nil)
+			}
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -58,7 +74,7 @@ func TestCompensatedGGUFInLlamaCpp(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			comp, err := Compensate(context.Background(), m, model.CPU{}, seqs, plan, CompensateOptions{}, nil)
+			comp, err := Compensate(context.Background(), m, model.CPU{}, seqs, plan, opt, nil)
 			if err != nil {
 				t.Fatal(err)
 			}
