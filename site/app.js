@@ -15,6 +15,7 @@ const PHASES = [
   { id: 'prepare', name: 'Reading calibration text' },
   { id: 'score', name: 'Scoring units, layer by layer' },
   { id: 'select', name: 'Choosing what to remove' },
+  { id: 'compensate', name: 'Refitting the kept weights', optional: true },
   { id: 'export', name: 'Writing the expert' },
   { id: 'verify', name: 'Checking what was written' },
   { id: 'evaluate', name: 'Measuring perplexity', optional: true },
@@ -257,11 +258,12 @@ async function droppedFiles(dt) {
 // at. Estimates come only from measured throughput; the remaining time
 // shown never counts up while work proceeds.
 class Progress {
-  constructor(measure) {
+  constructor(measure, compensate) {
     this.t0 = performance.now();
     state.etaLog = []; // [time ms, remaining s shown], for the tests
     this.rows = {};
     this.measure = measure;
+    this.compensate = compensate;
     this.eta = Infinity;   // the last remaining time shown (s) and when
     this.etaAt = 0;
     const ol = $('phases');
@@ -272,7 +274,7 @@ class Progress {
       li.dataset.phase = p.id;
       const name = document.createElement('span'); name.className = 'name'; name.textContent = p.name;
       const bar = document.createElement('progress'); bar.max = 1; bar.value = 0; bar.setAttribute('aria-label', p.name);
-      const st = document.createElement('span'); st.className = 'state'; st.textContent = p.id === 'evaluate' && !measure ? 'skipped (not chosen)' : 'waiting';
+      const st = document.createElement('span'); st.className = 'state'; st.textContent = (p.id === 'evaluate' && !measure) || (p.id === 'compensate' && !compensate) ? 'skipped (not chosen)' : 'waiting';
       li.append(name, bar, st);
       if (p.id === 'evaluate') {
         const skip = document.createElement('button');
@@ -285,7 +287,7 @@ class Progress {
       this.rows[p.id] = { li, bar, st, start: 0, end: 0, f: 0, done: 0, total: 0 };
     }
     // expected seconds per phase, refined as measurements come in
-    this.expect = { prepare: 0.5, score: NaN, select: 0.2, export: NaN, verify: NaN, evaluate: measure ? NaN : 0 };
+    this.expect = { prepare: 0.5, score: NaN, select: 0.2, compensate: compensate ? NaN : 0, export: NaN, verify: NaN, evaluate: measure ? NaN : 0 };
     this.evalRatio = 1; // job.EvalSize keeps evaluation at or below scoring
     this.timer = setInterval(() => this.render(), 250);
     this.update('prepare', 0, 1);
@@ -330,6 +332,10 @@ class Progress {
       this.expect.score = el / s.f;
     }
     if (this.measure && isFinite(this.expect.score) && this.evalRatio) this.expect.evaluate = this.expect.score * this.evalRatio;
+    // the refit's own pass costs about what scoring does, plus the solves
+    const cp = this.rows.compensate;
+    if (this.compensate && cp.f > 0 && !cp.end) this.expect.compensate = ((cp.lastAt - cp.start) / 1000) / cp.f;
+    else if (this.compensate && !cp.start && isFinite(this.expect.score)) this.expect.compensate = this.expect.score * 1.5;
     const ex = this.rows.export;
     if (ex.end) this.expect.export = (ex.end - ex.start) / 1000;
     else if (ex.f > 0) this.expect.export = ((ex.lastAt - ex.start) / 1000) / ex.f;
@@ -390,6 +396,7 @@ class Progress {
     let s = fmtTime(el) + ' elapsed';
     if (id === 'score' && r.total) s = `${r.done} of ${r.total} layer passes · ` + s;
     if (id === 'evaluate' && r.total) s = `${r.done} of ${r.total} batches · ` + s;
+    if (id === 'compensate' && r.total) s = `${r.done} of ${r.total} layer passes · ` + s;
     if (r.note) s = r.note + ' · ' + s;
     r.st.textContent = s;
   }
@@ -493,14 +500,14 @@ function options() {
   return {
     language: $('language').value, domain: $('domain').value, task: $('task').value,
     ratio: Number($('ratio').value), method: $('method').value, placement: $('placement').value,
-    format: $('format').value, quant: $('quant').value, vocab: $('vocab').value, corpora: [...$('corpus').files], sourceName: state.sourceName || '',
+    format: $('format').value, compensate: $('compensate').checked, quant: $('quant').value, vocab: $('vocab').value, corpora: [...$('corpus').files], sourceName: state.sourceName || '',
     // the CLI's --max-tokens and --max-docs (tests pass them to compare)
     maxTokens: Number(params.get('maxtokens') || 0), maxDocs: Number(params.get('maxdocs') || 0),
   };
 }
 
 function lockForm(on) {
-  for (const id of ['files', 'folder', 'language', 'domain', 'task', 'ratio', 'method', 'placement', 'format', 'quant', 'vocab', 'corpus', 'engine-choice', 'generate', 'measure'])
+  for (const id of ['files', 'folder', 'language', 'domain', 'task', 'ratio', 'method', 'placement', 'format', 'quant', 'vocab', 'corpus', 'engine-choice', 'generate', 'measure', 'compensate'])
     $(id).disabled = on;
   $('prune').disabled = on || !state.desc;
   $('cancel').disabled = !on;
@@ -611,7 +618,7 @@ async function runJob() {
   const measure = $('measure').checked;
   const job = { prog: null, sink: null, cancelled: false };
   current = job;
-  const prog = new Progress(measure);
+  const prog = new Progress(measure, o.compensate);
   job.prog = prog;
   prog.costs(1, state.desc.params * (1 - o.ratio) * bytesPerParam(state.desc.dtype, o.format, o.quant));
   stallStart();

@@ -176,6 +176,51 @@ test('the CPU engine split over 3 workers writes and measures what one worker do
   console.log(`# 1 worker: phases ${JSON.stringify(one.result.times)}; 3 workers: ${JSON.stringify(three.result.times)}`);
 });
 
+// Issue 14: the page refits the kept weights (compensation) as the CLI's
+// --compensate does: the phase shows, the download carries the refit (its
+// logits are the CLI's compensated expert's, not the plain one's), and
+// Cancel acts within a second during the refit. The page has no temporary
+// files, so its refit takes its own pass while the CLI's reads the Gram
+// matrices its scoring pass kept; the two differ by float32 rounding only.
+test('the page refits the kept weights like cusprun prune --compensate', { skip, timeout: 3 * JOB_TIMEOUT }, async () => {
+  const page = await open('cpu', { workers: '1', gentokens: '4' });
+  await loadModel(page, models.llama);
+  await page.getByLabel(/Refit the kept weights/).check();
+  const got = await pruneGerman(page, 'cpu', 'compensate');
+  assert.equal(await page.locator('li[data-phase="compensate"]').getAttribute('class'), 'done', 'the refit phase did not run');
+  const comp = path.join(work, 'compensate-cli.zip'), plain = path.join(work, 'compensate-plain-cli.zip');
+  cli('prune', '--model', models.llama, '--language', 'de', '--ratio', '0.25', '--format', 'zip', '--out', comp, '--eval=false', '--compensate');
+  cli('prune', '--model', models.llama, '--language', 'de', '--ratio', '0.25', '--format', 'zip', '--out', plain, '--eval=false');
+  const [lt, lc, lp] = [got.file, comp, plain].map((f) => cli('logits', '--model', f, '--ids', IDS.join(',')).logits.flat(Infinity));
+  let tabCli = 0, refit = 0, scale = 0;
+  for (let i = 0; i < lc.length; i++) {
+    tabCli = Math.max(tabCli, Math.abs(lt[i] - lc[i]));
+    refit = Math.max(refit, Math.abs(lp[i] - lc[i]));
+    scale = Math.max(scale, Math.abs(lc[i]));
+  }
+  console.log(`# compensation: max |logit| tab vs CLI ${tabCli.toExponential(2)}, CLI compensated vs plain ${refit.toExponential(2)} (logit scale ${scale.toFixed(2)})`);
+  assert.equal(lt.length, lc.length);
+  assert.ok(refit > 1e-3 * scale, 'the compensated expert has the plain one\'s logits: nothing was refitted');
+  assert.ok(tabCli <= 1e-3 * scale && tabCli < refit / 20, `the page's refit is ${tabCli} away from the CLI's (the refit itself moves logits by ${refit})`);
+  // Cancel during the refit
+  await page.evaluate(() => {
+    window.cusprunHooks.onPhase = (id) => {
+      if (id !== 'compensate') return;
+      window.cusprunHooks.onPhase = null;
+      document.getElementById('cancel').click();
+    };
+  });
+  const before = await page.evaluate(() => window.cusprunState.cancels || 0);
+  await page.getByRole('button', { name: 'Prune' }).click();
+  await page.waitForFunction((n) => (window.cusprunState.cancels || 0) > n, before, { timeout: JOB_TIMEOUT });
+  const st = await page.evaluate(() => ({ ms: window.cusprunState.cancelMs, state: document.body.dataset.state }));
+  console.log(`# cancel in compensate: took effect in ${st.ms.toFixed(0)} ms`);
+  assert.ok(st.ms <= 1000, `Cancel during the refit took ${st.ms.toFixed(0)} ms`);
+  assert.equal(st.state, 'cancelled');
+  assert.deepEqual(await opfsNames(page), [], 'files left in the private file system after a cancel of the refit');
+  await page.close();
+});
+
 // Issue 12: a quantized GGUF drops in like any other model, the page writes
 // a Q4_K_M expert, and the download is the file `cusprun prune --format
 // gguf --quant q4_k_m` writes; the result says the size on disk before and
