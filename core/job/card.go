@@ -36,10 +36,18 @@ func card(r *Result, o Options) export.File {
 	fmt.Fprintf(&b, "---\ntags:\n- cusprun\n- pruned\n---\n\n")
 	fmt.Fprintf(&b, "# Expert pruned from %s\n\n", src)
 	fmt.Fprintf(&b, "This model was made by [cusprun](https://github.com/cusprun/cusprun) %s from %s (%s family) without any training: ", Version, src, r.Family)
-	fmt.Fprintf(&b, "FFN neurons and attention groups that matter least for the target were removed.\n\n")
+	fmt.Fprintf(&b, "FFN neurons and attention groups that matter least for the target were removed.")
+	if o.Compensate {
+		fmt.Fprintf(&b, " The weights through which the kept units write into the residual stream (down_proj and o_proj) were then refitted by least squares on the calibration text, so that they reproduce what all units wrote as closely as a linear map can.")
+	}
+	fmt.Fprintf(&b, "\n\n")
 	fmt.Fprintf(&b, "| | |\n|---|---|\n")
 	fmt.Fprintf(&b, "| Target | %s |\n", strings.Join(target, ", "))
-	fmt.Fprintf(&b, "| Method | %s, %s placement |\n", r.Method, r.Placement)
+	refit := ""
+	if o.Compensate {
+		refit = ", least-squares compensation"
+	}
+	fmt.Fprintf(&b, "| Method | %s, %s placement%s |\n", r.Method, r.Placement, refit)
 	fmt.Fprintf(&b, "| Ratio | %.3g asked, %.4f of the decoder's attention+FFN parameters removed |\n", r.Ratio, r.RatioActual)
 	fmt.Fprintf(&b, "| Parameters | %s before, %s after |\n", paramCount(r.ParamsBefore), paramCount(r.ParamsAfter))
 	if c := r.Calibration; c != nil {
