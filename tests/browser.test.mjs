@@ -182,15 +182,19 @@ test('the CPU engine split over 3 workers writes and measures what one worker do
 // Cancel acts within a second during the refit. The page has no temporary
 // files, so its refit takes its own pass while the CLI's reads the Gram
 // matrices its scoring pass kept; the two differ by float32 rounding only.
-test('the page refits the kept weights like cusprun prune --compensate', { skip, timeout: 3 * JOB_TIMEOUT }, async () => {
-  const page = await open('cpu', { workers: '1', gentokens: '4' });
+for (const engine of ['cpu', 'webgpu']) {
+test(`the page refits the kept weights like cusprun prune --compensate (${engine})`, { skip, timeout: 3 * JOB_TIMEOUT }, async () => {
+  // on WebGPU (SwiftShader here) the refit's pass runs on the GPU engine
+  const query = engine === 'webgpu' ? { ...QUICK, gentokens: '4' } : { workers: '1', gentokens: '4' };
+  const extra = query.maxtokens ? ['--max-tokens', query.maxtokens] : [];
+  const page = await open(engine, query);
   await loadModel(page, models.llama);
   await page.getByLabel(/Refit the kept weights/).check();
-  const got = await pruneGerman(page, 'cpu', 'compensate');
+  const got = await pruneGerman(page, engine, `compensate-${engine}`);
   assert.equal(await page.locator('li[data-phase="compensate"]').getAttribute('class'), 'done', 'the refit phase did not run');
-  const comp = path.join(work, 'compensate-cli.zip'), plain = path.join(work, 'compensate-plain-cli.zip');
-  cli('prune', '--model', models.llama, '--language', 'de', '--ratio', '0.25', '--format', 'zip', '--out', comp, '--eval=false', '--compensate');
-  cli('prune', '--model', models.llama, '--language', 'de', '--ratio', '0.25', '--format', 'zip', '--out', plain, '--eval=false');
+  const comp = path.join(work, `compensate-${engine}-cli.zip`), plain = path.join(work, `compensate-${engine}-plain-cli.zip`);
+  cli('prune', '--model', models.llama, '--language', 'de', '--ratio', '0.25', '--format', 'zip', '--out', comp, '--eval=false', '--compensate', ...extra);
+  cli('prune', '--model', models.llama, '--language', 'de', '--ratio', '0.25', '--format', 'zip', '--out', plain, '--eval=false', ...extra);
   const [lt, lc, lp] = [got.file, comp, plain].map((f) => cli('logits', '--model', f, '--ids', IDS.join(',')).logits.flat(Infinity));
   let tabCli = 0, refit = 0, scale = 0;
   for (let i = 0; i < lc.length; i++) {
@@ -198,7 +202,7 @@ test('the page refits the kept weights like cusprun prune --compensate', { skip,
     refit = Math.max(refit, Math.abs(lp[i] - lc[i]));
     scale = Math.max(scale, Math.abs(lc[i]));
   }
-  console.log(`# compensation: max |logit| tab vs CLI ${tabCli.toExponential(2)}, CLI compensated vs plain ${refit.toExponential(2)} (logit scale ${scale.toFixed(2)})`);
+  console.log(`# compensation (${engine}): max |logit| tab vs CLI ${tabCli.toExponential(2)}, CLI compensated vs plain ${refit.toExponential(2)} (logit scale ${scale.toFixed(2)})`);
   assert.equal(lt.length, lc.length);
   assert.ok(refit > 1e-3 * scale, 'the compensated expert has the plain one\'s logits: nothing was refitted');
   assert.ok(tabCli <= 1e-3 * scale && tabCli < refit / 20, `the page's refit is ${tabCli} away from the CLI's (the refit itself moves logits by ${refit})`);
@@ -214,12 +218,13 @@ test('the page refits the kept weights like cusprun prune --compensate', { skip,
   await page.getByRole('button', { name: 'Prune' }).click();
   await page.waitForFunction((n) => (window.cusprunState.cancels || 0) > n, before, { timeout: JOB_TIMEOUT });
   const st = await page.evaluate(() => ({ ms: window.cusprunState.cancelMs, state: document.body.dataset.state }));
-  console.log(`# cancel in compensate: took effect in ${st.ms.toFixed(0)} ms`);
+  console.log(`# cancel in compensate (${engine}): took effect in ${st.ms.toFixed(0)} ms`);
   assert.ok(st.ms <= 1000, `Cancel during the refit took ${st.ms.toFixed(0)} ms`);
   assert.equal(st.state, 'cancelled');
   assert.deepEqual(await opfsNames(page), [], 'files left in the private file system after a cancel of the refit');
   await page.close();
 });
+}
 
 // Issue 12: a quantized GGUF drops in like any other model, the page writes
 // a Q4_K_M expert, and the download is the file `cusprun prune --format
