@@ -14,6 +14,7 @@ package llamaref
 
 import (
 	"bytes"
+	"crypto/sha256"
 	_ "embed"
 	"encoding/binary"
 	"encoding/json"
@@ -146,24 +147,43 @@ var (
 	scriptErr  error
 )
 
-// script writes the embedded logits.mjs to a private temporary file once per
-// process, so that callers need no path to this package's sources.
+// script writes the embedded logits.mjs once into the temporary folder,
+// under a name made from its content, so that callers need no path to
+// this package's sources and test runs leave one copy, not one each.
 func script() (string, error) {
 	scriptOnce.Do(func() {
-		f, err := os.CreateTemp("", "cusprun-llamaref-*.mjs")
-		if err != nil {
-			scriptErr = err
-			return
-		}
-		if _, err := f.Write(logitsScript); err != nil {
-			f.Close()
-			scriptErr = err
-			return
-		}
-		scriptErr = f.Close()
-		scriptPath = f.Name()
+		sum := sha256.Sum256(logitsScript)
+		scriptPath, scriptErr = shared(fmt.Sprintf("cusprun-llamaref-%x.mjs", sum[:8]), func(tmp string) error {
+			return os.WriteFile(tmp, logitsScript, 0o600)
+		})
 	})
 	return scriptPath, scriptErr
+}
+
+// shared returns the path of name in the temporary folder, making it with
+// build (given a temporary path beside it, then renamed into place, so that
+// processes running at once never see half a file) when it is not there.
+func shared(name string, build func(tmp string) error) (string, error) {
+	path := filepath.Join(os.TempDir(), name)
+	if _, err := os.Stat(path); err == nil {
+		return path, nil
+	}
+	dir, err := os.MkdirTemp("", "cusprun-making-")
+	if err != nil {
+		return "", err
+	}
+	defer os.RemoveAll(dir)
+	tmp := filepath.Join(dir, name)
+	if err := build(tmp); err != nil {
+		return "", err
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		if _, serr := os.Stat(path); serr == nil {
+			return path, nil // another process made it first
+		}
+		return "", err
+	}
+	return path, nil
 }
 
 // Eval is Logits with options and everything the reference reports.

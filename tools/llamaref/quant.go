@@ -2,6 +2,7 @@ package llamaref
 
 import (
 	"bytes"
+	"crypto/sha256"
 	_ "embed"
 	"encoding/binary"
 	"encoding/json"
@@ -73,32 +74,34 @@ var (
 	quantizeErr  error
 )
 
-// helper compiles quantize.c once per process into a private folder.
+// helper compiles quantize.c once into the temporary folder, under a name
+// made from the source and the library it links (so test runs share one
+// build and leave one behind, not one each).
 func helper() (string, error) {
 	quantizeOnce.Do(func() {
 		if quantizeErr = QuantizeAvailable(); quantizeErr != nil {
 			return
 		}
-		dir, err := os.MkdirTemp("", "cusprun-quantize-")
-		if err != nil {
-			quantizeErr = err
-			return
-		}
-		src := filepath.Join(dir, "quantize.c")
-		if err := os.WriteFile(src, quantizeC, 0o600); err != nil {
-			quantizeErr = err
-			return
-		}
 		lib, inc := libDir(DepsDir()), LlamaCppSrc()
-		bin := filepath.Join(dir, "quantize")
-		cmd := exec.Command("gcc", "-O1", "-o", bin, src,
-			"-I"+filepath.Join(inc, "include"), "-I"+filepath.Join(inc, "ggml", "include"),
-			"-L"+lib, "-l:"+libllama, "-Wl,-rpath,"+lib)
-		if out, err := cmd.CombinedOutput(); err != nil {
-			quantizeErr = fmt.Errorf("llamaref: gcc quantize.c: %v: %s", err, strings.TrimSpace(string(out)))
-			return
+		h := sha256.New()
+		h.Write(quantizeC)
+		fmt.Fprintf(h, "\x00%s\x00%s", lib, inc)
+		if st, err := os.Stat(filepath.Join(lib, libllama)); err == nil {
+			fmt.Fprintf(h, "\x00%d\x00%d", st.Size(), st.ModTime().UnixNano())
 		}
-		quantizeBin = bin
+		quantizeBin, quantizeErr = shared(fmt.Sprintf("cusprun-quantize-%x", h.Sum(nil)[:8]), func(bin string) error {
+			src := bin + ".c"
+			if err := os.WriteFile(src, quantizeC, 0o600); err != nil {
+				return err
+			}
+			cmd := exec.Command("gcc", "-O1", "-o", bin, src,
+				"-I"+filepath.Join(inc, "include"), "-I"+filepath.Join(inc, "ggml", "include"),
+				"-L"+lib, "-l:"+libllama, "-Wl,-rpath,"+lib)
+			if out, err := cmd.CombinedOutput(); err != nil {
+				return fmt.Errorf("llamaref: gcc quantize.c: %v: %s", err, strings.TrimSpace(string(out)))
+			}
+			return nil
+		})
 	})
 	return quantizeBin, quantizeErr
 }
