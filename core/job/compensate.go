@@ -11,12 +11,12 @@ import (
 
 // Compensate refits the planned expert's o_proj and down_proj by least
 // squares on the calibration sequences (prune.Compensate, Options.Compensate)
-// and makes the slicer export the refitted weights. It is a second pass over
-// the calibration text, layer by layer, unless the scoring pass kept the
-// Gram matrices (score in score.go), which leaves only the solves. Where the platform has a temporary
-// directory the refitted matrices wait there for the export (memory stays
-// one layer's weights and Gram matrices plus the calibration hidden states);
-// in the browser they stay in memory.
+// and makes the slicer export the refitted weights. It is a second pass
+// over the calibration text, layer by layer, unless the scoring pass kept
+// the Gram matrices (score in score.go), which leaves only the solves.
+// Where the platform has a temporary directory the refitted matrices wait
+// there for the export (memory stays one layer's weights and Gram matrices
+// plus the calibration hidden states); in the browser they stay in memory.
 func (j *Job) Compensate(ctx context.Context, be model.Backend, seqs [][]int, progress prune.Progress) error {
 	t0 := time.Now()
 	opt := prune.CompensateOptions{}
