@@ -115,8 +115,8 @@ func TestPlanDryRun(t *testing.T) {
 	}
 	var secs map[string]float64
 	json.Unmarshal(p["seconds_estimate"], &secs)
-	if !(secs["score"] > 0) || !(secs["evaluate"] > 0) {
-		t.Errorf("estimates %v", secs)
+	if !(secs["score"] > 0) || !(secs["evaluate"] > 0) || !(secs["compensate"] > 0) {
+		t.Errorf("estimates %v (the refit is on by default and costs time)", secs)
 	}
 	if ents, _ := os.ReadDir(dir); len(ents) != 0 {
 		t.Fatalf("--plan wrote %d files", len(ents))
@@ -344,4 +344,44 @@ func TestDomainSynonyms(t *testing.T) {
 		outs = append(outs, out)
 	}
 	sameTree(t, outs[0], outs[1])
+}
+
+// TestRefitIsTheDefault: a plain prune refits the kept weights (the report
+// and the card say so, the weights differ from --compensate=false's, the
+// shapes do not); at ratio 0 nothing is removed, so nothing is refitted and
+// the default writes exactly what --compensate=false writes.
+func TestRefitIsTheDefault(t *testing.T) {
+	src := tinyModel(t, "llama")
+	dir := t.TempDir()
+	run := func(out string, extra ...string) map[string]json.RawMessage {
+		return mustCall(t, append(append([]string{"prune", "--model", src, "--out", filepath.Join(dir, out), "--cache", "off", "--eval=false"}, fast...), extra...)...)
+	}
+	def := run("default", "--ratio", "0.3")
+	plain := run("plain", "--ratio", "0.3", "--compensate=false")
+	if _, ok := def["seconds"]; !ok {
+		t.Fatalf("no timings in %v", def)
+	}
+	var secs map[string]float64
+	json.Unmarshal(def["seconds"], &secs)
+	if _, ok := secs["compensate"]; !ok {
+		t.Errorf("the default prune did not refit: timings %v", secs)
+	}
+	var plainSecs map[string]float64
+	json.Unmarshal(plain["seconds"], &plainSecs)
+	if _, ok := plainSecs["compensate"]; ok {
+		t.Errorf("--compensate=false refitted: timings %v", plainSecs)
+	}
+	a, b := readTree(t, filepath.Join(dir, "default")), readTree(t, filepath.Join(dir, "plain"))
+	if bytes.Equal(a["model.safetensors"], b["model.safetensors"]) || len(a["model.safetensors"]) != len(b["model.safetensors"]) {
+		t.Errorf("default %d bytes, plain %d: want the same size and other weights", len(a["model.safetensors"]), len(b["model.safetensors"]))
+	}
+	if !bytes.Contains(a["README.md"], []byte("refitted")) || bytes.Contains(b["README.md"], []byte("refitted")) {
+		t.Errorf("the cards do not say which expert was refitted")
+	}
+	run("zero", "--ratio", "0")
+	run("zero-plain", "--ratio", "0", "--compensate=false")
+	sameTree(t, filepath.Join(dir, "zero"), filepath.Join(dir, "zero-plain"))
+	if z := readTree(t, filepath.Join(dir, "zero")); bytes.Contains(z["README.md"], []byte("refitted")) {
+		t.Errorf("the card of a ratio-0 expert says it was refitted")
+	}
 }

@@ -67,3 +67,14 @@ func (j *Job) compensateIfAsked(ctx context.Context, be model.Backend, progress 
 	}
 	return j.Compensate(ctx, be, j.scored.seqs, progress)
 }
+
+// removesUnits says the plan removes at least one FFN neuron or attention
+// group somewhere (at ratio 0 it removes none).
+func removesUnits(p *prune.Plan) bool {
+	for l := range p.KeepFFN {
+		if len(p.KeepFFN[l]) < p.From.FFNAt(l) || len(p.KeepGroups[l]) < p.From.KVHeadsAt(l) {
+			return true
+		}
+	}
+	return false
+}

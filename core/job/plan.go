@@ -67,6 +67,9 @@ func (s *Scored) Select(ratio float64, progress prune.Progress) (*Job, error) {
 		// multiple of 32 would leave ffn_down in F16.
 		plan = prune.AlignFFN(plan, scores, prune.QuantBlockRows)
 	}
+	if o.Compensate && !removesUnits(plan) {
+		o.Compensate = false // nothing removed (ratio 0): nothing to refit
+	}
 	var vr *tokenizer.Restricted
 	if o.Vocab == "target" {
 		if vr, err = prune.VocabPlan(plan, tok, s.vocabDocs); err != nil {

@@ -30,7 +30,7 @@ type Preview struct {
 type Estimate struct {
 	Calibration map[string]int     `json:"calibration"` // docs, tokens
 	Experts     []Preview          `json:"experts"`
-	Seconds     map[string]float64 `json:"seconds_estimate"` // score, export, evaluate
+	Seconds     map[string]float64 `json:"seconds_estimate"` // score, compensate, evaluate
 	Cached      bool               `json:"scores_cached"`
 }
 
@@ -129,6 +129,22 @@ func PlanOnly(ctx context.Context, folder source.Folder, m *model.Model, tok *to
 				dense = float64(before.Decoder) + head
 			}
 			est.Seconds["evaluate"] += (dense + float64(p.ParamsAfter-before.Total+before.Decoder) + head) * float64(evTok) / rate
+		}
+	}
+	if o.Compensate && anyAbove(ratios, 0) {
+		// The one-pass route (score.go) costs about 0.6 of scoring to keep
+		// the Gram matrices and 0.5 per expert to solve; a pass of its own
+		// about 1.9 of scoring per expert (BENCHMARKS.md, "One pass").
+		n := 0.0
+		for _, r := range ratios {
+			if r > 0 {
+				n++
+			}
+		}
+		if !est.Cached && onePass(c, be) {
+			est.Seconds["compensate"] = est.Seconds["score"] * (0.6 + 0.5*n)
+		} else {
+			est.Seconds["compensate"] = est.Seconds["score"] * 1.9 * n
 		}
 	}
 	if est.Cached {

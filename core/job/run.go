@@ -73,6 +73,9 @@ func RunOpened(ctx context.Context, folder source.Folder, m *model.Model, tok *t
 	if err := o.ValidateRatios(m.Config, ratios); err != nil {
 		return nil, err
 	}
+	if o.Compensate && !anyAbove(ratios, 0) {
+		o.Compensate = false // only ratio 0: the scoring pass need not keep Gram matrices
+	}
 	s, err := Score(ctx, folder, m, tok, be, o, progress)
 	if err != nil {
 		return nil, err
@@ -277,4 +280,14 @@ func (j *Job) Evaluate(ctx context.Context, be model.Backend, expert *model.Mode
 	j.Result.Eval = ev
 	j.Result.Seconds["evaluate"] = time.Since(t0).Seconds()
 	return nil
+}
+
+// anyAbove says some ratio is above r.
+func anyAbove(ratios []float64, r float64) bool {
+	for _, x := range ratios {
+		if x > r {
+			return true
+		}
+	}
+	return false
 }

@@ -100,6 +100,18 @@ func Score(ctx context.Context, folder source.Folder, m *model.Model, tok *token
 // (models above about 0.5B parameters) compensation takes its own pass.
 const gramSpillMax = 4 << 30
 
+// onePass says compensation on this engine can take the one-pass route:
+// the CPU engine, and every layer's Gram matrices fit in gramSpillMax.
+func onePass(c *model.Config, be model.Backend) bool {
+	need := int64(0)
+	for l := 0; l < c.Layers; l++ {
+		for _, d := range []int64{int64(c.FFNAt(l)), int64(c.HeadsAt(l) * c.HeadDim)} {
+			need += 8 * d * (d + 1) / 2
+		}
+	}
+	return be.Name() == "cpu" && need <= gramSpillMax
+}
+
 // score runs the scoring pass. When compensation will follow, on the CPU
 // engine, and a temporary file can hold every layer's Gram matrices, the
 // pass keeps them (prune.ScoreWithGrams: the same scores) so that the
@@ -107,14 +119,7 @@ const gramSpillMax = 4 << 30
 // and the browser (no temporary files) score as usual and compensate in a
 // pass of their own.
 func score(ctx context.Context, m *model.Model, be model.Backend, seqs [][]int, compensate bool, progress prune.Progress) (*prune.Scorer, *prune.Grams, error) {
-	c := m.Config
-	need := int64(0)
-	for l := 0; l < c.Layers; l++ {
-		for _, d := range []int64{int64(c.FFN), int64(c.Heads * c.HeadDim)} {
-			need += 8 * d * (d + 1) / 2
-		}
-	}
-	if compensate && be.Name() == "cpu" && need <= gramSpillMax {
+	if compensate && onePass(m.Config, be) {
 		if f, err := os.CreateTemp("", "cusprun-grams-*"); err == nil {
 			// Unlinked at once: the open file is enough, and nothing stays
 			// behind however the job ends.

@@ -81,9 +81,10 @@ type Stats struct {
 	OInputs    func(z []float32, n int)
 	DownInputs func(a []float32, n int)
 	// InputsOnly says that only the callbacks above (and Tokens) are
-	// wanted: a backend may then skip the unit statistics and compute
-	// o_proj in one product (the CPU backend does; the sums it leaves are
-	// then zero). Compensation's pass sets it.
+	// wanted: a backend may then skip the unit statistics (the CPU
+	// backend does; the sums it leaves are then zero, and it still
+	// computes o_proj group by group, as scoring does, so that the inputs
+	// are the scoring pass's to the bit). Compensation's pass sets it.
 	InputsOnly bool
 }
 

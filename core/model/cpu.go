@@ -142,9 +142,17 @@ func (CPU) Layer(s State, L *Layer, st *Stats) error {
 	if st != nil && st.OInputs != nil {
 		st.OInputs(z, n)
 	}
-	if st != nil && !st.InputsOnly {
-		ops.ColumnSums(st.OSum, st.OSq, z, n, nq)
-		groupOutputs(attn, z, L.O.F32(), S.docs, st.AttnDoc, n, H, L.KVHeads, nq/L.KVHeads)
+	if st != nil {
+		// Group by group whenever statistics are taken, also for inputs
+		// only: compensation's pass then sees the very hidden states the
+		// scoring pass saw, so its refit equals the one-pass route's.
+		acc := st.AttnDoc
+		if st.InputsOnly {
+			acc = nil
+		} else {
+			ops.ColumnSums(st.OSum, st.OSq, z, n, nq)
+		}
+		groupOutputs(attn, z, L.O.F32(), S.docs, acc, n, H, L.KVHeads, nq/L.KVHeads)
 		if L.OB != nil {
 			addBias(attn, L.OB.F32(), n)
 		}
@@ -193,7 +201,7 @@ func mlp(c *Config, L *Layer, x []float32, S *cpuState, st *Stats) []float32 {
 
 // groupOutputs computes o_proj one KV group at a time, y_u = z_u Wo_u^T,
 // summing the parts into out (the full o_proj output without bias) and
-// adding each document's ||y_u||^2 into acc[d][u]. It costs the same
+// adding each document's ||y_u||^2 into acc[d][u] (unless acc is nil). It costs the same
 // multiply-adds as one o_proj.
 func groupOutputs(out, z, wo []float32, docs []ops.Span, acc [][]float32, n, H, groups, gw int) {
 	nq := groups * gw
@@ -209,6 +217,9 @@ func groupOutputs(out, z, wo []float32, docs []ops.Span, acc [][]float32, n, H, 
 		}
 		ops.MatMul(yu, zu, wu, nil, n, gw, H)
 		ops.Add(out, yu)
+		if acc == nil {
+			continue
+		}
 		for d, doc := range docs {
 			var ss float32
 			for _, v := range yu[doc.Start*H : (doc.Start+doc.Len)*H] {

@@ -266,6 +266,11 @@ func keptHeads(groups []int, grp int) []int {
 
 // refit solves one projection and stores its weight (and bias).
 func (c *Compensation) refit(l int, w, b *model.Weight, role, biasRole model.Role, g *gram, keep []int, ridge float64) error {
+	if len(keep) == w.Cols {
+		// Nothing removed: the refit is the weight itself, which the slicer
+		// copies from the source as it is (bytes, quant blocks and bias).
+		return nil
+	}
 	var mean []float64
 	if b != nil {
 		// Intercept: fit on centred inputs, G - n μμᵀ (in G's order).
