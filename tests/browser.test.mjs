@@ -269,7 +269,7 @@ test('a Q8_0 GGUF pruned to a Q4_K_M expert in the browser (cpu), same as cuspru
 // press to the moment the work has stopped and anything partial is gone.
 // Before the expert is verified a cancel deletes everything; after it
 // (evaluation, preview) the verified expert stays downloadable.
-const JOB_PHASES = ['prepare', 'score', 'select', 'export', 'verify'];
+const JOB_PHASES = ['prepare', 'score', 'select', 'compensate', 'export', 'verify'];
 const FOLLOW_UPS = ['evaluate', 'preview'];
 
 async function opfsNames(page) {
