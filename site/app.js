@@ -332,10 +332,12 @@ class Progress {
       this.expect.score = el / s.f;
     }
     if (this.measure && isFinite(this.expect.score) && this.evalRatio) this.expect.evaluate = this.expect.score * this.evalRatio;
-    // the refit's own pass costs about what scoring does, plus the solves
+    // the refit's own pass costs about what scoring does, plus the solves;
+    // it runs on the main worker alone, so n workers' scoring is n times
+    // shorter than it
     const cp = this.rows.compensate;
     if (this.compensate && cp.f > 0 && !cp.end) this.expect.compensate = ((cp.lastAt - cp.start) / 1000) / cp.f;
-    else if (this.compensate && !cp.start && isFinite(this.expect.score)) this.expect.compensate = this.expect.score * 1.5;
+    else if (this.compensate && !cp.start && isFinite(this.expect.score)) this.expect.compensate = this.expect.score * 1.5 * (this.workers || 1);
     const ex = this.rows.export;
     if (ex.end) this.expect.export = (ex.end - ex.start) / 1000;
     else if (ex.f > 0) this.expect.export = ((ex.lastAt - ex.start) / 1000) / ex.f;
@@ -633,6 +635,8 @@ async function runJob() {
       // each worker scores a part of the calibration text; the main one
       // prunes from all the parts (its own progress starts at 'select')
       prog.rows.score.note = `${n} workers`;
+      prog.workers = n;
+      if (o.compensate) prog.rows.compensate.note = 'on one worker';
       const shards = await team.split(n, state.files, null, 'scoreShard', [o], onProgress);
       res = await engine.call('prune', { ...o, shards }, (p, d, t) => { if (p !== 'prepare' && p !== 'score') onProgress(p, d, t); });
     } else {
@@ -640,6 +644,11 @@ async function runJob() {
     }
     res.workers = n;
     mark('score');
+    if (res.seconds && res.seconds.compensate) {
+      // the engine's own timing splits the refit out of the prune call
+      times.compensate = res.seconds.compensate;
+      times.score -= res.seconds.compensate;
+    }
     state.result = res;
     res.times = times;
     const [layer, head, score] = res.cost_macs;

@@ -11,7 +11,8 @@
 // settings, default a short calibration: maxdocs=4&maxtokens=128&gentokens=4;
 // evaluation sized by job.EvalSize), BENCH_WORKERS (CPU engine: the worker
 // counts to run side by side, default "1,N" with N this machine's cores;
-// the ratios of their phase times are printed last).
+// the ratios of their phase times are printed last), BENCH_REFIT (0 runs
+// the job without the refit of the kept weights, which is on by default).
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -25,6 +26,7 @@ const query = new URLSearchParams(process.env.BENCH_QUERY || 'maxdocs=4&maxtoken
 query.set('engine', engine);
 
 const cores = os.cpus().length;
+const refit = process.env.BENCH_REFIT !== '0'; // the page's default: refit the kept weights
 const workerCounts = engine === 'cpu' ? (process.env.BENCH_WORKERS || `1,${cores}`).split(',').map(Number) : [1];
 
 const trained = shape === 'tiny-multi';
@@ -68,6 +70,7 @@ async function once(n) {
   const openS = (Date.now() - t0) / 1000;
   await page.getByLabel('Language').selectOption('de');
   await page.getByLabel('Prune ratio').fill('0.25');
+  await page.getByLabel(/Refit the kept weights/).setChecked(refit);
   const t1 = Date.now();
   await page.getByRole('button', { name: 'Prune' }).click();
   await page.waitForSelector('body[data-state="done"], body[data-state="error"]', { timeout: 4 * 3600 * 1000 });
@@ -79,7 +82,7 @@ async function once(n) {
   const st = await page.evaluate(() => document.body.dataset.state);
   const res = await page.evaluate(() => window.cusprunState.result);
   const report = {
-    shape, engine: await page.locator('#engine').textContent(), workers: res && res.workers, query: String(q), model_bytes: bytes, state: st,
+    shape, engine: await page.locator('#engine').textContent(), workers: res && res.workers, refit, query: String(q), model_bytes: bytes, state: st,
     error: st === 'done' ? undefined : await page.locator('#job-error').textContent(),
     open_seconds: openS, job_seconds: jobS, phases_seconds: res && res.times,
     main_thread: await page.evaluate(() => {

@@ -53,6 +53,11 @@ type column struct {
 	rounds     int     // its rounds (+awareN)
 }
 
+// key names a column as -columns and -compare spell it, without spaces.
+func (c column) key() string { return columnKey(c.String()) }
+
+func columnKey(s string) string { return strings.ReplaceAll(strings.TrimSpace(s), " ", "") }
+
 func (c column) String() string {
 	switch {
 	case c.pool > 0:
@@ -84,6 +89,7 @@ func main() {
 	cols := flag.String("columns", "", "comma-separated columns to run: a method, METHOD+comp (refitted), METHOD+obsN (refitted, removed neurons rechosen among N x count candidates), METHOD+awareN (refitted, FFN neurons rechosen by the refit-aware Cus-Prun rule in N rounds) or cusprun:RULE (see core/prune/variants.go); default all")
 	flag.BoolVar(&onePass, "onepass", false, "score with prune.ScoreWithGrams and refit the +comp columns from the kept Gram matrices (the CLI's route), not by a second pass")
 	flag.Float64Var(&ridge, "ridge", 0, "compensation ridge relative to the mean Gram diagonal (0: prune.DefaultRidge)")
+	flag.StringVar(&compare, "compare", "", "two columns A,B (as in -columns): after the table, a paired bootstrap over the held-out documents of A's expert retention minus B's, per row")
 	flag.Parse()
 	if *only != "" {
 		var keep []expert
@@ -134,6 +140,9 @@ func main() {
 }
 
 var ridge float64
+
+// compare names two columns whose expert retentions are bootstrapped.
+var compare string
 
 // onePass: scores and Gram matrices in one pass, as the CLI does.
 var onePass bool
@@ -199,6 +208,7 @@ func run(shared string, calibDocs, evalDocs, maxTokens int, ratios []float64, pl
 	}
 	defer os.RemoveAll(tmp)
 	start := time.Now()
+	var boot []string // the -compare rows
 	fmt.Printf("Model tiny-multi (%s); %s placement; calibration: first %d docs of the expert's calib file, %d tokens each at most; "+
 		"evaluation: first %d docs of the expert's dev file and a general mix of %d dev docs (%d tokens).\n\n",
 		mpath, placement, calibDocs, maxTokens, evalDocs, len(general), denseGen.Tokens)
@@ -218,7 +228,7 @@ func run(shared string, calibDocs, evalDocs, maxTokens int, ratios []float64, pl
 			return err
 		}
 		expSeqs := prune.Tokenize(tok, devDocs, maxTokens)
-		denseExp, err := prune.Evaluate(ctx, dense, be, expSeqs, nil)
+		denseDocs, denseExp, err := evaluateDocs(ctx, dense, be, expSeqs)
 		if err != nil {
 			return err
 		}
@@ -240,6 +250,7 @@ func run(shared string, calibDocs, evalDocs, maxTokens int, ratios []float64, pl
 		fmt.Fprintf(os.Stderr, "%s: dense ppl expert %.2f, general %.2f\n", e.name, denseExp.PPL, denseGen.PPL)
 		for _, ratio := range ratios {
 			cells := make([]string, len(columns))
+			losses := map[string]docLoss{}
 			best, bestI := 0.0, -1
 			for i, col := range columns {
 				method := col.method
@@ -274,10 +285,11 @@ func run(shared string, calibDocs, evalDocs, maxTokens int, ratios []float64, pl
 				if err != nil {
 					return err
 				}
-				pe, err := prune.Evaluate(ctx, pm, be, expSeqs, nil)
+				dl, pe, err := evaluateDocs(ctx, pm, be, expSeqs)
 				if err != nil {
 					return err
 				}
+				losses[col.key()] = dl
 				pg, err := prune.Evaluate(ctx, pm, be, genSeqs, nil)
 				if err != nil {
 					return err
@@ -294,6 +306,24 @@ func run(shared string, calibDocs, evalDocs, maxTokens int, ratios []float64, pl
 				cells[bestI] = "**" + cells[bestI] + "**"
 			}
 			fmt.Printf("| %s | %g | %s |\n", e.name, ratio, strings.Join(cells, " | "))
+			if compare != "" {
+				ab := strings.Split(compare, ",")
+				a, okA := losses[columnKey(ab[0])]
+				b, okB := losses[columnKey(ab[len(ab)-1])]
+				if len(ab) != 2 || !okA || !okB {
+					return fmt.Errorf("-compare %q: want two of the columns run", compare)
+				}
+				d, lo, hi, ahead := pairedBootstrap(denseDocs, a, b, 10000, 1)
+				boot = append(boot, fmt.Sprintf("| %s | %g | %+.4f | [%+.4f, %+.4f] | %.0f%% |", e.name, ratio, d, lo, hi, 100*ahead))
+			}
+		}
+	}
+	if compare != "" {
+		ab := strings.Split(compare, ",")
+		fmt.Printf("\nPaired bootstrap over the %d held-out expert documents (10000 resamples, seed 1): expert retention of %s minus %s.\n\n", evalDocs, ab[0], ab[1])
+		fmt.Printf("| expert | ratio | difference | 95%% interval | resamples where %s keeps more |\n|---|---|---|---|---|\n", ab[0])
+		for _, l := range boot {
+			fmt.Println(l)
 		}
 	}
 	fmt.Printf("\nDense perplexity on the general mix: %.2f. Took %s.\n", denseGen.PPL, time.Since(start).Round(time.Second))
