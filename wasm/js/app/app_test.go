@@ -81,7 +81,7 @@ func TestSameJobAsCLI(t *testing.T) {
 				t.Fatalf("description %+v", desc)
 			}
 			ctx := context.Background()
-			res, err := s.Prune(ctx, Options{Language: "de", Domain: "any", Task: "any", Ratio: 0.25, Format: tc.format, SourceName: filepath.Base(dir),
+			res, err := s.Prune(ctx, Options{Language: "de", Domain: "any", Task: "any", Ratio: 0.25, Format: tc.format, SourceName: filepath.Base(dir), Compensate: true, // the page's default, as the CLI's
 				MaxTokens: 64, CorpusData: []UserCorpus{{Name: "user.jsonl", Data: user}}}, nil)
 			if err != nil {
 				t.Fatal(err)
