@@ -188,11 +188,12 @@ test('the CPU engine split over 3 workers writes and measures what one worker do
 // Issue 14: the page refits the kept weights (compensation) as the CLI
 // does by default: the phase shows, the download carries the refit (its
 // logits are the CLI's compensated expert's, not the plain one's), and
-// Cancel acts within a second during the refit. The page has no temporary
-// files, so its refit takes its own pass while the CLI's reads the Gram
-// matrices its scoring pass kept: on the CPU engine the same weights to the
-// bit (the pass computes each layer as scoring does), on the GPU engine
-// within float32 rounding.
+// Cancel acts within a second during the refit. On the CPU engine with one
+// worker the page keeps the Gram matrices of its scoring pass in memory (no
+// temporary files there), as the CLI keeps them in a file; with several
+// workers, and on the GPU engine, the refit takes its own pass. On the CPU
+// engine that gives the CLI's weights to the bit (the pass computes each
+// layer as scoring does), on the GPU engine within float32 rounding.
 for (const engine of ['cpu', 'webgpu']) {
 test(`the page refits the kept weights like cusprun prune --compensate (${engine})`, { skip, timeout: 3 * JOB_TIMEOUT }, async () => {
   // on WebGPU (SwiftShader here) the refit's pass runs on the GPU engine

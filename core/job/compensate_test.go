@@ -95,3 +95,51 @@ func TestCompensateTakesTheOnePassRoute(t *testing.T) {
 		t.Fatal("scoring with the Gram matrices changed the scores")
 	}
 }
+
+// Without temporary files (the browser) a small model's Gram matrices stay
+// in memory: still one pass, and the expert is the one the temporary-file
+// route writes, byte for byte.
+func TestOnePassWithoutTemporaryFiles(t *testing.T) {
+	c, err := synth.Config(synth.Options{Family: "qwen2", Shape: "tiny"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := filepath.Join(t.TempDir(), "m")
+	if err := synth.WriteHF(dir, c, 5, tensor.BF16, ""); err != nil {
+		t.Fatal(err)
+	}
+	folder, err := source.OpenPath(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, tok, err := Open(folder)
+	if err != nil {
+		t.Fatal(err)
+	}
+	o := Options{Language: "de", MaxTokens: 48, NoEval: true, Format: "zip", Compensate: true}
+	outs := t.TempDir()
+	var files [2][]byte
+	for i, tmp := range []string{os.TempDir(), filepath.Join(outs, "no such folder")} {
+		t.Setenv("TMPDIR", tmp)
+		s, err := Score(context.Background(), folder, m, tok, model.CPU{}, o, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if s.grams == nil {
+			t.Fatalf("TMPDIR %s: no Gram matrices kept", tmp)
+		}
+		out := filepath.Join(outs, []string{"file", "memory"}[i]+".zip")
+		if _, err := RunOpened(context.Background(), folder, m, tok, model.CPU{}, o, []Expert{{0.3, out}}, nil); err != nil {
+			t.Fatal(err)
+		}
+		if files[i], err = os.ReadFile(out); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if !bytes.Equal(files[0], files[1]) {
+		t.Error("the expert refitted from matrices in memory differs from the temporary file's")
+	}
+	if ents, _ := os.ReadDir(outs); len(ents) != 2 {
+		t.Errorf("%d entries beside the experts, want just the two", len(ents))
+	}
+}

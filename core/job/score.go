@@ -3,6 +3,7 @@ package job
 import (
 	"context"
 	"fmt"
+	"io"
 	"os"
 	"time"
 
@@ -100,33 +101,80 @@ func Score(ctx context.Context, folder source.Folder, m *model.Model, tok *token
 // (models above about 0.5B parameters) compensation takes its own pass.
 const gramSpillMax = 4 << 30
 
+// gramMemMax bounds the matrices kept in memory where there is no
+// temporary file (the browser): tiny-multi needs 10 MiB, a 135M-parameter
+// model about 320 MiB.
+const gramMemMax = 384 << 20
+
 // onePass says compensation on this engine can take the one-pass route:
 // the CPU engine, and every layer's Gram matrices fit in gramSpillMax.
 func onePass(c *model.Config, be model.Backend) bool {
+	return be.Name() == "cpu" && gramBytes(c) <= gramSpillMax
+}
+
+// gramBytes is what every layer's upper-triangle Gram matrices (o_proj's
+// and down_proj's inputs) take in float64.
+func gramBytes(c *model.Config) int64 {
 	need := int64(0)
 	for l := 0; l < c.Layers; l++ {
 		for _, d := range []int64{int64(c.FFNAt(l)), int64(c.HeadsAt(l) * c.HeadDim)} {
 			need += 8 * d * (d + 1) / 2
 		}
 	}
-	return be.Name() == "cpu" && need <= gramSpillMax
+	return need
+}
+
+// memSpill is a growable in-memory io.WriterAt and io.ReaderAt.
+type memSpill struct{ b []byte }
+
+func (m *memSpill) WriteAt(p []byte, off int64) (int, error) {
+	if end := off + int64(len(p)); end > int64(len(m.b)) {
+		m.b = append(m.b, make([]byte, end-int64(len(m.b)))...)
+	}
+	return copy(m.b[off:], p), nil
+}
+
+func (m *memSpill) ReadAt(p []byte, off int64) (int, error) {
+	if off >= int64(len(m.b)) {
+		return 0, io.EOF
+	}
+	n := copy(p, m.b[off:])
+	if n < len(p) {
+		return n, io.EOF
+	}
+	return n, nil
 }
 
 // score runs the scoring pass. When compensation will follow, on the CPU
 // engine, and a temporary file can hold every layer's Gram matrices, the
 // pass keeps them (prune.ScoreWithGrams: the same scores) so that the
-// refit needs no second pass over the calibration text. The GPU engine
-// and the browser (no temporary files) score as usual and compensate in a
-// pass of their own.
+// refit needs no second pass over the calibration text. Where no
+// temporary file can be made (the browser) the matrices of a small model
+// (gramMemMax) stay in memory. The GPU engine, larger models there, and a
+// page whose scoring was split over several workers score as usual and
+// compensate in a pass of their own.
 func score(ctx context.Context, m *model.Model, be model.Backend, seqs [][]int, compensate bool, progress prune.Progress) (*prune.Scorer, *prune.Grams, error) {
 	if compensate && onePass(m.Config, be) {
+		var spill interface {
+			io.WriterAt
+			io.ReaderAt
+		}
 		if f, err := os.CreateTemp("", "cusprun-grams-*"); err == nil {
 			// Unlinked at once: the open file is enough, and nothing stays
 			// behind however the job ends.
 			os.Remove(f.Name())
-			sc, gs, err := prune.ScoreWithGrams(ctx, m, be, seqs, f, progress)
+			spill = f
+		} else if gramBytes(m.Config) <= gramMemMax {
+			// No temporary files (the browser): small models keep the
+			// matrices in memory.
+			spill = &memSpill{}
+		}
+		if spill != nil {
+			sc, gs, err := prune.ScoreWithGrams(ctx, m, be, seqs, spill, progress)
 			if err != nil {
-				f.Close()
+				if f, ok := spill.(*os.File); ok {
+					f.Close()
+				}
 				return nil, nil, err
 			}
 			return sc, gs, nil
