@@ -337,7 +337,7 @@ class Progress {
     // shorter than it
     const cp = this.rows.compensate;
     if (this.compensate && cp.f > 0 && !cp.end) this.expect.compensate = ((cp.lastAt - cp.start) / 1000) / cp.f;
-    else if (this.compensate && !cp.start && isFinite(this.expect.score)) this.expect.compensate = this.expect.score * 1.5 * (this.workers || 1);
+    else if (this.compensate && !cp.start && isFinite(this.expect.score)) this.expect.compensate = this.expect.score * (this.onePass ? 0.1 : 1.5 * (this.workers || 1));
     const ex = this.rows.export;
     if (ex.end) this.expect.export = (ex.end - ex.start) / 1000;
     else if (ex.f > 0) this.expect.export = ((ex.lastAt - ex.start) / 1000) / ex.f;
@@ -631,6 +631,11 @@ async function runJob() {
   let res;
   try {
     const n = workers();
+    // one worker keeps the scoring pass's Gram matrices in memory when they
+    // fit (job.gramMemMax): the refit then only solves
+    const d = state.desc;
+    const gram = d.layers * 4 * (d.ffn * (d.ffn + 1) + d.heads * d.headDim * (d.heads * d.headDim + 1));
+    prog.onePass = n === 1 && state.engine && state.engine.engine === 'cpu' && gram <= 384 * 2 ** 20;
     if (n > 1) {
       // each worker scores a part of the calibration text; the main one
       // prunes from all the parts (its own progress starts at 'select')
