@@ -632,10 +632,8 @@ async function runJob() {
   try {
     const n = workers();
     // one worker keeps the scoring pass's Gram matrices in memory when they
-    // fit (job.gramMemMax): the refit then only solves
-    const d = state.desc;
-    const gram = d.layers * 4 * (d.ffn * (d.ffn + 1) + d.heads * d.headDim * (d.heads * d.headDim + 1));
-    prog.onePass = n === 1 && state.engine && state.engine.engine === 'cpu' && gram <= 384 * 2 ** 20;
+    // fit (the engine says so): the refit then only solves
+    prog.onePass = n === 1 && state.engine && state.engine.engine === 'cpu' && state.desc.gramsInMemory;
     if (n > 1) {
       // each worker scores a part of the calibration text; the main one
       // prunes from all the parts (its own progress starts at 'select')

@@ -131,16 +131,16 @@ func PlanOnly(ctx context.Context, folder source.Folder, m *model.Model, tok *to
 			est.Seconds["evaluate"] += (dense + float64(p.ParamsAfter-before.Total+before.Decoder) + head) * float64(evTok) / rate
 		}
 	}
-	if o.Compensate && anyAbove(ratios, 0) {
+	n := 0.0 // experts that remove something, so are refitted
+	for _, r := range ratios {
+		if r > 0 {
+			n++
+		}
+	}
+	if o.Compensate && n > 0 {
 		// The one-pass route (score.go) costs about 0.6 of scoring to keep
 		// the Gram matrices and 0.5 per expert to solve; a pass of its own
 		// about 1.9 of scoring per expert (BENCHMARKS.md, "One pass").
-		n := 0.0
-		for _, r := range ratios {
-			if r > 0 {
-				n++
-			}
-		}
 		if !est.Cached && onePass(c, be) {
 			est.Seconds["compensate"] = est.Seconds["score"] * (0.6 + 0.5*n)
 		} else {

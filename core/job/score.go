@@ -3,7 +3,6 @@ package job
 import (
 	"context"
 	"fmt"
-	"io"
 	"os"
 	"time"
 
@@ -124,26 +123,10 @@ func gramBytes(c *model.Config) int64 {
 	return need
 }
 
-// memSpill is a growable in-memory io.WriterAt and io.ReaderAt.
-type memSpill struct{ b []byte }
-
-func (m *memSpill) WriteAt(p []byte, off int64) (int, error) {
-	if end := off + int64(len(p)); end > int64(len(m.b)) {
-		m.b = append(m.b, make([]byte, end-int64(len(m.b)))...)
-	}
-	return copy(m.b[off:], p), nil
-}
-
-func (m *memSpill) ReadAt(p []byte, off int64) (int, error) {
-	if off >= int64(len(m.b)) {
-		return 0, io.EOF
-	}
-	n := copy(p, m.b[off:])
-	if n < len(p) {
-		return n, io.EOF
-	}
-	return n, nil
-}
+// GramsInMemory says a job on this model whose CPU engine has no
+// temporary files (the browser) still keeps the scoring pass's Gram
+// matrices, in memory, so that its refit only solves.
+func GramsInMemory(c *model.Config) bool { return gramBytes(c) <= gramMemMax }
 
 // score runs the scoring pass. When compensation will follow, on the CPU
 // engine, and a temporary file can hold every layer's Gram matrices, the
@@ -155,29 +138,19 @@ func (m *memSpill) ReadAt(p []byte, off int64) (int, error) {
 // compensate in a pass of their own.
 func score(ctx context.Context, m *model.Model, be model.Backend, seqs [][]int, compensate bool, progress prune.Progress) (*prune.Scorer, *prune.Grams, error) {
 	if compensate && onePass(m.Config, be) {
-		var spill interface {
-			io.WriterAt
-			io.ReaderAt
-		}
-		if f, err := os.CreateTemp("", "cusprun-grams-*"); err == nil {
+		f, err := os.CreateTemp("", "cusprun-grams-*")
+		if err == nil {
 			// Unlinked at once: the open file is enough, and nothing stays
 			// behind however the job ends.
 			os.Remove(f.Name())
-			spill = f
-		} else if gramBytes(m.Config) <= gramMemMax {
-			// No temporary files (the browser): small models keep the
-			// matrices in memory.
-			spill = &memSpill{}
-		}
-		if spill != nil {
-			sc, gs, err := prune.ScoreWithGrams(ctx, m, be, seqs, spill, progress)
+			sc, gs, err := prune.ScoreWithGrams(ctx, m, be, seqs, f, progress)
 			if err != nil {
-				if f, ok := spill.(*os.File); ok {
-					f.Close()
-				}
-				return nil, nil, err
+				f.Close()
 			}
-			return sc, gs, nil
+			return sc, gs, err
+		}
+		if GramsInMemory(m.Config) {
+			return prune.ScoreWithGrams(ctx, m, be, seqs, nil, progress) // in memory
 		}
 	}
 	sc, err := prune.Score(ctx, m, be, seqs, progress)

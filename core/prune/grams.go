@@ -121,13 +121,18 @@ func (gs *Grams) get(l, which int, keep []int) (*gram, error) {
 // calibration hidden states of all batches are held between layers, as
 // Compensate holds them. If writing to spill fails (a full disk), scoring
 // goes on without the matrices and returns nil Grams: compensation then
-// takes its own pass.
+// takes its own pass. With spill nil the matrices stay in memory (where
+// there are no temporary files, for small models), as
+// CompensateOptions.Spill's refitted tensors do.
 func ScoreWithGrams(ctx context.Context, m *model.Model, be model.Backend, seqs [][]int, spill interface {
 	io.WriterAt
 	io.ReaderAt
 }, progress Progress) (*Scorer, *Grams, error) {
 	c := m.Config
 	sc := NewScorer(c)
+	if spill == nil {
+		spill = &memSpill{}
+	}
 	gs := &Grams{spill: spill, layers: make([][2]storedGram, c.Layers)}
 	cb, err := startBatches(m, be, seqs)
 	if err != nil {
@@ -222,4 +227,25 @@ func (cb *calibBatches) free(be model.Backend) {
 		be.Free(s)
 	}
 	cb.states = nil
+}
+
+// memSpill is a growable in-memory io.WriterAt and io.ReaderAt.
+type memSpill struct{ b []byte }
+
+func (m *memSpill) WriteAt(p []byte, off int64) (int, error) {
+	if end := off + int64(len(p)); end > int64(len(m.b)) {
+		m.b = append(m.b, make([]byte, end-int64(len(m.b)))...)
+	}
+	return copy(m.b[off:], p), nil
+}
+
+func (m *memSpill) ReadAt(p []byte, off int64) (int, error) {
+	if off >= int64(len(m.b)) {
+		return 0, io.EOF
+	}
+	n := copy(p, m.b[off:])
+	if n < len(p) {
+		return n, io.EOF
+	}
+	return n, nil
 }

@@ -50,6 +50,9 @@ type Description struct {
 	MaxPos    int      `json:"maxPos"`
 	Files     []string `json:"files"`
 	Tokenizer string   `json:"tokenizer"`
+	// GramsInMemory: one CPU worker's scoring pass keeps the refit's Gram
+	// matrices in memory (job.GramsInMemory), so the refit only solves.
+	GramsInMemory bool `json:"gramsInMemory"`
 }
 
 // Result is the job's summary plus the download's name and the size of
@@ -87,7 +90,7 @@ func Open(folder source.Folder) (*Session, Description, error) {
 	c := m.Config
 	d := Description{Family: c.Family, Format: m.Format, DType: m.DType.String(), Params: prune.Count(c).Total,
 		Layers: c.Layers, Hidden: c.Hidden, FFN: c.FFN, Heads: c.Heads, KVHeads: c.KVHeads, HeadDim: c.HeadDim,
-		Vocab: c.Vocab, MaxPos: c.MaxPos, Files: folder.Names(), Tokenizer: tok.Name()}
+		Vocab: c.Vocab, MaxPos: c.MaxPos, Files: folder.Names(), Tokenizer: tok.Name(), GramsInMemory: job.GramsInMemory(c)}
 	return &Session{folder: folder, m: m, tok: tok, be: model.CPU{}}, d, nil
 }
 
