@@ -332,9 +332,10 @@ class Progress {
       this.expect.score = el / s.f;
     }
     if (this.measure && isFinite(this.expect.score) && this.evalRatio) this.expect.evaluate = this.expect.score * this.evalRatio;
-    // the refit's own pass costs about what scoring does, plus the solves;
-    // it runs on the main worker alone, so n workers' scoring is n times
-    // shorter than it
+    // where the scoring pass kept the Gram matrices the refit only solves
+    // (about a tenth of scoring); its own pass costs about what scoring
+    // does, plus the solves, on the main worker alone, so n workers'
+    // scoring is n times shorter than it
     const cp = this.rows.compensate;
     if (this.compensate && cp.f > 0 && !cp.end) this.expect.compensate = ((cp.lastAt - cp.start) / 1000) / cp.f;
     else if (this.compensate && !cp.start && isFinite(this.expect.score)) this.expect.compensate = this.expect.score * (this.onePass ? 0.1 : 1.5 * (this.workers || 1));
@@ -631,15 +632,16 @@ async function runJob() {
   let res;
   try {
     const n = workers();
-    // one worker keeps the scoring pass's Gram matrices in memory when they
-    // fit (the engine says so): the refit then only solves
-    prog.onePass = n === 1 && state.engine && state.engine.engine === 'cpu' && state.desc.gramsInMemory;
+    // the CPU workers keep their scoring passes' Gram matrices in memory
+    // when n parts of them fit (the engine says how many): the refit then
+    // only solves; otherwise it is a pass of its own on the main worker
+    prog.onePass = state.engine && state.engine.engine === 'cpu' && n <= (state.desc.gramWorkers || 0);
     if (n > 1) {
       // each worker scores a part of the calibration text; the main one
       // prunes from all the parts (its own progress starts at 'select')
       prog.rows.score.note = `${n} workers`;
       prog.workers = n;
-      if (o.compensate) prog.rows.compensate.note = 'on one worker';
+      if (o.compensate && !prog.onePass) prog.rows.compensate.note = 'on one worker';
       const shards = await team.split(n, state.files, null, 'scoreShard', [o], onProgress);
       res = await engine.call('prune', { ...o, shards }, (p, d, t) => { if (p !== 'prepare' && p !== 'score') onProgress(p, d, t); });
     } else {

@@ -34,8 +34,14 @@ func (j *Job) Compensate(ctx context.Context, be model.Backend, seqs [][]int, pr
 		return err
 	}
 	j.Slicer.Refit = comp
-	if j.Result != nil && j.Result.Seconds != nil {
-		j.Result.Seconds["compensate"] = time.Since(t0).Seconds()
+	if j.Result != nil {
+		j.Result.Refit = "own pass"
+		if opt.Grams != nil && comp.PassSeconds == 0 {
+			j.Result.Refit = "from scoring"
+		}
+		if j.Result.Seconds != nil {
+			j.Result.Seconds["compensate"] = time.Since(t0).Seconds()
+		}
 	}
 	return nil
 }

@@ -55,6 +55,10 @@ type Options struct {
 	// CPU workers): Score merges them instead of scoring, after checking
 	// that together they cover exactly this job's calibration sequences.
 	Scores []*prune.Scorer `json:"-"`
+	// Grams, when set with Scores, are the sum of the parts' Gram matrices
+	// (ScoreShard's, when it keeps them): the refit then needs no pass of
+	// its own. Nil when a part kept none.
+	Grams *prune.Grams `json:"-"`
 }
 
 // Formats are the outputs a job writes.

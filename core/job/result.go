@@ -27,6 +27,11 @@ type Result struct {
 	ScoresCached  bool               `json:"scores_cached,omitempty"` // selected from a cache of an earlier job
 	Eval          map[string]Eval    `json:"eval,omitempty"`
 	Seconds       map[string]float64 `json:"seconds"`
+	// Refit says how the refit (compensation) got its Gram matrices:
+	// "from scoring" (kept by the scoring pass: it only solved) or
+	// "own pass" (a second pass over the calibration text); empty
+	// without the refit.
+	Refit string `json:"refit,omitempty"`
 	// BytesBefore is the source model's files on disk; BytesAfter the
 	// expert's, once written.
 	BytesBefore int64       `json:"bytes_before"`

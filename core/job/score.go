@@ -80,6 +80,12 @@ func Score(ctx context.Context, folder source.Folder, m *model.Model, tok *token
 		if s.Scorer, err = mergeShards(m.Config, o.Scores, len(seqs), s.tokens); err != nil {
 			return nil, err
 		}
+		if o.Grams != nil && o.Compensate {
+			if o.Grams.Tokens() != s.tokens {
+				return nil, fmt.Errorf("the parts' Gram matrices were summed over %d tokens, but this job calibrates on %d", o.Grams.Tokens(), s.tokens)
+			}
+			s.grams = o.Grams // the refit only solves
+		}
 	}
 	if s.Scorer == nil {
 		report("score", 0, len(prune.Batches(seqs, prune.BatchTokensFor(m.Config)))*m.Config.Layers)
@@ -123,19 +129,21 @@ func gramBytes(c *model.Config) int64 {
 	return need
 }
 
-// GramsInMemory says a job on this model whose CPU engine has no
-// temporary files (the browser) still keeps the scoring pass's Gram
-// matrices, in memory, so that its refit only solves.
-func GramsInMemory(c *model.Config) bool { return gramBytes(c) <= gramMemMax }
+// GramWorkers is how many engines without temporary files (the
+// browser's CPU workers) can split a job on this model and still keep
+// their scoring passes' Gram matrices in memory, so that the refit only
+// solves: each part's matrices are as large as the whole's, and the n
+// parts handed to the worker that refits stay within gramMemMax. 0: not
+// even one engine can (the refit takes a pass of its own).
+func GramWorkers(c *model.Config) int { return int(min(gramMemMax/gramBytes(c), 64)) }
 
 // score runs the scoring pass. When compensation will follow, on the CPU
 // engine, and a temporary file can hold every layer's Gram matrices, the
 // pass keeps them (prune.ScoreWithGrams: the same scores) so that the
 // refit needs no second pass over the calibration text. Where no
 // temporary file can be made (the browser) the matrices of a small model
-// (gramMemMax) stay in memory. The GPU engine, larger models there, and a
-// page whose scoring was split over several workers score as usual and
-// compensate in a pass of their own.
+// (gramMemMax) stay in memory. The GPU engine and larger models there
+// score as usual and compensate in a pass of their own.
 func score(ctx context.Context, m *model.Model, be model.Backend, seqs [][]int, compensate bool, progress prune.Progress) (*prune.Scorer, *prune.Grams, error) {
 	if compensate && onePass(m.Config, be) {
 		f, err := os.CreateTemp("", "cusprun-grams-*")
@@ -149,7 +157,7 @@ func score(ctx context.Context, m *model.Model, be model.Backend, seqs [][]int, 
 			}
 			return sc, gs, err
 		}
-		if GramsInMemory(m.Config) {
+		if GramWorkers(m.Config) >= 1 {
 			return prune.ScoreWithGrams(ctx, m, be, seqs, nil, progress) // in memory
 		}
 	}
@@ -185,24 +193,36 @@ func (o *Options) calibration(tok *tokenizer.Tokenizer, c *model.Config) ([]corp
 // ScoreShard scores part i of n of the job's calibration sequences
 // (prune.Shard): n engines that each score one part, given to Score in
 // Options.Scores, make the same scores as one engine scoring all of it.
-// The page runs one part per CPU worker.
-func ScoreShard(ctx context.Context, m *model.Model, tok *tokenizer.Tokenizer, be model.Backend, o Options, i, n int, progress prune.Progress) (*prune.Scorer, error) {
+// The page runs one part per CPU worker. When the job compensates on the
+// CPU engine and n parts' Gram matrices fit in memory (GramWorkers), the
+// part also keeps its matrices (prune.ScoreWithGrams, in memory); added
+// up (prune.NewGrams, Grams.Add) and given to Score in Options.Grams they
+// are the matrices one engine's pass keeps, up to the order of additions,
+// so the refit only solves.
+func ScoreShard(ctx context.Context, m *model.Model, tok *tokenizer.Tokenizer, be model.Backend, o Options, i, n int, progress prune.Progress) (*prune.Scorer, *prune.Grams, error) {
 	o.Defaults()
 	if n < 1 || i < 0 || i >= n {
-		return nil, fmt.Errorf("part %d of %d: no such part", i, n)
+		return nil, nil, fmt.Errorf("part %d of %d: no such part", i, n)
 	}
 	if err := o.Validate(m.Config); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	_, seqs, err := o.calibration(tok, m.Config)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	part := prune.Shard(seqs, i, n)
 	if progress != nil {
 		progress("score", 0, len(prune.Batches(part, prune.BatchTokensFor(m.Config)))*m.Config.Layers)
 	}
-	return prune.Score(ctx, m, be, part, progress)
+	if !o.Compensate || be.Name() != "cpu" || n > GramWorkers(m.Config) {
+		sc, err := prune.Score(ctx, m, be, part, progress)
+		return sc, nil, err
+	}
+	if len(part) == 0 {
+		return prune.NewScorer(m.Config), prune.NewGrams(m.Config), nil // a part with no documents adds nothing
+	}
+	return prune.ScoreWithGrams(ctx, m, be, part, nil, progress)
 }
 
 // mergeShards merges the parts' scores, refusing parts that do not add up

@@ -46,7 +46,7 @@ func BenchmarkShardedScoring(b *testing.B) {
 				var slowest time.Duration
 				for i := 0; i < n; i++ {
 					t0 := time.Now()
-					if _, err := ScoreShard(context.Background(), m, tok, model.CPU{}, o, i, n, nil); err != nil {
+					if _, _, err := ScoreShard(context.Background(), m, tok, model.CPU{}, o, i, n, nil); err != nil {
 						b.Fatal(err)
 					}
 					slowest = max(slowest, time.Since(t0))

@@ -5,6 +5,7 @@ import (
 	"context"
 	"math"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -62,9 +63,12 @@ func TestShardedJobWritesTheSameExpert(t *testing.T) {
 	const n = 3
 	var parts []*prune.Scorer
 	for i := 0; i < n; i++ {
-		p, err := ScoreShard(ctx, m, tok, model.CPU{}, o, i, n, nil)
+		p, gs, err := ScoreShard(ctx, m, tok, model.CPU{}, o, i, n, nil)
 		if err != nil {
 			t.Fatal(err)
+		}
+		if gs != nil {
+			t.Fatalf("part %d kept Gram matrices for a job without the refit", i)
 		}
 		if p.Docs() == 0 {
 			t.Fatalf("part %d of %d scored no documents: the test needs every part busy", i, n)
@@ -83,7 +87,7 @@ func TestShardedJobWritesTheSameExpert(t *testing.T) {
 	}
 	other := o
 	other.MaxDocs = 4 // another calibration set
-	p, err := ScoreShard(ctx, m, tok, model.CPU{}, other, 0, 1, nil)
+	p, _, err := ScoreShard(ctx, m, tok, model.CPU{}, other, 0, 1, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -91,8 +95,119 @@ func TestShardedJobWritesTheSameExpert(t *testing.T) {
 	if _, err := Plan(ctx, folder, m, tok, model.CPU{}, so, nil); err == nil {
 		t.Fatal("scores of another calibration set were taken")
 	}
-	if _, err := ScoreShard(ctx, m, tok, model.CPU{}, o, 3, 3, nil); err == nil {
+	if _, _, err := ScoreShard(ctx, m, tok, model.CPU{}, o, 3, 3, nil); err == nil {
 		t.Fatal("part 3 of 3 was scored")
+	}
+}
+
+// TestShardedRefitSolvesFromTheParts: with the refit on, each part keeps
+// its Gram matrices; saved, added up and given to the job with the parts'
+// scores they make the refit only solve (no pass of its own), and the
+// expert is the one-engine expert: the same kept units, and every refitted
+// weight the same up to the order of the float additions (within one step
+// of the stored bf16, nearly all bit for bit).
+func TestShardedRefitSolvesFromTheParts(t *testing.T) {
+	folder, m, tok := openSynth(t)
+	ctx := context.Background()
+	o := Options{Language: "de", Domain: "law", Ratio: 0.3, Format: "zip", MaxTokens: 48, MaxDocs: 9, Compensate: true}
+	one, err := Plan(ctx, folder, m, tok, model.CPU{}, o, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := one.Compensate(ctx, model.CPU{}, one.scored.seqs, nil); err != nil {
+		t.Fatal(err)
+	}
+
+	const n = 3
+	var parts []*prune.Scorer
+	sum := prune.NewGrams(m.Config)
+	for i := 0; i < n; i++ {
+		p, gs, err := ScoreShard(ctx, m, tok, model.CPU{}, o, i, n, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if gs == nil {
+			t.Fatalf("part %d of a refitting job kept no Gram matrices", i)
+		}
+		var b bytes.Buffer
+		if err := gs.Save(&b); err != nil {
+			t.Fatal(err)
+		}
+		if err := sum.Add(&b); err != nil {
+			t.Fatal(err)
+		}
+		parts = append(parts, p)
+	}
+	so := o
+	so.Scores, so.Grams = parts, sum
+	split, err := Plan(ctx, folder, m, tok, model.CPU{}, so, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := split.Compensate(ctx, model.CPU{}, split.scored.seqs, nil); err != nil {
+		t.Fatal(err)
+	}
+	if split.Slicer.Refit.PassSeconds != 0 || split.Result.Refit != "from scoring" {
+		t.Fatalf("the split job's refit took a pass of its own (%.3f s, %q) though the parts kept the matrices", split.Slicer.Refit.PassSeconds, split.Result.Refit)
+	}
+	if one.Result.Refit != "from scoring" {
+		t.Fatalf("the one-engine job's refit: %q, want it from the scoring pass's matrices (a temporary file)", one.Result.Refit)
+	}
+	for l := range one.Plan.KeepFFN {
+		if !slices.Equal(one.Plan.KeepFFN[l], split.Plan.KeepFFN[l]) || !slices.Equal(one.Plan.KeepGroups[l], split.Plan.KeepGroups[l]) {
+			t.Fatalf("layer %d: the split job keeps other units", l)
+		}
+	}
+	open := func(j *Job) *model.Model {
+		t.Helper()
+		var buf bytes.Buffer
+		if err := j.Write(ctx, &buf); err != nil {
+			t.Fatal(err)
+		}
+		zf, err := source.OpenZip(&source.Bytes{B: buf.Bytes(), Path: "e.zip"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		em, _, err := Open(zf)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return em
+	}
+	a, b := open(one), open(split)
+	same, total := 0, 0
+	for l := 0; l < m.Config.Layers; l++ {
+		la, err := a.LoadLayer(l)
+		if err != nil {
+			t.Fatal(err)
+		}
+		lb, err := b.LoadLayer(l)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, w := range [][2]*model.Weight{{la.O, lb.O}, {la.Down, lb.Down}} {
+			x, y := w[0].F32(), w[1].F32()
+			if len(x) != len(y) {
+				t.Fatalf("layer %d %s: %d weights against %d", l, w[0].Name, len(x), len(y))
+			}
+			for i := range x {
+				if x[i] == y[i] {
+					same++
+				} else if d := math.Abs(float64(x[i] - y[i])); d > math.Abs(float64(x[i]))/128+1e-30 {
+					t.Fatalf("layer %d %s[%d]: %g split, %g from one engine: more than a bf16 step apart", l, w[0].Name, i, y[i], x[i])
+				}
+				total++
+			}
+		}
+	}
+	t.Logf("refitted weights bit for bit the same: %d of %d", same, total)
+	if same < total*99/100 {
+		t.Fatalf("only %d of %d refitted weights are the same bit for bit", same, total)
+	}
+
+	so.Grams = prune.NewGrams(m.Config) // matrices of no tokens
+	if _, err := Plan(ctx, folder, m, tok, model.CPU{}, so, nil); err == nil || !strings.Contains(err.Error(), "Gram matrices") {
+		t.Fatalf("matrices of other tokens: error %v, want one naming the Gram matrices", err)
 	}
 }
 

@@ -250,11 +250,7 @@ func pruneCall(opts js.Value, onProgress js.Value) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	shards, err := readShards(opts)
-	if err != nil {
-		return nil, err
-	}
-	if o.Scores, err = s.LoadScores(shards); err != nil {
+	if o.Scores, o.Grams, err = readShards(s, opts); err != nil {
 		return nil, err
 	}
 	ctx, done := st.job()

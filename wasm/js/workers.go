@@ -7,6 +7,8 @@ import (
 	"syscall/js"
 
 	"github.com/cusprun/cusprun/core/job"
+	"github.com/cusprun/cusprun/core/prune"
+	"github.com/cusprun/cusprun/wasm/js/app"
 )
 
 // The calls that split a CPU job over several workers: the page runs this
@@ -38,23 +40,22 @@ func scoreShardCall(a []js.Value) (any, error) {
 }
 
 // readShards reads options.shards, the parts scoreShard returned, when
-// the page gives them.
-func readShards(opts js.Value) ([][]byte, error) {
+// the page gives them: the scores and the sum of their Gram matrices. Each
+// part is copied out of JavaScript only when its turn comes.
+func readShards(s *app.Session, opts js.Value) ([]*prune.Scorer, *prune.Grams, error) {
 	list := opts.Get("shards")
 	if list.Type() != js.TypeObject {
-		return nil, nil
+		return nil, nil, nil
 	}
-	var out [][]byte
-	for i := 0; i < list.Get("length").Int(); i++ {
+	return s.LoadScores(list.Get("length").Int(), func(i int) ([]byte, error) {
 		u := list.Index(i)
 		if u.Type() != js.TypeObject || !u.InstanceOf(js.Global().Get("Uint8Array")) {
 			return nil, fmt.Errorf("part %d of the scores is not a Uint8Array", i)
 		}
 		b := make([]byte, u.Get("length").Int())
 		js.CopyBytesToGo(b, u)
-		out = append(out, b)
-	}
-	return out, nil
+		return b, nil
+	})
 }
 
 // evaluateShardCall: (options, {maxDocs, maxTokens}, index, count, onProgress)

@@ -9,6 +9,7 @@ package app
 import (
 	"bytes"
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -50,9 +51,10 @@ type Description struct {
 	MaxPos    int      `json:"maxPos"`
 	Files     []string `json:"files"`
 	Tokenizer string   `json:"tokenizer"`
-	// GramsInMemory: one CPU worker's scoring pass keeps the refit's Gram
-	// matrices in memory (job.GramsInMemory), so the refit only solves.
-	GramsInMemory bool `json:"gramsInMemory"`
+	// GramWorkers: a CPU job split over at most this many workers keeps
+	// the scoring pass's Gram matrices in memory (job.GramWorkers), so the
+	// refit only solves; 0: the refit takes a pass of its own.
+	GramWorkers int `json:"gramWorkers"`
 }
 
 // Result is the job's summary plus the download's name and the size of
@@ -90,7 +92,7 @@ func Open(folder source.Folder) (*Session, Description, error) {
 	c := m.Config
 	d := Description{Family: c.Family, Format: m.Format, DType: m.DType.String(), Params: prune.Count(c).Total,
 		Layers: c.Layers, Hidden: c.Hidden, FFN: c.FFN, Heads: c.Heads, KVHeads: c.KVHeads, HeadDim: c.HeadDim,
-		Vocab: c.Vocab, MaxPos: c.MaxPos, Files: folder.Names(), Tokenizer: tok.Name(), GramsInMemory: job.GramsInMemory(c)}
+		Vocab: c.Vocab, MaxPos: c.MaxPos, Files: folder.Names(), Tokenizer: tok.Name(), GramWorkers: job.GramWorkers(c)}
 	return &Session{folder: folder, m: m, tok: tok, be: model.CPU{}}, d, nil
 }
 
@@ -333,36 +335,68 @@ func (s *Session) Tokenize(text string) []int {
 }
 
 // ScoreShard scores part i of n of the job's calibration text (the page
-// runs one part in each of n CPU workers) and returns the scores as bytes
-// (prune.Scorer.Save) for the worker that prunes: its Prune takes all n
-// in Options.Scores.
+// runs one part in each of n CPU workers) and returns it as bytes for the
+// worker that prunes (LoadScores, then Prune with Options.Scores): an
+// 8-byte little-endian length, the scores (prune.Scorer.Save), then the
+// part's Gram matrices (prune.Grams.Save) when it kept them for the
+// refit (job.ScoreShard), nothing otherwise.
 func (s *Session) ScoreShard(ctx context.Context, o Options, i, n int, progress prune.Progress) ([]byte, error) {
 	if o.Format == "" {
 		o.Format = "zip"
 	}
-	sc, err := job.ScoreShard(ctx, s.m, s.tok, s.be, o, i, n, progress)
+	sc, gs, err := job.ScoreShard(ctx, s.m, s.tok, s.be, o, i, n, progress)
 	if err != nil {
 		return nil, err
 	}
-	var buf bytes.Buffer
-	if err := sc.Save(&buf); err != nil {
+	var scores, buf bytes.Buffer
+	if err := sc.Save(&scores); err != nil {
 		return nil, err
+	}
+	buf.Write(binary.LittleEndian.AppendUint64(nil, uint64(scores.Len())))
+	buf.Write(scores.Bytes())
+	if gs != nil {
+		if err := gs.Save(&buf); err != nil {
+			return nil, err
+		}
 	}
 	return buf.Bytes(), nil
 }
 
-// LoadScores reads the parts ScoreShard returned, in order, for
-// Options.Scores.
-func (s *Session) LoadScores(parts [][]byte) ([]*prune.Scorer, error) {
-	out := make([]*prune.Scorer, len(parts))
-	for i, b := range parts {
-		sc, err := prune.LoadScorer(bytes.NewReader(b), s.m.Config)
+// LoadScores reads the n parts ScoreShard returned, in order, asking
+// part for each in turn so that only one part's bytes need be held at a
+// time: the scores for Options.Scores, and the sum of the parts' Gram
+// matrices for Options.Grams (nil unless every part kept them).
+func (s *Session) LoadScores(n int, part func(i int) ([]byte, error)) ([]*prune.Scorer, *prune.Grams, error) {
+	out := make([]*prune.Scorer, n)
+	var grams *prune.Grams
+	withGrams := 0
+	for i := range n {
+		b, err := part(i)
 		if err != nil {
-			return nil, fmt.Errorf("part %d of the scores: %w", i, err)
+			return nil, nil, err
 		}
-		out[i] = sc
+		if len(b) < 8 || binary.LittleEndian.Uint64(b) > uint64(len(b)-8) {
+			return nil, nil, fmt.Errorf("part %d of the scores: %d bytes, not a part that scoreShard wrote", i, len(b))
+		}
+		k := 8 + int(binary.LittleEndian.Uint64(b))
+		if out[i], err = prune.LoadScorer(bytes.NewReader(b[8:k]), s.m.Config); err != nil {
+			return nil, nil, fmt.Errorf("part %d of the scores: %w", i, err)
+		}
+		if k == len(b) {
+			continue // no Gram matrices in this part
+		}
+		if grams == nil {
+			grams = prune.NewGrams(s.m.Config)
+		}
+		if err := grams.Add(bytes.NewReader(b[k:])); err != nil {
+			return nil, nil, fmt.Errorf("part %d of the scores: %w", i, err)
+		}
+		withGrams++
 	}
-	return out, nil
+	if withGrams < n {
+		grams = nil // the refit takes its own pass
+	}
+	return out, grams, nil
 }
 
 // EvaluateShard measures part i of n of Evaluate's held-out text on the

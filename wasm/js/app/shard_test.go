@@ -3,6 +3,8 @@ package app
 import (
 	"bytes"
 	"context"
+	"encoding/binary"
+	"slices"
 	"math"
 	"testing"
 
@@ -54,8 +56,11 @@ func TestWorkersMakeTheSameExpert(t *testing.T) {
 	}
 	main := workers[0]
 	so := o
-	if so.Scores, err = main.LoadScores(parts); err != nil {
+	if so.Scores, so.Grams, err = main.LoadScores(n, func(i int) ([]byte, error) { return parts[i], nil }); err != nil {
 		t.Fatal(err)
+	}
+	if so.Grams != nil {
+		t.Fatal("the parts of a job without the refit brought Gram matrices")
 	}
 	if _, err := main.Prune(ctx, so, nil); err != nil {
 		t.Fatal(err)
@@ -94,7 +99,91 @@ func TestWorkersMakeTheSameExpert(t *testing.T) {
 			t.Fatalf("%s slice: three workers measured %+v, one session %+v", name, g, w)
 		}
 	}
-	if _, err := main.LoadScores([][]byte{[]byte("not scores")}); err == nil {
-		t.Fatal("garbage was read as scores")
+	for _, bad := range [][]byte{[]byte("not scores"), nil, append(binary.LittleEndian.AppendUint64(nil, 3), "abc"...)} {
+		if _, _, err := main.LoadScores(1, func(int) ([]byte, error) { return bad, nil }); err == nil {
+			t.Fatalf("%q was read as scores", bad)
+		}
+	}
+}
+
+// TestWorkersSplitTheRefit: with the refit on, each worker's part carries
+// its Gram matrices, the main one's LoadScores adds them up, and its prune
+// refits from them without a pass of its own; the expert is the one
+// session's up to the order of float additions (job's
+// TestShardedRefitSolvesFromTheParts checks the weights): the same file
+// size. A part without matrices (an older page) brings the sum none, so
+// the refit takes its own pass.
+func TestWorkersSplitTheRefit(t *testing.T) {
+	folder, err := source.OpenPath(synthModel(t, "llama"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	o := Options{Language: "de", Ratio: 0.25, Format: "zip", MaxTokens: 48, MaxDocs: 8, Compensate: true, NoEval: true}
+	one, _, err := Open(folder)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := one.Prune(ctx, o, nil); err != nil {
+		t.Fatal(err)
+	}
+	var want bytes.Buffer
+	if err := one.Export(ctx, &want); err != nil {
+		t.Fatal(err)
+	}
+	const n = 3
+	parts := make([][]byte, n)
+	var main *Session
+	for i := range parts {
+		w, _, err := Open(folder)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if i == 0 {
+			main = w
+		}
+		if parts[i], err = w.ScoreShard(ctx, o, i, n, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	so := o
+	asked := 0
+	if so.Scores, so.Grams, err = main.LoadScores(n, func(i int) ([]byte, error) { asked++; return parts[i], nil }); err != nil {
+		t.Fatal(err)
+	}
+	if so.Grams == nil || asked != n {
+		t.Fatalf("the parts of a refitting job brought no Gram matrices (%d parts asked for)", asked)
+	}
+	res, err := main.Prune(ctx, so, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Seconds["compensate"] <= 0 {
+		t.Fatalf("the split job did not refit (%v)", res.Seconds)
+	}
+	if res.Refit != "from scoring" {
+		t.Fatalf("the split job's refit: %q, want it to solve from the scoring pass's matrices", res.Refit)
+	}
+	var got bytes.Buffer
+	if err := main.Export(ctx, &got); err != nil {
+		t.Fatal(err)
+	}
+	if got.Len() != want.Len() {
+		t.Fatalf("the split expert has %d bytes, one session's %d", got.Len(), want.Len())
+	}
+	diff := 0
+	for i := range got.Bytes() {
+		if got.Bytes()[i] != want.Bytes()[i] {
+			diff++
+		}
+	}
+	t.Logf("bytes that differ from one session's expert: %d of %d", diff, got.Len())
+
+	// An older part without matrices: LoadScores gives none.
+	old := slices.Clone(parts)
+	k := 8 + int(binary.LittleEndian.Uint64(old[1]))
+	old[1] = old[1][:k]
+	if _, g, err := main.LoadScores(n, func(i int) ([]byte, error) { return old[i], nil }); err != nil || g != nil {
+		t.Fatalf("a part without matrices: %v, %v; want the scores and no matrices", g, err)
 	}
 }
