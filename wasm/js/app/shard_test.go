@@ -4,8 +4,8 @@ import (
 	"bytes"
 	"context"
 	"encoding/binary"
-	"slices"
 	"math"
+	"slices"
 	"testing"
 
 	"github.com/cusprun/cusprun/core/job"
