@@ -92,7 +92,6 @@ async function once(n) {
     }),
     eval: res && res.eval,
     parts_ms: await page.evaluate(() => Team.took), // when each worker's part was back
-    parts_ms: await page.evaluate(() => Team.took), // when each worker's part was back
     params: res && [res.params_before, res.params_after], calibration: res && res.calibration,
     // the main worker's (each helper holds about as much)
     peak_wasm_memory_MiB: +(peak.wasm / 2 ** 20).toFixed(1),

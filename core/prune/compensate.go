@@ -73,7 +73,18 @@ type CompensateOptions struct {
 	// reads them instead of running the calibration text through the
 	// model again (not with Pool or Aware, which take the second pass).
 	Grams *Grams
+	// Part and Parts, with Parts above 1, refit only the layers l with
+	// l % Parts == Part; the others are only run through (as they must
+	// be, to reach the next ones). Parts refitted by separate engines and
+	// added up (NewCompensation, Compensation.Add) are, bit for bit, the
+	// refit of every layer by one engine: each layer's matrices are summed
+	// over the same tokens in the same order. The page's CPU workers
+	// split the refit of models too large for its in-memory matrices so.
+	Part, Parts int
 }
+
+// mine says the options ask for layer l's refit.
+func (o CompensateOptions) mine(l int) bool { return o.Parts <= 1 || l%o.Parts == o.Part }
 
 // DefaultRidge is the ridge λ relative to the mean diagonal of G_KK.
 const DefaultRidge = 1e-2
@@ -88,6 +99,11 @@ type Compensation struct {
 	}
 	off     int64
 	tensors map[compKey]storedWeight
+	// layers are the layers this refit covered (every one, unless it is
+	// one part of several: CompensateOptions.Parts); tokens the
+	// calibration tokens it was fitted on.
+	layers []bool
+	tokens int
 	// PassSeconds is the time of the layer-by-layer forward pass with the
 	// Gram accumulation, SolveSeconds that of the refits (and reselection).
 	// GramSeconds is the part of PassSeconds spent on the Gram matrices.
@@ -118,10 +134,13 @@ func Compensate(ctx context.Context, m *model.Model, be model.Backend, seqs [][]
 	if len(plan.KeepFFN) != c.Layers || len(plan.KeepGroups) != c.Layers {
 		return nil, fmt.Errorf("compensation: the plan has %d layers, the model %d", len(plan.KeepFFN), c.Layers)
 	}
-	comp := &Compensation{plan: plan, spill: opt.Spill, tensors: map[compKey]storedWeight{}}
+	if opt.Parts > 1 && (opt.Part < 0 || opt.Part >= opt.Parts) {
+		return nil, fmt.Errorf("compensation: part %d of %d: no such part", opt.Part, opt.Parts)
+	}
+	comp := &Compensation{plan: plan, spill: opt.Spill, tensors: map[compKey]storedWeight{}, layers: make([]bool, c.Layers)}
 	reselecting := opt.Pool > 1 && opt.Scores != nil
 	if opt.Grams != nil && !reselecting && !opt.Aware {
-		if err := comp.fromGrams(ctx, m, opt.Grams, opt.Ridge, progress); err != nil {
+		if err := comp.fromGrams(ctx, m, opt.Grams, opt, progress); err != nil {
 			return nil, err
 		}
 		return comp, nil
@@ -132,6 +151,7 @@ func Compensate(ctx context.Context, m *model.Model, be model.Backend, seqs [][]
 	}
 	defer cb.free(be)
 	states, docs, spans, tokens := cb.states, cb.docs, cb.spans, cb.tokens
+	comp.tokens = tokens
 	prep, _ := be.(model.Preparer)
 	for l := 0; l < c.Layers; l++ {
 		L, err := m.LoadLayer(l)
@@ -141,6 +161,25 @@ func Compensate(ctx context.Context, m *model.Model, be model.Backend, seqs [][]
 		if prep != nil {
 			prep.Prepare(L)
 		}
+		if !opt.mine(l) {
+			// Another part's layer: only run through it, with the same
+			// arithmetic as the refitted layers (inputs only).
+			for i, s := range states {
+				if err := ctx.Err(); err != nil {
+					return nil, err
+				}
+				st := model.NewStats(L, c.HeadDim, docs[i])
+				st.InputsOnly = true
+				if err := be.Layer(s, L, st); err != nil {
+					return nil, fmt.Errorf("compensation, layer %d: %w", l, err)
+				}
+				if progress != nil {
+					progress("compensate", l*len(states)+i+1, c.Layers*len(states))
+				}
+			}
+			continue
+		}
+		comp.layers[l] = true
 		t0 := time.Now()
 		qr := dims(keptHeads(plan.KeepGroups[l], c.Group()), c.HeadDim)
 		// The reselection reads the whole FFN matrix; otherwise each holds
@@ -217,15 +256,21 @@ func Compensate(ctx context.Context, m *model.Model, be model.Backend, seqs [][]
 
 // fromGrams refits every layer from Gram matrices kept by the scoring
 // pass: the same matrices the pass above accumulates, so the same weights.
-func (c *Compensation) fromGrams(ctx context.Context, m *model.Model, gs *Grams, ridge float64, progress Progress) error {
+func (c *Compensation) fromGrams(ctx context.Context, m *model.Model, gs *Grams, opt CompensateOptions, progress Progress) error {
 	cfg := m.Config
+	ridge := opt.Ridge
 	if len(gs.layers) != cfg.Layers {
 		return fmt.Errorf("compensation: the Gram matrices are of %d layers, the model has %d", len(gs.layers), cfg.Layers)
 	}
+	c.tokens = gs.Tokens()
 	for l := 0; l < cfg.Layers; l++ {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
+		if !opt.mine(l) {
+			continue
+		}
+		c.layers[l] = true
 		L, err := m.LoadLayer(l)
 		if err != nil {
 			return err

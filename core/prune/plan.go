@@ -294,3 +294,33 @@ func (p *Plan) Pruned() (ffn, groups []int) {
 	}
 	return
 }
+
+// PlanFor is the plan that keeps these units of a model of config c, as
+// another engine's Plan lists them (its KeepFFN and KeepGroups: the page
+// hands the main worker's plan to the workers that share its refit),
+// checked against c: one ascending list per layer, within the layer's
+// widths, at least one unit kept.
+func PlanFor(c *model.Config, keepFFN, keepGroups [][]int) (*Plan, error) {
+	if len(keepFFN) != c.Layers || len(keepGroups) != c.Layers {
+		return nil, fmt.Errorf("the plan has %d and %d layers of kept units, the model %d", len(keepFFN), len(keepGroups), c.Layers)
+	}
+	for l := 0; l < c.Layers; l++ {
+		for _, u := range []struct {
+			what string
+			keep []int
+			n    int
+		}{{"FFN neurons", keepFFN[l], c.FFNAt(l)}, {"attention groups", keepGroups[l], c.KVHeadsAt(l)}} {
+			if len(u.keep) == 0 {
+				return nil, fmt.Errorf("the plan keeps no %s in layer %d", u.what, l)
+			}
+			for i, k := range u.keep {
+				if k < 0 || k >= u.n || (i > 0 && k <= u.keep[i-1]) {
+					return nil, fmt.Errorf("the plan's kept %s of layer %d are not ascending indices below %d", u.what, l, u.n)
+				}
+			}
+		}
+	}
+	p := &Plan{KeepFFN: keepFFN, KeepGroups: keepGroups, From: c}
+	p.To = p.config()
+	return p, nil
+}
