@@ -334,8 +334,9 @@ class Progress {
     if (this.measure && isFinite(this.expect.score) && this.evalRatio) this.expect.evaluate = this.expect.score * this.evalRatio;
     // where the scoring pass kept the Gram matrices the refit only solves
     // (about a tenth of scoring); its own pass costs about what scoring
-    // does, plus the solves, on the main worker alone, so n workers'
-    // scoring is n times shorter than it
+    // does, plus the solves, in each worker (each runs all the text
+    // through, and refits every n-th layer), so n workers' scoring is n
+    // times shorter than it; the measured rate takes over once it starts
     const cp = this.rows.compensate;
     if (this.compensate && cp.f > 0 && !cp.end) this.expect.compensate = ((cp.lastAt - cp.start) / 1000) / cp.f;
     else if (this.compensate && !cp.start && isFinite(this.expect.score)) this.expect.compensate = this.expect.score * (this.onePass ? 0.1 : 1.5 * (this.workers || 1));
@@ -641,9 +642,21 @@ async function runJob() {
       // prunes from all the parts (its own progress starts at 'select')
       prog.rows.score.note = `${n} workers`;
       prog.workers = n;
-      if (o.compensate && !prog.onePass) prog.rows.compensate.note = 'on one worker';
+      // where the matrices do not fit, each worker refits every n-th layer
+      // after the main one has planned (the same weights to the bit)
+      // (?refitapart=1 takes that route for any model)
+      if (params.get('refitapart') === '1') prog.onePass = false;
+      const refitApart = o.compensate && !prog.onePass;
+      if (o.compensate) prog.rows.compensate.note = `${n} workers`;
       const shards = await team.split(n, state.files, null, 'scoreShard', [o], onProgress);
-      res = await engine.call('prune', { ...o, shards }, (p, d, t) => { if (p !== 'prepare' && p !== 'score') onProgress(p, d, t); });
+      res = await engine.call('prune', { ...o, shards, refitApart }, (p, d, t) => { if (p !== 'prepare' && p !== 'score') onProgress(p, d, t); });
+      if (res.refit === 'apart') {
+        prog.update('compensate', 0, 1);
+        const t0 = performance.now();
+        const plan = { keep_ffn: res.plan.keep_ffn, keep_groups: res.plan.keep_groups };
+        const parts = await team.split(n, state.files, null, 'refitShard', [o, plan], onProgress);
+        Object.assign(res, await engine.call('useRefit', parts, (performance.now() - t0) / 1000));
+      }
     } else {
       res = await engine.call('prune', o, onProgress);
     }

@@ -164,11 +164,14 @@ for (const engine of ['webgpu', 'cpu']) {
 // each worker's part also carries its Gram matrices, summed by the main
 // one, so the refit only solves: the same kept units, the weights up to
 // the order of float additions (a few bytes in a thousand at most), logits
-// within rounding. Both measure the same perplexities.
-test('the CPU engine split over 3 workers writes and measures what one worker does', { skip, timeout: 4 * JOB_TIMEOUT }, async () => {
+// within rounding. Where the matrices would not fit (forced here with
+// ?refitapart=1) each worker refits every third layer in a pass of its
+// own: one worker's expert byte for byte. All measure the same
+// perplexities.
+test('the CPU engine split over 3 workers writes and measures what one worker does', { skip, timeout: 5 * JOB_TIMEOUT }, async () => {
   const runs = {};
-  for (const [key, n, compensate] of [['1', 1, true], ['3', 3, true], ['3-plain', 3, false]]) {
-    const page = await open('cpu', { workers: String(n), gentokens: '4' });
+  for (const [key, n, compensate, extra] of [['1', 1, true], ['3', 3, true], ['3-plain', 3, false], ['3-apart', 3, true, { refitapart: '1' }]]) {
+    const page = await open('cpu', { workers: String(n), gentokens: '4', ...extra });
     assert.match(await page.locator('#engine').textContent(), n > 1 ? /3 background workers/ : /one background worker/);
     await loadModel(page, models.llama);
     runs[key] = await pruneGerman(page, 'cpu', `workers-${key}`, { compensate });
@@ -177,6 +180,10 @@ test('the CPU engine split over 3 workers writes and measures what one worker do
   }
   const one = runs['1'], three = runs['3'];
   sameAsCLI(models.llama, runs['3-plain'], 'workers-3-plain', {}, { compensate: false });
+  // the route for models whose matrices do not fit: every worker refits
+  // every third layer, joined by the main one: one worker's bytes exactly
+  assert.equal(runs['3-apart'].result.refit, 'own pass, 3 parts', 'the refit was not split over the workers');
+  assert.ok(fs.readFileSync(runs['3-apart'].file).equals(fs.readFileSync(one.file)), 'three workers refitting a part of the layers each wrote another expert than one worker');
   assert.deepEqual(three.result.plan, one.result.plan, 'three workers kept other units than one');
   const a = fs.readFileSync(one.file), b = fs.readFileSync(three.file);
   assert.equal(b.length, a.length, 'three workers wrote an expert of another size');

@@ -2,11 +2,13 @@ package job
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"time"
 
 	"github.com/cusprun/cusprun/core/model"
 	"github.com/cusprun/cusprun/core/prune"
+	"github.com/cusprun/cusprun/core/tokenizer"
 )
 
 // Compensate refits the planned expert's o_proj and down_proj by least
@@ -71,7 +73,60 @@ func (j *Job) compensateIfAsked(ctx context.Context, be model.Backend, progress 
 	if !j.Options.Compensate || j.Slicer.Refit != nil {
 		return nil
 	}
+	if j.Options.RefitApart {
+		j.Result.Refit = "apart" // RefitPart and UseRefit do it
+		return nil
+	}
 	return j.Compensate(ctx, be, j.scored.seqs, progress)
+}
+
+// RefitPart refits part i of n of the layers of plan (every n-th layer:
+// prune.CompensateOptions.Parts) on the job's calibration sequences, all
+// of them: n engines that each refit a part, joined by UseRefit, make the
+// refit one engine makes, bit for bit. The page's CPU workers share the
+// refit of a model too large for the in-memory matrices so (Options.RefitApart).
+func RefitPart(ctx context.Context, m *model.Model, tok *tokenizer.Tokenizer, be model.Backend, o Options, plan *prune.Plan, i, n int, progress prune.Progress) (*prune.Compensation, error) {
+	o.Defaults()
+	if n < 1 || i < 0 || i >= n {
+		return nil, fmt.Errorf("part %d of %d: no such part", i, n)
+	}
+	if err := o.Validate(m.Config); err != nil {
+		return nil, err
+	}
+	_, seqs, err := o.calibration(tok, m.Config)
+	if err != nil {
+		return nil, err
+	}
+	opt := prune.CompensateOptions{Part: i, Parts: n}
+	if f, err := os.CreateTemp("", "cusprun-refit-*"); err == nil {
+		os.Remove(f.Name()) // as in Compensate
+		opt.Spill = f
+	}
+	if progress != nil {
+		progress("compensate", 0, 1)
+	}
+	return prune.Compensate(ctx, m, be, seqs, plan, opt, progress)
+}
+
+// UseRefit makes the job export the refit joined from its parts (a
+// prune.NewCompensation of the job's plan with every part added); seconds
+// is how long the parts took, for Result.Seconds.
+func (j *Job) UseRefit(comp *prune.Compensation, parts int, seconds float64) error {
+	if j.Result == nil || j.Result.Refit != "apart" {
+		return fmt.Errorf("this job's refit is not waiting for parts")
+	}
+	if !comp.For(j.Plan) {
+		return fmt.Errorf("the refit's parts are for another plan than the job's")
+	}
+	if err := comp.Complete(); err != nil {
+		return err
+	}
+	j.Slicer.Refit = comp
+	j.Result.Refit = fmt.Sprintf("own pass, %d parts", parts)
+	if j.Result.Seconds != nil {
+		j.Result.Seconds["compensate"] = seconds
+	}
+	return nil
 }
 
 // removesUnits says the plan removes at least one FFN neuron or attention

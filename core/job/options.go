@@ -59,6 +59,12 @@ type Options struct {
 	// (ScoreShard's, when it keeps them): the refit then needs no pass of
 	// its own. Nil when a part kept none.
 	Grams *prune.Grams `json:"-"`
+	// RefitApart leaves the refit out of Plan (Result.Refit says "apart"):
+	// the page's CPU workers then refit a part of the layers each
+	// (RefitPart) and the parts are joined into the job (UseRefit); the
+	// scoring pass keeps no Gram matrices then. The page asks for it where
+	// the matrices would not fit in memory (GramWorkers).
+	RefitApart bool `json:"refitApart"`
 }
 
 // Formats are the outputs a job writes.

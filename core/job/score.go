@@ -89,7 +89,7 @@ func Score(ctx context.Context, folder source.Folder, m *model.Model, tok *token
 	}
 	if s.Scorer == nil {
 		report("score", 0, len(prune.Batches(seqs, prune.BatchTokensFor(m.Config)))*m.Config.Layers)
-		if s.Scorer, s.grams, err = score(ctx, m, be, seqs, o.Compensate, progress); err != nil {
+		if s.Scorer, s.grams, err = score(ctx, m, be, seqs, o.Compensate && !o.RefitApart, progress); err != nil {
 			return nil, err
 		}
 		if key != "" {
@@ -215,7 +215,7 @@ func ScoreShard(ctx context.Context, m *model.Model, tok *tokenizer.Tokenizer, b
 	if progress != nil {
 		progress("score", 0, len(prune.Batches(part, prune.BatchTokensFor(m.Config)))*m.Config.Layers)
 	}
-	if !o.Compensate || be.Name() != "cpu" || n > GramWorkers(m.Config) {
+	if !o.Compensate || o.RefitApart || be.Name() != "cpu" || n > GramWorkers(m.Config) {
 		sc, err := prune.Score(ctx, m, be, part, progress)
 		return sc, nil, err
 	}

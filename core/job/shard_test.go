@@ -211,6 +211,79 @@ func TestShardedRefitSolvesFromTheParts(t *testing.T) {
 	}
 }
 
+// TestRefitApartJoinsTheParts: a job that leaves its refit apart
+// (Options.RefitApart), refitted by three engines a part of the layers
+// each (RefitPart, on the plan rebuilt from its kept units) and joined
+// (UseRefit), writes the expert of the job that refits itself, byte for
+// byte; an incomplete refit, one for another plan, and a job not waiting
+// for parts are refused.
+func TestRefitApartJoinsTheParts(t *testing.T) {
+	folder, m, tok := openSynth(t)
+	ctx := context.Background()
+	o := Options{Language: "de", Ratio: 0.3, Format: "zip", MaxTokens: 48, MaxDocs: 9, Compensate: true}
+	write := func(j *Job) []byte {
+		t.Helper()
+		var buf bytes.Buffer
+		if err := j.Write(ctx, &buf); err != nil {
+			t.Fatal(err)
+		}
+		return buf.Bytes()
+	}
+	one, err := Plan(ctx, folder, m, tok, model.CPU{}, o, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := write(one)
+	oa := o
+	oa.RefitApart = true
+	j, err := Plan(ctx, folder, m, tok, model.CPU{}, oa, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if j.Result.Refit != "apart" || j.Slicer.Refit != nil {
+		t.Fatalf("a job with its refit apart refitted (%q)", j.Result.Refit)
+	}
+	const n = 3
+	joined := prune.NewCompensation(j.Plan)
+	for i := 0; i < n; i++ {
+		p, err := prune.PlanFor(m.Config, j.Plan.KeepFFN, j.Plan.KeepGroups)
+		if err != nil {
+			t.Fatal(err)
+		}
+		part, err := RefitPart(ctx, m, tok, model.CPU{}, oa, p, i, n, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var b bytes.Buffer
+		if err := part.Save(&b); err != nil {
+			t.Fatal(err)
+		}
+		if err := joined.Add(&b); err != nil {
+			t.Fatal(err)
+		}
+		if i == 0 {
+			if err := j.UseRefit(joined, n, 1); err == nil {
+				t.Fatal("one part of three was taken as the whole refit")
+			}
+		}
+	}
+	if err := j.UseRefit(prune.NewCompensation(one.Plan), n, 1); err == nil || !strings.Contains(err.Error(), "another plan") {
+		t.Fatalf("a refit of another plan: error %v", err)
+	}
+	if err := j.UseRefit(joined, n, 1); err != nil {
+		t.Fatal(err)
+	}
+	if got := write(j); !bytes.Equal(got, want) {
+		t.Fatal("the expert refitted in parts differs from the job that refits itself")
+	}
+	if err := one.UseRefit(joined, n, 1); err == nil {
+		t.Fatal("a job that refitted itself took parts")
+	}
+	if _, err := RefitPart(ctx, m, tok, model.CPU{}, oa, j.Plan, n, n, nil); err == nil {
+		t.Fatal("part 3 of 3 was refitted")
+	}
+}
+
 // TestShardedEvaluationMatches: the parts of an evaluation, merged, give
 // the perplexities one engine measures.
 func TestShardedEvaluationMatches(t *testing.T) {

@@ -125,6 +125,9 @@ func (c *Compensation) Add(r io.Reader) error {
 	return nil
 }
 
+// For says c is a refit of plan (the slicer takes it only for that plan).
+func (c *Compensation) For(plan *Plan) bool { return c.plan == plan }
+
 // Complete says every layer of the plan is covered (by one of the parts
 // added).
 func (c *Compensation) Complete() error {

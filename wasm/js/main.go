@@ -12,6 +12,8 @@
 //	cusprun.scoreShard(options, i, n, onProgress) -> Uint8Array (part i of n of the scores; see workers.go)
 //	cusprun.evaluateShard(options, sizes, i, n, onProgress) -> part i of n of the evaluation
 //	cusprun.mergeEvaluation(parts)              -> the evaluation, as evaluate returns it
+//	cusprun.refitShard(options, plan, i, n, onProgress) -> Uint8Array (part i of n of the refit's layers)
+//	cusprun.useRefit(parts, seconds)            -> {refit, seconds}: the parts joined into the last prune
 //	cusprun.exportTo(sink, onProgress)          -> {bytes}; sink.write(Uint8Array) may return a Promise
 //	cusprun.openExpert(blob)                    -> re-opens and verifies what was written
 //	cusprun.useExpert(blob, isGGUF)             -> opens a verified expert for generate (after a restart)
@@ -309,6 +311,8 @@ func main() {
 		"scoreShard":      scoreShardCall,
 		"evaluateShard":   evaluateShardCall,
 		"mergeEvaluation": mergeEvaluationCall,
+		"refitShard":      refitShardCall,
+		"useRefit":        useRefitCall,
 		"openExpert": func(a []js.Value) (any, error) {
 			s, err := st.session()
 			if err != nil {

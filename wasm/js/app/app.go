@@ -399,6 +399,63 @@ func (s *Session) LoadScores(n int, part func(i int) ([]byte, error)) ([]*prune.
 	return out, grams, nil
 }
 
+// Kept is a plan's kept units as the page passes them back (Result.Plan's
+// keep_ffn and keep_groups).
+type Kept struct {
+	FFN    [][]int `json:"keep_ffn"`
+	Groups [][]int `json:"keep_groups"`
+}
+
+// RefitShard refits part i of n of the layers of the main worker's plan
+// (kept, as its prune returned it) on the job's calibration text (the
+// page runs one part in each of n CPU workers when the job's options
+// leave the refit apart) and returns it as bytes for UseRefit.
+func (s *Session) RefitShard(ctx context.Context, o Options, kept Kept, i, n int, progress prune.Progress) ([]byte, error) {
+	if o.Format == "" {
+		o.Format = "zip"
+	}
+	plan, err := prune.PlanFor(s.m.Config, kept.FFN, kept.Groups)
+	if err != nil {
+		return nil, err
+	}
+	comp, err := job.RefitPart(ctx, s.m, s.tok, s.be, o, plan, i, n, progress)
+	if err != nil {
+		return nil, err
+	}
+	var buf bytes.Buffer
+	if err := comp.Save(&buf); err != nil {
+		return nil, err
+	}
+	return buf.Bytes(), nil
+}
+
+// UseRefit joins the n parts RefitShard returned (asking part for each in
+// turn) into the last prune's refit, so that Export writes the refitted
+// weights; seconds is how long the parts took. It returns how the refit
+// was made and the job's phase times.
+func (s *Session) UseRefit(n int, part func(i int) ([]byte, error), seconds float64) (*Result, error) {
+	j := s.lastJob()
+	if j == nil {
+		return nil, ErrNoPlan
+	}
+	comp := prune.NewCompensation(j.Plan)
+	for i := range n {
+		b, err := part(i)
+		if err != nil {
+			return nil, err
+		}
+		if err := comp.Add(bytes.NewReader(b)); err != nil {
+			return nil, fmt.Errorf("part %d of the refit: %w", i, err)
+		}
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err := j.UseRefit(comp, n, seconds); err != nil {
+		return nil, err
+	}
+	return &Result{Result: j.Result}, nil
+}
+
 // EvaluateShard measures part i of n of Evaluate's held-out text on the
 // dense model and the expert (opened by OpenExpert or UseExpert): the
 // page's n CPU workers measure one part each and MergeEvaluation joins

@@ -187,3 +187,71 @@ func TestWorkersSplitTheRefit(t *testing.T) {
 		t.Fatalf("a part without matrices: %v, %v; want the scores and no matrices", g, err)
 	}
 }
+
+// TestWorkersRefitALayerEach: the route for models whose matrices do not
+// fit in memory: the main session plans with the refit apart, three
+// sessions refit every third layer of its plan (as the page passes it
+// back), and the joined refit exports one session's expert byte for byte.
+func TestWorkersRefitALayerEach(t *testing.T) {
+	folder, err := source.OpenPath(synthModel(t, "llama"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	o := Options{Language: "de", Ratio: 0.25, Format: "zip", MaxTokens: 48, MaxDocs: 8, Compensate: true, NoEval: true}
+	one, _, err := Open(folder)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := one.Prune(ctx, o, nil); err != nil {
+		t.Fatal(err)
+	}
+	var want bytes.Buffer
+	if err := one.Export(ctx, &want); err != nil {
+		t.Fatal(err)
+	}
+	const n = 3
+	sessions := make([]*Session, n)
+	for i := range sessions {
+		if sessions[i], _, err = Open(folder); err != nil {
+			t.Fatal(err)
+		}
+	}
+	main := sessions[0]
+	ao := o
+	ao.RefitApart = true
+	res, err := main.Prune(ctx, ao, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Refit != "apart" {
+		t.Fatalf("the prune with the refit apart says %q", res.Refit)
+	}
+	kept := Kept{FFN: res.Plan.KeepFFN, Groups: res.Plan.KeepGroups}
+	parts := make([][]byte, n)
+	for i, s := range sessions {
+		if parts[i], err = s.RefitShard(ctx, o, kept, i, n, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := main.UseRefit(2, func(i int) ([]byte, error) { return parts[i+1], nil }, 1); err == nil {
+		t.Fatal("the refit without its first part (layer 0) was taken")
+	}
+	got, err := main.UseRefit(n, func(i int) ([]byte, error) { return parts[i], nil }, 1.5)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Refit != "own pass, 3 parts" || got.Seconds["compensate"] != 1.5 {
+		t.Fatalf("the joined refit says %q, %v", got.Refit, got.Seconds)
+	}
+	var out bytes.Buffer
+	if err := main.Export(ctx, &out); err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(out.Bytes(), want.Bytes()) {
+		t.Fatal("the expert refitted a layer per worker differs from one session's")
+	}
+	if _, err := sessions[1].RefitShard(ctx, o, Kept{FFN: kept.FFN[:1], Groups: kept.Groups}, 0, n, nil); err == nil {
+		t.Fatal("a plan of the wrong number of layers was refitted")
+	}
+}
