@@ -339,7 +339,19 @@ class Progress {
     // times shorter than it; the measured rate takes over once it starts
     const cp = this.rows.compensate;
     if (this.compensate && cp.f > 0 && !cp.end) this.expect.compensate = ((cp.lastAt - cp.start) / 1000) / cp.f;
-    else if (this.compensate && !cp.start && isFinite(this.expect.score)) this.expect.compensate = this.expect.score * (this.onePass ? 0.1 : 1.5 * (this.workers || 1));
+    else if (this.compensate && !cp.start && isFinite(this.expect.score)) {
+      const n = this.workers || 1, est = this.estimate;
+      if (est && est.score_macs > 0) {
+        // multiply-adds at scoring's measured rate per worker: the matrices
+        // kept by scoring leave the solves (the main worker's); a pass of
+        // its own is the forward in every worker and, split over them,
+        // the Gram sums and solves
+        const [fwd, grams, solves] = est.refit_macs;
+        const rate = est.score_macs / n / this.expect.score;
+        const macs = this.onePass ? solves : fwd + (grams + solves) / n;
+        this.expect.compensate = macs / rate;
+      } else this.expect.compensate = this.expect.score * (this.onePass ? 0.1 : 1.5 * n);
+    }
     const ex = this.rows.export;
     if (ex.end) this.expect.export = (ex.end - ex.start) / 1000;
     else if (ex.f > 0) this.expect.export = ((ex.lastAt - ex.start) / 1000) / ex.f;
@@ -624,6 +636,8 @@ async function runJob() {
   current = job;
   const prog = new Progress(measure, o.compensate);
   job.prog = prog;
+  // the job's size, so that the refit's estimate is there before it starts
+  try { prog.estimate = await engine.call('estimate', o); } catch { prog.estimate = null; }
   prog.costs(1, state.desc.params * (1 - o.ratio) * bytesPerParam(state.desc.dtype, o.format, o.quant));
   stallStart();
   const onProgress = (phase, done, total) => prog.update(phase, done, total);

@@ -1,6 +1,12 @@
 package job
 
-import "github.com/cusprun/cusprun/core/model"
+import (
+	"math"
+
+	"github.com/cusprun/cusprun/core/model"
+	"github.com/cusprun/cusprun/core/prune"
+	"github.com/cusprun/cusprun/core/tokenizer"
+)
 
 // Why a budget: evaluation measures two models (the dense one and the
 // expert) and computes the full-vocabulary head at every position, which
@@ -62,4 +68,43 @@ func EvalSize(c *model.Config, calibTokens, maxTokens, slices int) (docs, tokens
 	tokens = min(maxTokens, max(32, b/4))
 	docs = max(1, b/slices/max(tokens, 1))
 	return docs, tokens
+}
+
+// RefitMACs is the refit's multiply-adds for a plan on tokens calibration
+// tokens (prune.LayerRefitMACs summed over the layers): the forward pass,
+// the Gram sums, the solves. With plan nil it is estimated before
+// selection for a ratio, as if every layer lost that share of its FFN
+// neurons and query heads.
+func RefitMACs(c *model.Config, plan *prune.Plan, ratio float64, tokens int) [3]int64 {
+	var out [3]int64
+	for l := 0; l < c.Layers; l++ {
+		var kf, kq int
+		if plan != nil {
+			kf = len(plan.KeepFFN[l])
+			kq = len(plan.KeepGroups[l]) * c.Group() * c.HeadDim
+		} else {
+			kf = int(math.Round(float64(c.FFNAt(l)) * (1 - ratio)))
+			kq = int(math.Round(float64(c.HeadsAt(l))*(1-ratio))) * c.HeadDim
+		}
+		f, g, s := prune.LayerRefitMACs(c, l, kf, kq)
+		out[0] += int64(tokens) * f
+		out[1] += int64(tokens) * g
+		out[2] += s
+	}
+	return out
+}
+
+// CalibrationTokens is how many tokens the job's calibration text comes to
+// (the documents Score runs), for estimates before the job starts.
+func CalibrationTokens(tok *tokenizer.Tokenizer, c *model.Config, o Options) (int, error) {
+	o.Defaults()
+	_, seqs, err := o.calibration(tok, c)
+	if err != nil {
+		return 0, err
+	}
+	n := 0
+	for _, q := range seqs {
+		n += len(q)
+	}
+	return n, nil
 }

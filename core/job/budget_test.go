@@ -1,9 +1,11 @@
 package job
 
 import (
+	"context"
 	"testing"
 
 	"github.com/cusprun/cusprun/core/model"
+	"github.com/cusprun/cusprun/core/prune"
 )
 
 // TestEvalBudget: the multiply-adds of tiny-multi's shape counted by hand,
@@ -33,5 +35,44 @@ func TestEvalBudget(t *testing.T) {
 	c.Gated = false
 	if got := LayerMACs(c); got != 4*(perLayer-256*768) {
 		t.Fatalf("ungated LayerMACs = %d, want %d", got, 4*(perLayer-256*768))
+	}
+}
+
+// TestRefitMACsOfAPlanAndARatio: the estimate for a ratio is the count for
+// a plan that removes that share of every layer's neurons and groups; the
+// calibration tokens counted before a job are the ones the job scores.
+func TestRefitMACsOfAPlanAndARatio(t *testing.T) {
+	c := &model.Config{Hidden: 256, Layers: 4, Heads: 8, KVHeads: 4, HeadDim: 32, FFN: 768, Vocab: 32000, Gated: true}
+	keepFFN, keepGroups := make([][]int, c.Layers), make([][]int, c.Layers)
+	for l := range keepFFN {
+		for i := 0; i < c.FFN/2; i++ {
+			keepFFN[l] = append(keepFFN[l], 2*i)
+		}
+		keepGroups[l] = []int{1, 3}
+	}
+	plan, err := prune.PlanFor(c, keepFFN, keepGroups)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, want := RefitMACs(c, nil, 0.5, 100), RefitMACs(c, plan, 0, 100)
+	if got != want || want[2] <= 0 {
+		t.Fatalf("for ratio 0.5: %v; for the plan keeping half: %v", got, want)
+	}
+	if fwd := RefitMACs(c, plan, 0, 100)[0]; fwd != 100*LayerMACs(c) {
+		t.Fatalf("the refit's forward is %d multiply-adds, scoring's layers %d", fwd, 100*LayerMACs(c))
+	}
+
+	folder, m, tok := openSynth(t)
+	o := Options{Language: "de", Ratio: 0.3, Format: "zip", MaxTokens: 48, MaxDocs: 9}
+	n, err := CalibrationTokens(tok, m.Config, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	j, err := Plan(context.Background(), folder, m, tok, model.CPU{}, o, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n != j.Result.Calibration["tokens"] || n == 0 {
+		t.Fatalf("counted %d calibration tokens before the job, the job scored %d", n, j.Result.Calibration["tokens"])
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/cusprun/cusprun/core/model"
+	"github.com/cusprun/cusprun/core/ops"
 	"github.com/cusprun/cusprun/core/tensor"
 )
 
@@ -152,6 +153,8 @@ func Compensate(ctx context.Context, m *model.Model, be model.Backend, seqs [][]
 	defer cb.free(be)
 	states, docs, spans, tokens := cb.states, cb.docs, cb.spans, cb.tokens
 	comp.tokens = tokens
+	work := newRefitWork(c, plan, tokens, opt)
+	work.report(progress)
 	prep, _ := be.(model.Preparer)
 	for l := 0; l < c.Layers; l++ {
 		L, err := m.LoadLayer(l)
@@ -173,9 +176,8 @@ func Compensate(ctx context.Context, m *model.Model, be model.Backend, seqs [][]
 				if err := be.Layer(s, L, st); err != nil {
 					return nil, fmt.Errorf("compensation, layer %d: %w", l, err)
 				}
-				if progress != nil {
-					progress("compensate", l*len(states)+i+1, c.Layers*len(states))
-				}
+				work.batch(l, spanTokens(spans[i]))
+				work.report(progress)
 			}
 			continue
 		}
@@ -219,9 +221,8 @@ func Compensate(ctx context.Context, m *model.Model, be model.Backend, seqs [][]
 			if err := be.Layer(s, L, st); err != nil {
 				return nil, fmt.Errorf("compensation, layer %d: %w", l, err)
 			}
-			if progress != nil {
-				progress("compensate", l*len(states)+i+1, c.Layers*len(states))
-			}
+			work.batch(l, spanTokens(spans[i]))
+			work.report(progress)
 			base += docs[i]
 		}
 		if gz.n != ga.n || ga.n != tokens {
@@ -250,8 +251,19 @@ func Compensate(ctx context.Context, m *model.Model, be model.Backend, seqs [][]
 			return nil, fmt.Errorf("layer %d down_proj: %w", l, err)
 		}
 		comp.SolveSeconds += time.Since(t1).Seconds()
+		work.solved(l)
+		work.report(progress)
 	}
 	return comp, nil
+}
+
+// spanTokens is the number of tokens of a batch's documents.
+func spanTokens(spans []ops.Span) int {
+	n := 0
+	for _, s := range spans {
+		n += s.Len
+	}
+	return n
 }
 
 // fromGrams refits every layer from Gram matrices kept by the scoring

@@ -18,6 +18,7 @@
 //	cusprun.openExpert(blob)                    -> re-opens and verifies what was written
 //	cusprun.useExpert(blob, isGGUF)             -> opens a verified expert for generate (after a restart)
 //	cusprun.validate(options)                   -> "" or why the options are refused (job.Validate)
+//	cusprun.estimate(options)                   -> {tokens, score_macs, refit_macs}: the job's size, for its estimate
 //	cusprun.limits()                            -> {maxRatio}
 //	cusprun.evaluate({maxDocs, maxTokens}, onProgress) -> perplexity before/after
 //	cusprun.generate(which, prompt, n, onText)  -> text ("original" or "expert")
@@ -334,6 +335,21 @@ func main() {
 				return nil, err
 			}
 			return true, nil
+		},
+		"estimate": func(a []js.Value) (any, error) {
+			s, err := st.session()
+			if err != nil {
+				return nil, err
+			}
+			o, err := pruneOptions(arg(a, 0))
+			if err != nil {
+				return nil, err
+			}
+			e, err := s.Estimate(o)
+			if err != nil {
+				return nil, err
+			}
+			return toJS(e)
 		},
 		"validate": func(a []js.Value) (any, error) {
 			s, err := st.session()

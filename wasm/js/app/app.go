@@ -221,6 +221,29 @@ func (s *Session) Validate(o Options) error {
 	return o.Validate(s.m.Config)
 }
 
+// Estimate is what the page's progress estimate needs before a job: the
+// calibration tokens, scoring's multiply-adds on them, and the refit's
+// (job.RefitMACs: forward, Gram sums, solves), estimated for the ratio.
+type Estimate struct {
+	Tokens    int      `json:"tokens"`
+	ScoreMACs int64    `json:"score_macs"`
+	RefitMACs [3]int64 `json:"refit_macs"`
+}
+
+// Estimate sizes a job with these options before it runs.
+func (s *Session) Estimate(o Options) (Estimate, error) {
+	if o.Format == "" {
+		o.Format = "zip"
+	}
+	o.Defaults()
+	c := s.m.Config
+	n, err := job.CalibrationTokens(s.tok, c, o)
+	if err != nil {
+		return Estimate{}, err
+	}
+	return Estimate{Tokens: n, ScoreMACs: int64(n) * job.LayerMACs(c), RefitMACs: job.RefitMACs(c, nil, o.Ratio, n)}, nil
+}
+
 // Eval is perplexity before and after on one held-out slice.
 type Eval = job.Eval
 

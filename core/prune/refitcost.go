@@ -1,0 +1,67 @@
+package prune
+
+import "github.com/cusprun/cusprun/core/model"
+
+// The refit's cost in multiply-adds, layer by layer: what its progress is
+// counted in (so that the solves at the end of each layer move the bar by
+// what they cost, not by nothing) and what the page's estimate is made of
+// before the refit starts.
+
+// LayerRefitMACs is layer l's share of the refit of a model of config c
+// that keeps kf FFN neurons and kq query dimensions (kept heads × head
+// dim) of that layer: per calibration token, the forward pass through the
+// layer and the Gram sums of the kept rows (K·d − K²/2 each, gram.go);
+// once, the solves (a K³/6 factorisation, two triangular solves of K²/2
+// per right-hand side, and the right-hand sides' K·R per output row, for
+// o_proj and down_proj). A projection that loses nothing is not refitted.
+func LayerRefitMACs(c *model.Config, l, kf, kq int) (forward, grams, solves int64) {
+	H := int64(c.Hidden)
+	nq, nkv, F := int64(c.HeadsAt(l)*c.HeadDim), int64(c.KVHeadsAt(l)*c.HeadDim), int64(c.FFNAt(l))
+	mats := int64(2)
+	if c.Gated {
+		mats = 3
+	}
+	forward = H*(nq+2*nkv) + nq*H + mats*H*F
+	for _, p := range [][2]int64{{int64(kq), nq}, {int64(kf), F}} {
+		K, d := p[0], p[1]
+		if K >= d {
+			continue
+		}
+		grams += K*d - K*K/2
+		solves += K*K*K/6 + K*K*H + K*(d-K)*H
+	}
+	return forward, grams, solves
+}
+
+// refitWork is the refit pass's progress in multiply-adds: per layer, the
+// forward and Gram work per token of the layers this part refits (the
+// forward only for the others), and the solves.
+type refitWork struct {
+	perToken, solve []int64
+	done, total     int64
+}
+
+func newRefitWork(c *model.Config, plan *Plan, tokens int, opt CompensateOptions) *refitWork {
+	w := &refitWork{perToken: make([]int64, c.Layers), solve: make([]int64, c.Layers)}
+	for l := 0; l < c.Layers; l++ {
+		kq := len(keptHeads(plan.KeepGroups[l], c.Group())) * c.HeadDim
+		f, g, s := LayerRefitMACs(c, l, len(plan.KeepFFN[l]), kq)
+		w.perToken[l] = f
+		if opt.mine(l) {
+			w.perToken[l] += g
+			w.solve[l] = s
+		}
+		w.total += int64(tokens)*w.perToken[l] + w.solve[l]
+	}
+	return w
+}
+
+// batch counts a batch of n tokens through layer l, solved one layer's
+// solves; report hands the count to progress.
+func (w *refitWork) batch(l, n int) { w.done += int64(n) * w.perToken[l] }
+func (w *refitWork) solved(l int)   { w.done += w.solve[l] }
+func (w *refitWork) report(p Progress) {
+	if p != nil {
+		p("compensate", int(w.done), int(w.total))
+	}
+}
