@@ -3,10 +3,12 @@
 package main
 
 import (
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"runtime/debug"
 	"syscall/js"
 )
@@ -162,4 +164,13 @@ func (w *jsWriter) Write(p []byte) (int, error) {
 		w.on(w.n)
 	}
 	return len(p), nil
+}
+
+// f32bytes is v as little-endian bytes, for a Float32Array.
+func f32bytes(v []float32) []byte {
+	b := make([]byte, 4*len(v))
+	for i, f := range v {
+		binary.LittleEndian.PutUint32(b[4*i:], math.Float32bits(f))
+	}
+	return b
 }

@@ -283,7 +283,7 @@ func exportCall(sink js.Value, onProgress js.Value) (any, error) {
 	if p := progressFn(onProgress); p != nil {
 		w.on = func(n int64) { p("export", int(n>>10), 0) }
 	}
-	bw := newChunker(w, 4<<20)
+	bw := &app.Chunks{W: w, Size: 4 << 20}
 	if err := s.Export(ctx, bw); err != nil {
 		return nil, cancelled(ctx, err)
 	}
