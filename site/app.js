@@ -617,6 +617,21 @@ async function restartEngine() {
   }
 }
 
+// gpuRefitApart says a refit on the GPU engine goes to the CPU workers:
+// there the forward pass is the GPU's but the Gram sums and solves run in
+// the main worker's one wasm thread, so k CPU workers that each run the
+// forward and a k-th of the rest finish sooner when the forward costs less
+// than (1 - 1/k) of the rest (job.RefitMACs; large models, where the
+// solves dominate). ?refitapart=1 takes that route for any model.
+function gpuRefitApart(o) {
+  if (!o.compensate || !state.engine || state.engine.engine === 'cpu') return false;
+  if (params.get('refitapart') === '1') return true;
+  const k = Team.size(params, state.desc), est = current && current.prog && current.prog.estimate;
+  if (k < 2 || !est) return false;
+  const [fwd, grams, solves] = est.refit_macs;
+  return fwd < (grams + solves) * (1 - 1 / k);
+}
+
 async function runJob() {
   if (state.running || !state.desc) return;
   const o = options();
@@ -669,6 +684,21 @@ async function runJob() {
         const t0 = performance.now();
         const plan = { keep_ffn: res.plan.keep_ffn, keep_groups: res.plan.keep_groups };
         const parts = await team.split(n, state.files, null, 'refitShard', [o, plan], onProgress);
+        Object.assign(res, await engine.call('useRefit', parts, (performance.now() - t0) / 1000));
+      }
+    } else if (gpuRefitApart(o)) {
+      // on the GPU engine the refit's solves would run in one wasm thread:
+      // for a large model the CPU workers share it instead, each running
+      // the text through on the CPU and refitting every k-th layer
+      const k = Team.size(params, state.desc);
+      prog.workers = 1;
+      prog.rows.compensate.note = `${k} CPU workers`;
+      res = await engine.call('prune', { ...o, refitApart: true }, onProgress);
+      if (res.refit === 'apart') {
+        prog.update('compensate', 0, 1);
+        const t0 = performance.now();
+        const plan = { keep_ffn: res.plan.keep_ffn, keep_groups: res.plan.keep_groups };
+        const parts = await team.splitHelpers(k, state.files, null, 'refitShard', [o, plan], onProgress);
         Object.assign(res, await engine.call('useRefit', parts, (performance.now() - t0) / 1000));
       }
     } else {

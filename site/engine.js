@@ -195,13 +195,23 @@ class Team {
   // once), and returns their answers in order. Progress is the sum over
   // the parts, reported once every part has said how much it has to do.
   async split(n, files, expert, method, args, onProgress) {
-    const team = await this.start(n);
+    return this.run(await this.start(n), files, expert, method, args, onProgress);
+  }
+
+  // splitHelpers is split over k helpers only, the main engine left out
+  // (it runs on the GPU: the helpers share the refit on the CPU engine).
+  async splitHelpers(k, files, expert, method, args, onProgress) {
+    return this.run((await this.start(k + 1)).slice(1), files, expert, method, args, onProgress);
+  }
+
+  async run(team, files, expert, method, args, onProgress) {
+    const n = team.length;
     const done = new Array(n).fill(0), total = new Array(n).fill(0), heard = new Array(n).fill(false);
     const sum = (a) => a.reduce((x, y) => x + y, 0);
     const t0 = performance.now();
     const took = (Team.took[method] = new Array(n).fill(0)); // ms per part, for benchmarks
     return Promise.all(team.map(async (e, i) => {
-      if (i > 0) await Team.bring(e, files, expert);
+      if (e !== this.main) await Team.bring(e, files, expert);
       const v = await e.call(method, ...args, i, n, (phase, d, t) => {
         done[i] = d; total[i] = t; heard[i] = true;
         if (onProgress && heard.every(Boolean)) onProgress(phase, sum(done), sum(total));

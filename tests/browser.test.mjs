@@ -212,11 +212,12 @@ test('the CPU engine split over 3 workers writes and measures what one worker do
 // Cancel acts within a second during the refit. On the CPU engine the page
 // keeps the Gram matrices of its scoring pass in memory (no temporary
 // files there), as the CLI keeps them in a file; on the GPU engine the
-// refit takes its own pass. On the CPU
-// engine that gives the CLI's weights to the bit (the pass computes each
-// layer as scoring does), on the GPU engine within float32 rounding.
+// refit takes its own pass, or, for a large model (forced here with
+// ?refitapart=1), the CPU workers share it. On the CPU engine that gives
+// the CLI's weights to the bit (the pass computes each layer as scoring
+// does), on the GPU engine's own pass within float32 rounding.
 for (const engine of ['cpu', 'webgpu']) {
-test(`the page refits the kept weights like cusprun prune --compensate (${engine})`, { skip, timeout: 3 * JOB_TIMEOUT }, async () => {
+test(`the page refits the kept weights like cusprun prune --compensate (${engine})`, { skip, timeout: 4 * JOB_TIMEOUT }, async () => {
   // on WebGPU (SwiftShader here) the refit's pass runs on the GPU engine
   const query = engine === 'webgpu' ? { ...QUICK, gentokens: '4' } : { workers: '1', gentokens: '4' };
   const extra = query.maxtokens ? ['--max-tokens', query.maxtokens] : [];
@@ -239,6 +240,19 @@ test(`the page refits the kept weights like cusprun prune --compensate (${engine
   assert.ok(refit > 1e-3 * scale, 'the compensated expert has the plain one\'s logits: nothing was refitted');
   if (engine === 'cpu') assert.equal(tabCli, 0, `the page's refit on the CPU engine is ${tabCli} away from the CLI's`);
   assert.ok(tabCli <= 1e-3 * scale && tabCli < refit / 20, `the page's refit is ${tabCli} away from the CLI's (the refit itself moves logits by ${refit})`);
+  if (engine === 'webgpu') {
+    // the route for large models on the GPU engine (forced here): two CPU
+    // workers refit every other layer, so the weights are the CLI's to the bit
+    const p2 = await open(engine, { ...query, refitapart: '1', workers: '2' });
+    await loadModel(p2, models.llama);
+    const split = await pruneGerman(p2, engine, 'compensate-webgpu-helpers');
+    assert.equal(split.result.refit, 'own pass, 2 parts', 'the CPU workers did not share the GPU engine\'s refit');
+    const ls = cli('logits', '--model', split.file, '--ids', IDS.join(',')).logits.flat(Infinity);
+    const worst = Math.max(...ls.map((v, i) => Math.abs(v - lc[i])));
+    console.log(`# compensation (webgpu, refit on 2 CPU workers): max |logit| tab vs CLI ${worst.toExponential(2)}`);
+    assert.equal(worst, 0, `the refit shared by the CPU workers is ${worst} away from the CLI's`);
+    await p2.close();
+  }
   // Cancel during the refit
   await page.evaluate(() => {
     window.cusprunHooks.onPhase = (id) => {
