@@ -45,7 +45,7 @@ let team = null;    // the CPU engine's helper workers (engine.js Team)
 // jobs run in the one worker that holds the device.
 function workers() {
   if (!state.engine || state.engine.engine !== 'cpu') return 1;
-  return Team.size(params, state.desc);
+  return Team.size(params, state.desc, $('compensate').checked);
 }
 
 function setState(s) { document.body.dataset.state = s; }
@@ -626,7 +626,7 @@ async function restartEngine() {
 function gpuRefitApart(o) {
   if (!o.compensate || !state.engine || state.engine.engine === 'cpu') return false;
   if (params.get('refitapart') === '1') return true;
-  const k = Team.size(params, state.desc), est = current && current.prog && current.prog.estimate;
+  const k = Team.size(params, state.desc, true), est = current && current.prog && current.prog.estimate;
   if (k < 2 || !est) return false;
   const [fwd, grams, solves] = est.refit_macs;
   return fwd < (grams + solves) * (1 - 1 / k);
@@ -690,7 +690,7 @@ async function runJob() {
       // on the GPU engine the refit's solves would run in one wasm thread:
       // for a large model the CPU workers share it instead, each running
       // the text through on the CPU and refitting every k-th layer
-      const k = Team.size(params, state.desc);
+      const k = Team.size(params, state.desc, true);
       prog.workers = 1;
       prog.rows.compensate.note = `${k} CPU workers`;
       res = await engine.call('prune', { ...o, refitApart: true }, onProgress);

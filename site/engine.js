@@ -145,16 +145,19 @@ class Team {
   // (navigator.hardwareConcurrency), at most 8, and no more than half the
   // machine's memory (navigator.deviceMemory, 4 GiB when unknown) holds:
   // each worker holds a layer's weights in float32 (and the next one,
-  // read ahead) plus its share of activations, about 3 layers and 256 MiB.
-  static size(params, desc) {
+  // read ahead) plus its share of activations, about 3 layers and 256 MiB,
+  // and, with the refit on, a layer's Gram matrix of the FFN inputs
+  // (F x F float64 at most) while it refits its layers.
+  static size(params, desc, refit = false) {
     const asked = Number(params.get('workers'));
     if (asked >= 1) return Math.min(Math.floor(asked), 16);
     let n = Math.max(1, Math.min(8, (self.navigator && navigator.hardwareConcurrency) || 1));
     if (desc) {
       const attn = desc.hidden * desc.headDim * (2 * desc.heads + 2 * desc.kvHeads);
       const layer = 4 * (attn + 3 * desc.hidden * desc.ffn);
+      const gram = refit ? 8 * desc.ffn * desc.ffn : 0;
       const budget = ((self.navigator && navigator.deviceMemory) || 4) * 2 ** 30 / 2;
-      n = Math.max(1, Math.min(n, Math.floor(budget / (3 * layer + 2 ** 28))));
+      n = Math.max(1, Math.min(n, Math.floor(budget / (3 * layer + gram + 2 ** 28))));
     }
     return n;
   }
