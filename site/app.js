@@ -346,10 +346,14 @@ class Progress {
         // kept by scoring leave the solves (the main worker's); a pass of
         // its own is the forward in every worker and, split over them,
         // the Gram sums and solves
+        // (on the GPU engine the Gram sums and solves are wasm's, at about
+        // WASM_MACS, in the main worker or shared by refitWorkers CPU ones)
         const [fwd, grams, solves] = est.refit_macs;
         const rate = est.score_macs / n / this.expect.score;
-        const macs = this.onePass ? solves : fwd + (grams + solves) / n;
-        this.expect.compensate = macs / rate;
+        if (this.onePass) this.expect.compensate = solves / rate;
+        else if (this.refitWorkers) this.expect.compensate = (fwd + (grams + solves) / this.refitWorkers) / WASM_MACS;
+        else if (this.gpu) this.expect.compensate = fwd / rate + (grams + solves) / WASM_MACS;
+        else this.expect.compensate = (fwd + (grams + solves) / n) / rate;
       } else this.expect.compensate = this.expect.score * (this.onePass ? 0.1 : 1.5 * n);
     }
     const ex = this.rows.export;
@@ -617,6 +621,11 @@ async function restartEngine() {
   }
 }
 
+// WASM_MACS is about how many float64 multiply-adds one wasm thread does
+// in a second on the refit's solves (1.9e9 to 2.2e9 measured on a 2-core
+// machine, BENCHMARKS.md): the estimate where scoring's rate is a GPU's.
+const WASM_MACS = 2e9;
+
 // gpuRefitApart says a refit on the GPU engine goes to the CPU workers:
 // there the forward pass is the GPU's but the Gram sums and solves run in
 // the main worker's one wasm thread, so k CPU workers that each run the
@@ -650,6 +659,7 @@ async function runJob() {
   const job = { prog: null, sink: null, cancelled: false };
   current = job;
   const prog = new Progress(measure, o.compensate);
+  prog.gpu = !!state.engine && state.engine.engine !== 'cpu';
   job.prog = prog;
   // the job's size, so that the refit's estimate is there before it starts
   try { prog.estimate = await engine.call('estimate', o); } catch { prog.estimate = null; }
@@ -691,7 +701,7 @@ async function runJob() {
       // for a large model the CPU workers share it instead, each running
       // the text through on the CPU and refitting every k-th layer
       const k = Team.size(params, state.desc, true);
-      prog.workers = 1;
+      prog.refitWorkers = k;
       prog.rows.compensate.note = `${k} CPU workers`;
       res = await engine.call('prune', { ...o, refitApart: true }, onProgress);
       if (res.refit === 'apart') {
