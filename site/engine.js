@@ -95,8 +95,18 @@ class Engine {
         throw err;
       }
       this.calls.set(id, { resolve, reject, callbacks, sink: method === 'exportTo' ? args[0] : null });
-      this.worker.postMessage({ type: 'call', id, method, args: wire, callbacks: Object.keys(callbacks).map(Number) });
+      this.worker.postMessage({ type: 'call', id, method, args: wire, callbacks: Object.keys(callbacks).map(Number) }, Engine.parts(method, args));
     });
+  }
+
+  // parts are the buffers a call hands over instead of copying: the parts
+  // of a split job (prune's options.shards, useRefit's list), which the
+  // page uses once; copying a large model's refit part held the page's
+  // thread 671 ms.
+  static parts(method, args) {
+    const list = method === 'useRefit' ? args[0] : method === 'prune' && args[0] ? args[0].shards : null;
+    if (!Array.isArray(list)) return [];
+    return [...new Set(list.filter((u) => u instanceof Uint8Array).map((u) => u.buffer))];
   }
 
   failAll(err) {

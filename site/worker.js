@@ -101,7 +101,11 @@ self.onmessage = async (e) => {
   if (m.type === 'call') {
     try {
       const value = await call(m);
-      self.postMessage({ type: 'result', id: m.id, ok: true, value });
+      // bytes (a part of a split job's scores or refit: about 100 MB for a
+      // large model) are handed over, not copied on the page's thread;
+      // never the wasm memory itself
+      const own = ArrayBuffer.isView(value) && !(self.cusprunMemory && value.buffer === self.cusprunMemory.buffer);
+      self.postMessage({ type: 'result', id: m.id, ok: true, value }, own ? [value.buffer] : []);
     } catch (err) {
       self.postMessage({ type: 'result', id: m.id, ok: false, message: String(err && err.message || err) });
     }
