@@ -217,6 +217,7 @@ class Team {
     return this.run((await this.start(k + 1)).slice(1), files, expert, method, args, onProgress);
   }
 
+  // run is split over the given engines, part i on team[i].
   async run(team, files, expert, method, args, onProgress) {
     const n = team.length;
     const done = new Array(n).fill(0), total = new Array(n).fill(0), heard = new Array(n).fill(false);
