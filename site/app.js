@@ -641,6 +641,18 @@ function gpuRefitApart(o) {
   return fwd < (grams + solves) * (1 - 1 / k);
 }
 
+// refitOnWorkers runs a refit the prune left apart (res.refit 'apart') on
+// the workers split(method, args) spreads it over, each refitting a part
+// of the layers, and joins the parts into the main worker's job.
+async function refitOnWorkers(res, o, prog, split) {
+  if (res.refit !== 'apart') return;
+  prog.update('compensate', 0, 1);
+  const t0 = performance.now();
+  const plan = { keep_ffn: res.plan.keep_ffn, keep_groups: res.plan.keep_groups };
+  const parts = await split('refitShard', [o, plan]);
+  Object.assign(res, await engine.call('useRefit', parts, (performance.now() - t0) / 1000));
+}
+
 async function runJob() {
   if (state.running || !state.desc) return;
   const o = options();
@@ -674,7 +686,7 @@ async function runJob() {
     const n = workers();
     // the CPU workers keep their scoring passes' Gram matrices in memory
     // when n parts of them fit (the engine says how many): the refit then
-    // only solves; otherwise it is a pass of its own on the main worker
+    // only solves; otherwise it is a pass of its own, shared by the workers
     prog.onePass = state.engine && state.engine.engine === 'cpu' && n <= (state.desc.gramWorkers || 0);
     if (n > 1) {
       // each worker scores a part of the calibration text; the main one
@@ -689,13 +701,7 @@ async function runJob() {
       if (o.compensate) prog.rows.compensate.note = `${n} workers`;
       const shards = await team.split(n, state.files, null, 'scoreShard', [o], onProgress);
       res = await engine.call('prune', { ...o, shards, refitApart }, (p, d, t) => { if (p !== 'prepare' && p !== 'score') onProgress(p, d, t); });
-      if (res.refit === 'apart') {
-        prog.update('compensate', 0, 1);
-        const t0 = performance.now();
-        const plan = { keep_ffn: res.plan.keep_ffn, keep_groups: res.plan.keep_groups };
-        const parts = await team.split(n, state.files, null, 'refitShard', [o, plan], onProgress);
-        Object.assign(res, await engine.call('useRefit', parts, (performance.now() - t0) / 1000));
-      }
+      await refitOnWorkers(res, o, prog, (m, args) => team.split(n, state.files, null, m, args, onProgress));
     } else if (gpuRefitApart(o)) {
       // on the GPU engine the refit's solves would run in one wasm thread:
       // for a large model the CPU workers share it instead, each running
@@ -704,13 +710,7 @@ async function runJob() {
       prog.refitWorkers = k;
       prog.rows.compensate.note = `${k} CPU workers`;
       res = await engine.call('prune', { ...o, refitApart: true }, onProgress);
-      if (res.refit === 'apart') {
-        prog.update('compensate', 0, 1);
-        const t0 = performance.now();
-        const plan = { keep_ffn: res.plan.keep_ffn, keep_groups: res.plan.keep_groups };
-        const parts = await team.splitHelpers(k, state.files, null, 'refitShard', [o, plan], onProgress);
-        Object.assign(res, await engine.call('useRefit', parts, (performance.now() - t0) / 1000));
-      }
+      await refitOnWorkers(res, o, prog, (m, args) => team.splitHelpers(k, state.files, null, m, args, onProgress));
     } else {
       res = await engine.call('prune', o, onProgress);
     }

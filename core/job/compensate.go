@@ -3,6 +3,7 @@ package job
 import (
 	"context"
 	"fmt"
+	"io"
 	"os"
 	"time"
 
@@ -21,13 +22,7 @@ import (
 // plus the calibration hidden states); in the browser they stay in memory.
 func (j *Job) Compensate(ctx context.Context, be model.Backend, seqs [][]int, progress prune.Progress) error {
 	t0 := time.Now()
-	opt := prune.CompensateOptions{}
-	if f, err := os.CreateTemp("", "cusprun-refit-*"); err == nil {
-		// Unlinked at once where the OS allows: the open file is enough,
-		// and nothing stays behind however the job ends.
-		os.Remove(f.Name())
-		opt.Spill = f
-	}
+	opt := prune.CompensateOptions{Spill: refitSpill()}
 	if j.scored != nil && j.scored.grams != nil && sameSeqs(seqs, j.scored.seqs) {
 		opt.Grams = j.scored.grams // the scoring pass kept the Gram matrices: no second pass
 	}
@@ -86,26 +81,28 @@ func (j *Job) compensateIfAsked(ctx context.Context, be model.Backend, progress 
 // refit one engine makes, bit for bit. The page's CPU workers share the
 // refit of a model too large for the in-memory matrices so (Options.RefitApart).
 func RefitPart(ctx context.Context, m *model.Model, tok *tokenizer.Tokenizer, be model.Backend, o Options, plan *prune.Plan, i, n int, progress prune.Progress) (*prune.Compensation, error) {
-	o.Defaults()
-	if n < 1 || i < 0 || i >= n {
-		return nil, fmt.Errorf("part %d of %d: no such part", i, n)
-	}
-	if err := o.Validate(m.Config); err != nil {
-		return nil, err
-	}
-	_, seqs, err := o.calibration(tok, m.Config)
+	seqs, err := o.partCalibration(m.Config, tok, i, n)
 	if err != nil {
 		return nil, err
 	}
-	opt := prune.CompensateOptions{Part: i, Parts: n}
-	if f, err := os.CreateTemp("", "cusprun-refit-*"); err == nil {
-		os.Remove(f.Name()) // as in Compensate
-		opt.Spill = f
+	return prune.Compensate(ctx, m, be, seqs, plan, prune.CompensateOptions{Part: i, Parts: n, Spill: refitSpill()}, progress)
+}
+
+// refitSpill is a temporary file for the refitted tensors, unlinked at
+// once where the OS allows (the open file is enough, and nothing stays
+// behind however the job ends); nil where there are no temporary files
+// (the browser), which keeps them in memory. (An interface, not *os.File:
+// a nil file in the options' interface field would not be nil.)
+func refitSpill() interface {
+	io.WriterAt
+	io.ReaderAt
+} {
+	f, err := os.CreateTemp("", "cusprun-refit-*")
+	if err != nil {
+		return nil
 	}
-	if progress != nil {
-		progress("compensate", 0, 1)
-	}
-	return prune.Compensate(ctx, m, be, seqs, plan, opt, progress)
+	os.Remove(f.Name())
+	return f
 }
 
 // UseRefit makes the job export the refit joined from its parts (a

@@ -200,14 +200,7 @@ func (o *Options) calibration(tok *tokenizer.Tokenizer, c *model.Config) ([]corp
 // are the matrices one engine's pass keeps, up to the order of additions,
 // so the refit only solves.
 func ScoreShard(ctx context.Context, m *model.Model, tok *tokenizer.Tokenizer, be model.Backend, o Options, i, n int, progress prune.Progress) (*prune.Scorer, *prune.Grams, error) {
-	o.Defaults()
-	if n < 1 || i < 0 || i >= n {
-		return nil, nil, fmt.Errorf("part %d of %d: no such part", i, n)
-	}
-	if err := o.Validate(m.Config); err != nil {
-		return nil, nil, err
-	}
-	_, seqs, err := o.calibration(tok, m.Config)
+	seqs, err := o.partCalibration(m.Config, tok, i, n)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -223,6 +216,21 @@ func ScoreShard(ctx context.Context, m *model.Model, tok *tokenizer.Tokenizer, b
 		return prune.NewScorer(m.Config), prune.NewGrams(m.Config), nil // a part with no documents adds nothing
 	}
 	return prune.ScoreWithGrams(ctx, m, be, part, nil, progress)
+}
+
+// partCalibration is what every engine of a job split n ways starts from:
+// the options defaulted and checked against the model, part i of n a part
+// there is, and the job's calibration sequences (all of them).
+func (o *Options) partCalibration(c *model.Config, tok *tokenizer.Tokenizer, i, n int) ([][]int, error) {
+	o.Defaults()
+	if n < 1 || i < 0 || i >= n {
+		return nil, fmt.Errorf("part %d of %d: no such part", i, n)
+	}
+	if err := o.Validate(c); err != nil {
+		return nil, err
+	}
+	_, seqs, err := o.calibration(tok, c)
+	return seqs, err
 }
 
 // mergeShards merges the parts' scores, refusing parts that do not add up

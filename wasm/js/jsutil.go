@@ -154,9 +154,7 @@ type jsWriter struct {
 }
 
 func (w *jsWriter) Write(p []byte) (int, error) {
-	u8 := js.Global().Get("Uint8Array").New(len(p))
-	js.CopyBytesToJS(u8, p)
-	if _, err := await(w.sink.Call("write", u8)); err != nil {
+	if _, err := await(w.sink.Call("write", uint8Array(p))); err != nil {
 		return 0, fmt.Errorf("writing the expert: %w", err)
 	}
 	w.n += int64(len(p))
@@ -173,4 +171,11 @@ func f32bytes(v []float32) []byte {
 		binary.LittleEndian.PutUint32(b[4*i:], math.Float32bits(f))
 	}
 	return b
+}
+
+// uint8Array is a copy of b in a new JavaScript Uint8Array.
+func uint8Array(b []byte) js.Value {
+	u := js.Global().Get("Uint8Array").New(len(b))
+	js.CopyBytesToJS(u, b)
+	return u
 }

@@ -36,9 +36,7 @@ func scoreShardCall(a []js.Value) (any, error) {
 	if err != nil {
 		return nil, cancelled(ctx, err)
 	}
-	u := js.Global().Get("Uint8Array").New(len(b))
-	js.CopyBytesToJS(u, b)
-	return u, nil
+	return uint8Array(b), nil
 }
 
 // readShards reads options.shards, the parts scoreShard returned, when
@@ -131,9 +129,7 @@ func refitShardCall(a []js.Value) (any, error) {
 	if err != nil {
 		return nil, cancelled(ctx, err)
 	}
-	u := js.Global().Get("Uint8Array").New(len(b))
-	js.CopyBytesToJS(u, b)
-	return u, nil
+	return uint8Array(b), nil
 }
 
 // useRefitCall: ([Uint8Array, …], seconds) -> {refit, seconds}. Each part
