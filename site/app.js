@@ -648,7 +648,7 @@ async function refitOnWorkers(res, o, prog, split) {
   if (res.refit !== 'apart') return;
   prog.update('compensate', 0, 1);
   const t0 = performance.now();
-  const plan = { keep_ffn: res.plan.keep_ffn, keep_groups: res.plan.keep_groups };
+  const plan = { keep_ffn: res.plan.keep_ffn, keep_groups: res.plan.keep_groups, pool_ffn: res.plan.pool_ffn || null };
   const parts = await split('refitShard', [o, plan]);
   Object.assign(res, await engine.call('useRefit', parts, (performance.now() - t0) / 1000));
 }

@@ -50,7 +50,7 @@ func TestRefitMACsOfAPlanAndARatio(t *testing.T) {
 		}
 		keepGroups[l] = []int{1, 3}
 	}
-	plan, err := prune.PlanFor(c, keepFFN, keepGroups)
+	plan, err := prune.PlanFor(c, keepFFN, keepGroups, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

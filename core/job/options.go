@@ -33,6 +33,12 @@ type Options struct {
 	// squares on the calibration text (prune.Compensate; off gives the
 	// uncompensated expert byte for byte).
 	Compensate bool `json:"compensate"`
+	// Reselect, with Compensate, lets the refit rechoose each layer's
+	// removed FFN neurons among the method's Reselect × that many lowest
+	// ranked: those whose loss the refit of the others repairs best
+	// (prune.Plan.SetPool). 0 takes prune.DefaultPool; 1 keeps the
+	// method's choice (the refit only refits).
+	Reselect float64 `json:"reselect"`
 
 	MaxTokens int `json:"maxTokens"` // cut each document to this many tokens (BOS included)
 	MaxDocs   int `json:"maxDocs"`   // calibration documents at most (0: all)
@@ -133,6 +139,9 @@ func (o *Options) Validate(c *model.Config) error {
 	if !oneOf(o.Vocab, prune.VocabChoices) {
 		return fmt.Errorf("unknown vocab choice %q (%s)", o.Vocab, strings.Join(prune.VocabChoices, ", "))
 	}
+	if o.Reselect != 0 && !(o.Reselect >= 1 && o.Reselect <= MaxReselect) {
+		return fmt.Errorf("reselect %v is out of range: give 1 (the method's choice stays) to %v, or 0 for the default %v", o.Reselect, MaxReselect, prune.DefaultPool)
+	}
 	if o.MaxDocs < 0 || o.EvalDocs < 0 {
 		return fmt.Errorf("document counts cannot be negative")
 	}
@@ -144,6 +153,18 @@ func (o *Options) Validate(c *model.Config) error {
 		return fmt.Errorf("adaptive placement gives per-layer widths, which %s", caps.WhyNoPerLayerWidths)
 	}
 	return nil
+}
+
+// MaxReselect is the largest reselection pool, as a multiple of the
+// neurons a layer loses: the pool's part of the refit grows with its cube.
+const MaxReselect = 4
+
+// pool is the reselection pool the options ask for.
+func (o *Options) pool() float64 {
+	if o.Reselect == 0 {
+		return prune.DefaultPool
+	}
+	return o.Reselect
 }
 
 func oneOf(s string, list []string) bool {

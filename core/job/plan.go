@@ -70,6 +70,9 @@ func (s *Scored) Select(ratio float64, progress prune.Progress) (*Job, error) {
 	if o.Compensate && !removesUnits(plan) {
 		o.Compensate = false // nothing removed (ratio 0): nothing to refit
 	}
+	if o.Compensate {
+		plan.SetPool(scores, o.pool()) // the refit chooses among the lowest ranked
+	}
 	var vr *tokenizer.Restricted
 	if o.Vocab == "target" {
 		if vr, err = prune.VocabPlan(plan, tok, s.vocabDocs); err != nil {

@@ -246,7 +246,7 @@ func TestRefitApartJoinsTheParts(t *testing.T) {
 	const n = 3
 	joined := prune.NewCompensation(j.Plan)
 	for i := 0; i < n; i++ {
-		p, err := prune.PlanFor(m.Config, j.Plan.KeepFFN, j.Plan.KeepGroups)
+		p, err := prune.PlanFor(m.Config, j.Plan.KeepFFN, j.Plan.KeepGroups, j.Plan.PoolFFN)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -56,13 +56,6 @@ type CompensateOptions struct {
 		io.WriterAt
 		io.ReaderAt
 	}
-	// Pool, when above 1 (experimental, with Scores: the method's scores
-	// the plan was selected by), rechooses each layer's removed FFN
-	// neurons among the Pool × count lowest ranked by how well the refit
-	// repairs their removal (reselect.go), and rewrites the plan's kept
-	// neurons (the counts stay).
-	Pool   float64
-	Scores *UnitScores
 	// Aware (experimental) rechooses each layer's removed FFN neurons by
 	// Cus-Prun's rule on importances that count only what the refit
 	// cannot repair (rerank.go), and rewrites the plan's kept neurons
@@ -72,7 +65,7 @@ type CompensateOptions struct {
 	// Grams, when set (from ScoreWithGrams on the same calibration
 	// sequences), are the Gram matrices of every layer: the refit then
 	// reads them instead of running the calibration text through the
-	// model again (not with Pool or Aware, which take the second pass).
+	// model again (not with Aware, which takes the second pass).
 	Grams *Grams
 	// Part and Parts, with Parts above 1, refit only the layers l with
 	// l % Parts == Part; the others are only run through (as they must
@@ -105,6 +98,10 @@ type Compensation struct {
 	// calibration tokens it was fitted on.
 	layers []bool
 	tokens int
+	// reselected are the layers whose kept FFN neurons the refit chose
+	// (Plan.PoolFFN): a part's Save carries them to the joined refit.
+	reselected []int
+	chosen     map[int][]int // the parts' choices, until Complete
 	// PassSeconds is the time of the layer-by-layer forward pass with the
 	// Gram accumulation, SolveSeconds that of the refits (and reselection).
 	// GramSeconds is the part of PassSeconds spent on the Gram matrices.
@@ -139,8 +136,10 @@ func Compensate(ctx context.Context, m *model.Model, be model.Backend, seqs [][]
 		return nil, fmt.Errorf("compensation: part %d of %d: no such part", opt.Part, opt.Parts)
 	}
 	comp := &Compensation{plan: plan, spill: opt.Spill, tensors: map[compKey]storedWeight{}, layers: make([]bool, c.Layers)}
-	reselecting := opt.Pool > 1 && opt.Scores != nil
-	if opt.Grams != nil && !reselecting && !opt.Aware {
+	if plan.PoolFFN != nil && len(plan.PoolFFN) != c.Layers {
+		return nil, fmt.Errorf("compensation: the plan has pools for %d layers, the model %d", len(plan.PoolFFN), c.Layers)
+	}
+	if opt.Grams != nil && !opt.Aware {
 		if err := comp.fromGrams(ctx, m, opt.Grams, opt, progress); err != nil {
 			return nil, err
 		}
@@ -186,10 +185,10 @@ func Compensate(ctx context.Context, m *model.Model, be model.Backend, seqs [][]
 		qr := dims(keptHeads(plan.KeepGroups[l], c.Group()), c.HeadDim)
 		// The reselection reads the whole FFN matrix; otherwise each holds
 		// only the rows the refit reads (gram.go).
-		reselecting := reselecting && L.DownB == nil
+		pool := plan.pool(l)
 		aware := opt.Aware && L.DownB == nil
 		ffnKeep := plan.KeepFFN[l]
-		if reselecting || aware {
+		if pool != nil || aware {
 			ffnKeep = nil
 		}
 		var energy [][]float64 // aware: per document, Σ a_k² over its tokens
@@ -234,12 +233,10 @@ func Compensate(ctx context.Context, m *model.Model, be model.Backend, seqs [][]
 			return nil, fmt.Errorf("layer %d o_proj: %w", l, err)
 		}
 		gz = nil
-		if reselecting {
-			keep, err := reselect(L.Down.F32(), L.Down.Rows, L.FFN, ga.full(), plan.KeepFFN[l], opt.Scores.FFN[l], opt.Scores.FFNTie[l], opt.Pool, opt.Ridge)
-			if err != nil {
-				return nil, fmt.Errorf("layer %d down_proj: %w", l, err)
+		if pool != nil {
+			if err := comp.reselect(l, L, ga, pool, opt.Ridge); err != nil {
+				return nil, err
 			}
-			plan.KeepFFN[l] = keep
 		} else if aware {
 			keep, err := rerankAware(L.Down.F32(), L.Down.Rows, L.FFN, ga.full(), energy, len(plan.KeepFFN[l]), opt.Ridge, opt.AwareRounds)
 			if err != nil {
@@ -300,8 +297,15 @@ func (c *Compensation) fromGrams(ctx context.Context, m *model.Model, gs *Grams,
 			return fmt.Errorf("layer %d o_proj: %w", l, err)
 		}
 		gz = nil
-		ga, err := gs.get(l, 1, c.plan.KeepFFN[l])
-		if err != nil {
+		var ga *gram
+		if pool := c.plan.pool(l); pool != nil {
+			if ga, err = gs.whole(l, 1); err != nil {
+				return err
+			}
+			if err := c.reselect(l, L, ga, pool, ridge); err != nil {
+				return err
+			}
+		} else if ga, err = gs.get(l, 1, c.plan.KeepFFN[l]); err != nil {
 			return err
 		}
 		if err := c.refit(l, L.Down, L.DownB, model.RoleDown, model.RoleDownB, ga, c.plan.KeepFFN[l], ridge); err != nil {
@@ -321,6 +325,23 @@ func keptHeads(groups []int, grp int) []int {
 	return q
 }
 
+// reselect rechooses layer l's removed FFN neurons among pool (reselect.go)
+// on the layer's whole Gram matrix g (natural order; centred first where
+// the family has the bias, as the refit's intercept is) and writes them to
+// the plan.
+func (c *Compensation) reselect(l int, L *model.Layer, g *gram, pool []int, ridge float64) error {
+	if L.DownB != nil {
+		g.centre()
+	}
+	keep, err := reselect(L.Down.F32(), L.Down.Rows, L.FFN, g.full(), c.plan.KeepFFN[l], pool, ridge)
+	if err != nil {
+		return fmt.Errorf("layer %d down_proj: %w", l, err)
+	}
+	c.plan.KeepFFN[l] = keep
+	c.reselected = append(c.reselected, l)
+	return nil
+}
+
 // refit solves one projection and stores its weight (and bias).
 func (c *Compensation) refit(l int, w, b *model.Weight, role, biasRole model.Role, g *gram, keep []int, ridge float64) error {
 	if len(keep) == w.Cols {
@@ -330,21 +351,9 @@ func (c *Compensation) refit(l int, w, b *model.Weight, role, biasRole model.Rol
 	}
 	var mean []float64
 	if b != nil {
-		// Intercept: fit on centred inputs, G - n μμᵀ (in G's order).
+		// Intercept: fit on centred inputs.
 		mean = g.mean()
-		n := float64(g.n)
-		d := g.d
-		at := func(i int) int { return i }
-		if g.order != nil {
-			at = func(i int) int { return g.order[i] }
-		}
-		for i := 0; i < g.rows; i++ {
-			mi := n * mean[at(i)]
-			row := g.g[i*d : (i+1)*d]
-			for j := range row {
-				row[j] -= mi * mean[at(j)]
-			}
-		}
+		g.centre()
 	}
 	wf := w.F32()
 	var nw []float64

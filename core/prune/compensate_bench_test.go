@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"runtime/metrics"
+	"slices"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -48,6 +49,8 @@ func BenchmarkCompensation(b *testing.B) {
 	var score, comp, cpuScore, cpuComp []float64
 	var peakScore, peakComp, peakFused, peakSolve uint64
 	var fusedScore, fusedSolve, cpuFusedScore, cpuFusedSolve []float64
+	var reselectSolve, cpuReselectSolve []float64
+	var peakReselect uint64
 	for i := 0; i < b.N; i++ {
 		runtime.GC()
 		t0, c0 := time.Now(), cpuSeconds()
@@ -102,6 +105,19 @@ func BenchmarkCompensation(b *testing.B) {
 		stop()
 		fusedSolve = append(fusedSolve, time.Since(t0).Seconds())
 		cpuFusedSolve = append(cpuFusedSolve, cpuSeconds()-c0)
+		// The same refit with the reselection (the CLI's default pool).
+		rp := *plan
+		rp.KeepFFN = slices.Clone(plan.KeepFFN)
+		rp.SetPool(sc.Scores("cusprun", 1), DefaultPool)
+		runtime.GC()
+		t0, c0 = time.Now(), cpuSeconds()
+		stop = peakHeap(&peakReselect)
+		if _, err := Compensate(ctx, m, model.CPU{}, seqs, &rp, CompensateOptions{Grams: gs}, nil); err != nil {
+			b.Fatal(err)
+		}
+		stop()
+		reselectSolve = append(reselectSolve, time.Since(t0).Seconds())
+		cpuReselectSolve = append(cpuReselectSolve, cpuSeconds()-c0)
 		f.Close()
 	}
 	// The one-pass route's cost of compensation: what scoring with the
@@ -111,6 +127,11 @@ func BenchmarkCompensation(b *testing.B) {
 	b.ReportMetric(fv, "s/refit-from-grams")
 	b.ReportMetric((fs-median(score)+fv)/median(score), "onepass-compensate/score")
 	b.ReportMetric((median(cpuFusedScore)-median(cpuScore)+median(cpuFusedSolve))/median(cpuScore), "cpu-onepass-compensate/cpu-score")
+	rv := median(reselectSolve)
+	b.ReportMetric(rv, "s/reselect+refit-from-grams")
+	b.ReportMetric((fs-median(score)+rv)/median(score), "onepass-reselect/score")
+	b.ReportMetric((median(cpuFusedScore)-median(cpuScore)+median(cpuReselectSolve))/median(cpuScore), "cpu-onepass-reselect/cpu-score")
+	b.ReportMetric(float64(peakReselect)/(1<<20), "MiB/peak-reselect+refit-from-grams")
 	b.ReportMetric(float64(peakFused)/(1<<20), "MiB/peak-score+grams")
 	b.ReportMetric(float64(peakSolve)/(1<<20), "MiB/peak-refit-from-grams")
 	s, k := median(score), median(comp)

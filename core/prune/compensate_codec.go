@@ -16,13 +16,21 @@ import (
 // Add are the writer and reader; NewCompensation is the empty refit of a
 // plan that the parts are added into, and Complete says every layer came.
 
-const refitVersion = 1
+const refitVersion = 2
 
 type savedRefit struct {
 	Version int
 	Layers  []int // the layers the part refitted
 	Tokens  int   // the calibration tokens it was fitted on
 	Tensors []savedTensor
+	// Kept are the FFN neurons the part's refit chose to keep, in the
+	// layers it reselected (Plan.PoolFFN).
+	Kept []savedKeep
+}
+
+type savedKeep struct {
+	Layer int
+	FFN   []int
 }
 
 type savedTensor struct {
@@ -60,6 +68,9 @@ func (c *Compensation) Save(w io.Writer) error {
 		}
 		out.Tensors = append(out.Tensors, savedTensor{k.layer, k.role, wt.Name, wt.DType, wt.Rows, wt.Cols, wt.Raw})
 	}
+	for _, l := range c.reselected {
+		out.Kept = append(out.Kept, savedKeep{l, c.plan.KeepFFN[l]})
+	}
 	return gob.NewEncoder(w).Encode(out)
 }
 
@@ -88,6 +99,35 @@ func (c *Compensation) Add(r io.Reader) error {
 			return fmt.Errorf("the refit's part covers layer %d, which another part covered", l)
 		}
 		covered[l] = true
+	}
+	chosen := map[int][]int{}
+	for _, k := range in.Kept {
+		l := k.Layer
+		if !covered[l] {
+			return fmt.Errorf("the refit's part chose the kept neurons of layer %d, a layer it does not cover", l)
+		}
+		if _, dup := chosen[l]; dup || len(k.FFN) != len(c.plan.KeepFFN[l]) {
+			return fmt.Errorf("the refit's part keeps %d FFN neurons of layer %d; the plan keeps %d", len(k.FFN), l, len(c.plan.KeepFFN[l]))
+		}
+		pool := c.plan.pool(l)
+		if pool == nil {
+			return fmt.Errorf("the refit's part chose the kept neurons of layer %d, which the plan does not let it choose", l)
+		}
+		F := cfg.FFNAt(l)
+		for i, n := range k.FFN {
+			if n < 0 || n >= F || (i > 0 && n <= k.FFN[i-1]) {
+				return fmt.Errorf("the refit's part's kept neurons of layer %d are not ascending indices below %d", l, F)
+			}
+		}
+		if err := checkPool(pool, k.FFN, F); err != nil {
+			return fmt.Errorf("the refit's part, layer %d: %w", l, err)
+		}
+		chosen[l] = k.FFN
+	}
+	for l := range covered {
+		if _, ok := chosen[l]; !ok && c.plan.pool(l) != nil {
+			return fmt.Errorf("the refit's part did not choose the kept neurons of layer %d, which the plan lets the refit choose (a part of a plan without its pools?)", l)
+		}
 	}
 	for _, t := range in.Tensors {
 		if !covered[t.Layer] {
@@ -121,6 +161,12 @@ func (c *Compensation) Add(r io.Reader) error {
 	for l := range covered {
 		c.layers[l] = true
 	}
+	if c.chosen == nil {
+		c.chosen = map[int][]int{}
+	}
+	for l, keep := range chosen {
+		c.chosen[l] = keep
+	}
 	c.tokens = in.Tokens
 	return nil
 }
@@ -129,12 +175,18 @@ func (c *Compensation) Add(r io.Reader) error {
 func (c *Compensation) For(plan *Plan) bool { return c.plan == plan }
 
 // Complete says every layer of the plan is covered (by one of the parts
-// added).
+// added), and then writes the kept neurons the parts chose into the plan
+// (not before: a refit that lacks a part leaves the plan as it was).
 func (c *Compensation) Complete() error {
 	for l, ok := range c.layers {
 		if !ok {
 			return fmt.Errorf("no part of the refit covers layer %d", l)
 		}
 	}
+	for l, keep := range c.chosen {
+		c.plan.KeepFFN[l] = keep
+		c.reselected = append(c.reselected, l)
+	}
+	c.chosen = nil
 	return nil
 }

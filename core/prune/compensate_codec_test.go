@@ -5,6 +5,7 @@ import (
 	"context"
 	"math/rand/v2"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -47,7 +48,12 @@ func TestRefitInPartsIsTheWholeRefit(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			whole, err := Compensate(ctx, m, model.CPU{}, seqs, plan, CompensateOptions{}, nil)
+			// With the reselection: each part chooses its layers' kept
+			// neurons, and the joined refit takes them into the plan.
+			plan.SetPool(sc.Scores("cusprun", 1), DefaultPool)
+			wplan := *plan
+			wplan.KeepFFN = slices.Clone(plan.KeepFFN)
+			whole, err := Compensate(ctx, m, model.CPU{}, seqs, &wplan, CompensateOptions{}, nil)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -55,7 +61,7 @@ func TestRefitInPartsIsTheWholeRefit(t *testing.T) {
 			joined := NewCompensation(plan)
 			var parts [][]byte
 			for i := 0; i < n; i++ {
-				p, err := PlanFor(m.Config, plan.KeepFFN, plan.KeepGroups)
+				p, err := PlanFor(m.Config, plan.KeepFFN, plan.KeepGroups, plan.PoolFFN)
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -82,6 +88,11 @@ func TestRefitInPartsIsTheWholeRefit(t *testing.T) {
 			}
 			if err := joined.Complete(); err != nil {
 				t.Fatal(err)
+			}
+			for l := range plan.KeepFFN {
+				if !slices.Equal(plan.KeepFFN[l], wplan.KeepFFN[l]) {
+					t.Fatalf("layer %d: the parts keep neurons %v, one engine %v", l, plan.KeepFFN[l], wplan.KeepFFN[l])
+				}
 			}
 			if len(joined.tensors) != len(whole.tensors) || len(whole.tensors) == 0 {
 				t.Fatalf("%d tensors from the parts, %d from one engine", len(joined.tensors), len(whole.tensors))
@@ -141,7 +152,7 @@ func TestPlanForChecksTheUnits(t *testing.T) {
 		ffn[l] = []int{0, 2, c.FFNAt(l) - 1}
 		groups[l] = []int{0}
 	}
-	p, err := PlanFor(c, ffn, groups)
+	p, err := PlanFor(c, ffn, groups, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -163,7 +174,7 @@ func TestPlanForChecksTheUnits(t *testing.T) {
 		"a repeated unit": func(f, g [][]int) ([][]int, [][]int) { g[0] = []int{0, 0}; return f, g },
 	} {
 		f, g := mk(clone(ffn), clone(groups))
-		if _, err := PlanFor(c, f, g); err == nil {
+		if _, err := PlanFor(c, f, g, nil); err == nil {
 			t.Errorf("%s: taken", name)
 		}
 	}

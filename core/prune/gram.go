@@ -22,6 +22,9 @@ type gram struct {
 	g     []float64
 	sum   []float64 // natural order
 	n     int
+	// centred says g holds XᵀX − n μμᵀ (centre), the Gram matrix of the
+	// inputs less their mean, which a fit with an intercept reads.
+	centred bool
 }
 
 // newGram holds the rows of keep (then the other columns) or, with keep
@@ -75,4 +78,26 @@ func (g *gram) mean() []float64 {
 		m[i] = s / float64(max(g.n, 1))
 	}
 	return m
+}
+
+// centre subtracts n μμᵀ from the matrix it holds (in its order), once.
+func (g *gram) centre() {
+	if g.centred {
+		return
+	}
+	g.centred = true
+	mean := g.mean()
+	n := float64(g.n)
+	d := g.d
+	at := func(i int) int { return i }
+	if g.order != nil {
+		at = func(i int) int { return g.order[i] }
+	}
+	for i := 0; i < g.rows; i++ {
+		mi := n * mean[at(i)]
+		row := g.g[i*d : (i+1)*d]
+		for j := range row {
+			row[j] -= mi * mean[at(j)]
+		}
+	}
 }

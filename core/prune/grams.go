@@ -114,6 +114,27 @@ func (gs *Grams) get(l, which int, keep []int) (*gram, error) {
 	return g, nil
 }
 
+// whole reads layer l's matrix back whole, in the natural order (both
+// triangles once full is called), for a reselection (reselect.go).
+func (gs *Grams) whole(l, which int) (*gram, error) {
+	sg := gs.layers[l][which]
+	d := sg.d
+	g := &gram{d: d, rows: d, sum: sg.sum, n: sg.n, g: make([]float64, d*d)}
+	row := make([]byte, 8*d)
+	off := sg.off
+	for i := 0; i < d; i++ {
+		b := row[:8*(d-i)]
+		if _, err := gs.spill.ReadAt(b, off); err != nil {
+			return nil, fmt.Errorf("compensation: reading back the Gram matrix of layer %d: %w", l, err)
+		}
+		off += int64(len(b))
+		for j := i; j < d; j++ {
+			g.g[i*d+j] = math.Float64frombits(binary.LittleEndian.Uint64(b[8*(j-i):]))
+		}
+	}
+	return g, nil
+}
+
 // ScoreWithGrams is Score, layer by layer instead of batch by batch (the
 // same statistics, so the same scores bit for bit: each layer sees the
 // batches in the same order), and it also keeps every layer's Gram

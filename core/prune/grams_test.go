@@ -9,6 +9,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"slices"
 	"testing"
 
 	"github.com/cusprun/cusprun/core/model"
@@ -77,46 +78,70 @@ func TestScoreWithGramsIsScoreThenCompensate(t *testing.T) {
 			if !bytes.Equal(a.Bytes(), b.Bytes()) {
 				t.Fatalf("the layer-by-layer scores differ from Score's")
 			}
-			for _, ratio := range []float64{0.2, 0.5} {
-				t.Run(fmt.Sprint(ratio), func(t *testing.T) {
-					plan, err := Select(c, sc.Scores("cusprun", 1), "cusprun", ratio, "uniform", false)
-					if err != nil {
-						t.Fatal(err)
-					}
-					two, err := Compensate(ctx, m, model.CPU{}, seqs, plan, CompensateOptions{}, nil)
-					if err != nil {
-						t.Fatal(err)
-					}
-					one, err := Compensate(ctx, m, model.CPU{}, nil, plan, CompensateOptions{Grams: gs}, nil)
-					if err != nil {
-						t.Fatal(err)
-					}
-					if len(one.tensors) != len(two.tensors) || len(two.tensors) == 0 {
-						t.Fatalf("%d refitted tensors from the kept matrices, %d from the second pass", len(one.tensors), len(two.tensors))
-					}
-					// The second pass computes each layer as the scoring pass
-					// does (o_proj group by group), and both sum every Gram
-					// entry over the tokens in the same order: the two routes
-					// give the same refit to the bit.
-					for k := range two.tensors {
-						w2, _, err := two.weight(k.layer, k.role)
+			rechosen := 0 // layers whose reselection changed the ranking's choice
+			for _, pool := range []float64{0, DefaultPool} {
+				for _, ratio := range []float64{0.2, 0.5} {
+					t.Run(fmt.Sprint(ratio, "/pool", pool), func(t *testing.T) {
+						plan, err := Select(c, sc.Scores("cusprun", 1), "cusprun", ratio, "uniform", false)
 						if err != nil {
 							t.Fatal(err)
 						}
-						w1, ok, err := one.weight(k.layer, k.role)
-						if err != nil || !ok || w1.Rows != w2.Rows || w1.Cols != w2.Cols {
-							t.Fatalf("layer %d %s: no refit of the same shape from the kept matrices (%v)", k.layer, w2.Name, err)
+						plan.SetPool(sc.Scores("cusprun", 1), pool)
+						ranked := slices.Clone(plan.KeepFFN)
+						plan2 := *plan
+						plan2.KeepFFN = slices.Clone(plan.KeepFFN)
+						two, err := Compensate(ctx, m, model.CPU{}, seqs, &plan2, CompensateOptions{}, nil)
+						if err != nil {
+							t.Fatal(err)
 						}
-						a, b := w1.F32(), w2.F32()
-						worst := 0.0
-						for i := range a {
-							worst = max(worst, math.Abs(float64(a[i])-float64(b[i])))
+						one, err := Compensate(ctx, m, model.CPU{}, nil, plan, CompensateOptions{Grams: gs}, nil)
+						if err != nil {
+							t.Fatal(err)
 						}
-						if worst != 0 {
-							t.Errorf("layer %d %s: the refit from the kept Gram matrix differs from the second pass's by %g", k.layer, w2.Name, worst)
+						for l := range plan.KeepFFN {
+							if !slices.Equal(plan.KeepFFN[l], plan2.KeepFFN[l]) {
+								t.Fatalf("layer %d: the refit from the kept matrices keeps neurons %v, the second pass %v", l, plan.KeepFFN[l], plan2.KeepFFN[l])
+							}
+							if len(plan.KeepFFN[l]) != len(ranked[l]) {
+								t.Fatalf("layer %d: the reselection kept %d neurons, the plan %d", l, len(plan.KeepFFN[l]), len(ranked[l]))
+							}
+							if !slices.Equal(plan.KeepFFN[l], ranked[l]) {
+								if pool == 0 {
+									t.Fatalf("layer %d: the refit changed the kept neurons without a pool", l)
+								}
+								rechosen++
+							}
 						}
-					}
-				})
+						if len(one.tensors) != len(two.tensors) || len(two.tensors) == 0 {
+							t.Fatalf("%d refitted tensors from the kept matrices, %d from the second pass", len(one.tensors), len(two.tensors))
+						}
+						// The second pass computes each layer as the scoring pass
+						// does (o_proj group by group), and both sum every Gram
+						// entry over the tokens in the same order: the two routes
+						// give the same refit to the bit.
+						for k := range two.tensors {
+							w2, _, err := two.weight(k.layer, k.role)
+							if err != nil {
+								t.Fatal(err)
+							}
+							w1, ok, err := one.weight(k.layer, k.role)
+							if err != nil || !ok || w1.Rows != w2.Rows || w1.Cols != w2.Cols {
+								t.Fatalf("layer %d %s: no refit of the same shape from the kept matrices (%v)", k.layer, w2.Name, err)
+							}
+							a, b := w1.F32(), w2.F32()
+							worst := 0.0
+							for i := range a {
+								worst = max(worst, math.Abs(float64(a[i])-float64(b[i])))
+							}
+							if worst != 0 {
+								t.Errorf("layer %d %s: the refit from the kept Gram matrix differs from the second pass's by %g", k.layer, w2.Name, worst)
+							}
+						}
+					})
+				}
+			}
+			if rechosen == 0 {
+				t.Errorf("the reselection kept the ranking's choice in every layer: nothing was tested")
 			}
 			// A matrix read back in a refit's order holds, at (a, b), the
 			// Gram entry of the inputs order[a] and order[b], a hand sum.

@@ -3,6 +3,7 @@ package prune
 import (
 	"fmt"
 	"math"
+	"slices"
 	"sort"
 
 	"github.com/cusprun/cusprun/core/model"
@@ -17,6 +18,11 @@ type Plan struct {
 	// Kept neuron and KV-group indices per layer, ascending.
 	KeepFFN    [][]int `json:"keep_ffn"`
 	KeepGroups [][]int `json:"keep_groups"`
+	// PoolFFN, when set (SetPool), lists per layer the FFN neurons the refit
+	// may choose the removed among (reselect.go): the removed ones and the
+	// next lowest ranked, ascending; nil for a layer whose removed neurons
+	// are final. The refit rewrites KeepFFN (the counts stay).
+	PoolFFN [][]int `json:"pool_ffn,omitempty"`
 	// KeepVocab, when set (vocabulary pruning, see vocab.go), lists the kept
 	// token ids, ascending: the rows of embed_tokens and lm_head the output
 	// keeps, its token i being the source's KeepVocab[i].
@@ -299,8 +305,9 @@ func (p *Plan) Pruned() (ffn, groups []int) {
 // another engine's Plan lists them (its KeepFFN and KeepGroups: the page
 // hands the main worker's plan to the workers that share its refit),
 // checked against c: one ascending list per layer, within the layer's
-// widths, at least one unit kept.
-func PlanFor(c *model.Config, keepFFN, keepGroups [][]int) (*Plan, error) {
+// widths, at least one unit kept. poolFFN is its PoolFFN (nil: none),
+// each layer's pool checked to hold the neurons it removes.
+func PlanFor(c *model.Config, keepFFN, keepGroups, poolFFN [][]int) (*Plan, error) {
 	if len(keepFFN) != c.Layers || len(keepGroups) != c.Layers {
 		return nil, fmt.Errorf("the plan has %d and %d layers of kept units, the model %d", len(keepFFN), len(keepGroups), c.Layers)
 	}
@@ -320,7 +327,28 @@ func PlanFor(c *model.Config, keepFFN, keepGroups [][]int) (*Plan, error) {
 			}
 		}
 	}
-	p := &Plan{KeepFFN: keepFFN, KeepGroups: keepGroups, From: c}
+	if poolFFN != nil && len(poolFFN) != c.Layers {
+		return nil, fmt.Errorf("the plan has pools for %d layers, the model %d", len(poolFFN), c.Layers)
+	}
+	for l, pool := range poolFFN {
+		if pool == nil {
+			continue
+		}
+		if err := checkPool(pool, keepFFN[l], c.FFNAt(l)); err != nil {
+			return nil, fmt.Errorf("layer %d: %w", l, err)
+		}
+	}
+	// Copies of the lists of lists: a refit that rechooses a layer's kept
+	// neurons replaces that layer's list in its own plan only.
+	p := &Plan{KeepFFN: slices.Clone(keepFFN), KeepGroups: slices.Clone(keepGroups), PoolFFN: slices.Clone(poolFFN), From: c}
 	p.To = p.config()
 	return p, nil
+}
+
+// pool is layer l's reselection pool (PoolFFN), nil when it has none.
+func (p *Plan) pool(l int) []int {
+	if p.PoolFFN == nil {
+		return nil
+	}
+	return p.PoolFFN[l]
 }

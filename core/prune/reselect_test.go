@@ -3,7 +3,10 @@ package prune
 import (
 	"math"
 	"math/rand/v2"
+	"slices"
 	"testing"
+
+	"github.com/cusprun/cusprun/core/model"
 )
 
 // TestReselectFindsTheBestSingleRemoval: removing one input, the greedy
@@ -80,9 +83,9 @@ func TestReselectFindsTheBestSingleRemoval(t *testing.T) {
 				best, bestE = k, e
 			}
 		}
-		score := make([]float64, F) // every input equally ranked: the pool is all
 		keep := []int{0, 1, 2, 3, 4, 5}
-		got, err := reselect(w, H, F, G, keep, score, score, float64(F), 1e-12)
+		all := []int{0, 1, 2, 3, 4, 5, 6} // every input a candidate
+		got, err := reselect(w, H, F, G, keep, all, 1e-12)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -98,19 +101,191 @@ func TestReselectFindsTheBestSingleRemoval(t *testing.T) {
 			t.Errorf("trial %d: reselect removed %d (kept %v); brute force says %d (error %.4g vs %.4g)", trial, removed, got, best, errAfter(removed), bestE)
 		}
 		// A pool of one candidate: that candidate goes, whatever the refit says.
-		rank := make([]float64, F)
-		for k := range rank {
-			rank[k] = 1
+		only := (best + 1) % F
+		var others []int
+		for k := 0; k < F; k++ {
+			if k != only {
+				others = append(others, k)
+			}
 		}
-		rank[(best+1)%F] = 0
-		got, err = reselect(w, H, F, G, keep, rank, rank, 1, 1e-12)
+		got, err = reselect(w, H, F, G, others, []int{only}, 1e-12)
 		if err != nil {
 			t.Fatal(err)
 		}
 		for _, k := range got {
-			if k == (best+1)%F {
+			if k == only {
 				t.Errorf("trial %d: the only candidate %d was kept", trial, k)
 			}
 		}
+	}
+}
+
+// TestReselectIsTheWholeInverseGreedy: reselect works on the pool's block
+// of the inverse only (a Schur complement); it must remove what the plain
+// greedy on the whole inverse (G + λI)⁻¹, formed here by Gauss-Jordan
+// elimination and updated over every input, removes.
+func TestReselectIsTheWholeInverseGreedy(t *testing.T) {
+	r := rand.New(rand.NewPCG(8, 15))
+	const F, H, n = 48, 6, 200
+	for trial := 0; trial < 4; trial++ {
+		X := make([]float64, n*F)
+		for i := range X {
+			X[i] = r.NormFloat64()
+		}
+		for t0 := 0; t0 < n; t0++ { // correlated pairs, so the refit matters
+			for k := 0; k+1 < F; k += 3 {
+				X[t0*F+k+1] += 0.8 * X[t0*F+k]
+			}
+		}
+		G := make([]float64, F*F)
+		for i := 0; i < F; i++ {
+			for j := 0; j < F; j++ {
+				for t0 := 0; t0 < n; t0++ {
+					G[i*F+j] += X[t0*F+i] * X[t0*F+j]
+				}
+			}
+		}
+		w := make([]float32, H*F)
+		for i := range w {
+			w[i] = float32(r.NormFloat64())
+		}
+		remove := 8 + 2*trial
+		perm := r.Perm(F)
+		pool := append([]int(nil), perm[:remove+remove/2+trial]...) // the first remove go in the plan
+		slices.Sort(pool)
+		keep := append([]int(nil), perm[remove:]...)
+		slices.Sort(keep)
+		const ridge = 1e-3
+		got, err := reselect(w, H, F, G, keep, pool, ridge)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := wholeInverseGreedy(w, H, F, G, pool, remove, ridge)
+		if !slices.Equal(got, want) {
+			t.Errorf("trial %d: reselect keeps %v, the whole-inverse greedy %v", trial, got, want)
+		}
+		if len(got) != len(keep) {
+			t.Errorf("trial %d: %d kept, want %d", trial, len(got), len(keep))
+		}
+	}
+}
+
+// wholeInverseGreedy is the Optimal Brain Surgeon greedy written plainly:
+// P = (G + λI)⁻¹ over every input, W the whole weight, both updated in
+// full at every removal; it returns the kept inputs, ascending.
+func wholeInverseGreedy(w []float32, H, F int, G []float64, pool []int, remove int, ridge float64) []int {
+	diag := 0.0
+	for i := 0; i < F; i++ {
+		diag += G[i*F+i]
+	}
+	lambda := ridge * diag / float64(F)
+	// Gauss-Jordan on [G + λI | I].
+	M := make([][]float64, F)
+	for i := range M {
+		M[i] = make([]float64, 2*F)
+		copy(M[i], G[i*F:(i+1)*F])
+		M[i][i] += lambda
+		M[i][F+i] = 1
+	}
+	for c := 0; c < F; c++ {
+		p := c
+		for i := c + 1; i < F; i++ {
+			if math.Abs(M[i][c]) > math.Abs(M[p][c]) {
+				p = i
+			}
+		}
+		M[c], M[p] = M[p], M[c]
+		d := M[c][c]
+		for j := range M[c] {
+			M[c][j] /= d
+		}
+		for i := 0; i < F; i++ {
+			if i != c && M[i][c] != 0 {
+				f := M[i][c]
+				for j := range M[i] {
+					M[i][j] -= f * M[c][j]
+				}
+			}
+		}
+	}
+	P := make([][]float64, F)
+	for i := range P {
+		P[i] = M[i][F:]
+	}
+	W := make([][]float64, H)
+	for i := range W {
+		W[i] = make([]float64, F)
+		for j := 0; j < F; j++ {
+			W[i][j] = float64(w[i*F+j])
+		}
+	}
+	gone := make([]bool, F)
+	for step := 0; step < remove; step++ {
+		best, bestE := -1, math.Inf(1)
+		for _, k := range pool {
+			if gone[k] {
+				continue
+			}
+			e := 0.0
+			for i := 0; i < H; i++ {
+				e += W[i][k] * W[i][k]
+			}
+			if e /= P[k][k]; e < bestE {
+				best, bestE = k, e
+			}
+		}
+		k := best
+		pk := append([]float64(nil), P[k]...)
+		for i := 0; i < H; i++ {
+			f := W[i][k] / pk[k]
+			for j := 0; j < F; j++ {
+				W[i][j] -= f * pk[j]
+			}
+		}
+		for i := 0; i < F; i++ {
+			f := pk[i] / pk[k]
+			for j := 0; j < F; j++ {
+				P[i][j] -= f * pk[j]
+			}
+		}
+		gone[k] = true
+	}
+	var kept []int
+	for k := 0; k < F; k++ {
+		if !gone[k] {
+			kept = append(kept, k)
+		}
+	}
+	return kept
+}
+
+// TestSetPoolNamesTheRemovedAndTheNextLowest: a layer's pool is its removed
+// neurons and then the kept ones ranked lowest (score, then tie), pool × the
+// removed count in all; a layer that loses nothing has none; a pool of 1
+// clears them.
+func TestSetPoolNamesTheRemovedAndTheNextLowest(t *testing.T) {
+	c := &model.Config{Layers: 2, FFN: 10}
+	p := &Plan{From: c, KeepFFN: [][]int{{0, 1, 2, 3, 4, 5, 7, 9}, {0, 1, 2, 3, 4, 5, 6, 7, 8, 9}}}
+	sc := UnitScores{
+		FFN:    [][]float64{{9, 1, 8, 1, 7, 6, 0, 5, 0, 4}, make([]float64, 10)},
+		FFNTie: [][]float64{{0, 2, 0, 1, 0, 0, 0, 0, 0, 0}, make([]float64, 10)},
+	}
+	p.SetPool(sc, 2) // 2 removed (6, 8): 2 more, the lowest kept: 3 (1, tie 1) and 1 (1, tie 2)
+	if want := []int{1, 3, 6, 8}; !slices.Equal(p.PoolFFN[0], want) {
+		t.Errorf("layer 0's pool is %v, want %v", p.PoolFFN[0], want)
+	}
+	if p.PoolFFN[1] != nil {
+		t.Errorf("layer 1 loses nothing but has the pool %v", p.PoolFFN[1])
+	}
+	p.SetPool(sc, 1.5) // ceil(3) = 3: one more than the removed
+	if want := []int{3, 6, 8}; !slices.Equal(p.PoolFFN[0], want) {
+		t.Errorf("with 1.5, layer 0's pool is %v, want %v", p.PoolFFN[0], want)
+	}
+	p.SetPool(sc, 1)
+	if p.PoolFFN != nil {
+		t.Errorf("a pool of 1 left %v", p.PoolFFN)
+	}
+	if err := checkPool([]int{1, 6}, p.KeepFFN[0], 10); err == nil {
+		t.Errorf("a pool without removed neuron 8 was accepted")
 	}
 }

@@ -179,18 +179,27 @@ func cholesky(A []float64, n, lda int) error {
 }
 
 // cholSolve overwrites each of the m rows of B ([m, n]) with the solution x
-// of L Lᵀ x = b, L the factor cholesky left in A (row stride lda), a block
-// of columns at a time: the update from the solved columns is one product
-// of panels (ops.SubABt64's panels for L and, for Lᵀ, ops.PackB64's, which
-// read L's rows as Lᵀ's columns, so no transposed copy of L is made).
+// of L Lᵀ x = b, L the factor cholesky left in A (row stride lda):
+// cholForward then cholBackward.
 func cholSolve(A []float64, n, lda int, B []float64, m int) {
-	rows := func(body func(r0, r1 int)) {
-		ops.Parallel((m+15)/16, 1, func(lo, hi int) { body(lo*16, min(hi*16, m)) })
-	}
-	for k0 := 0; k0 < n; k0 += cholBlock { // L y = b
+	cholForward(A, n, lda, B, m)
+	cholBackward(A, n, lda, B, m)
+}
+
+// cholRows runs body over the m rows of a right-hand side in blocks of 16,
+// in parallel.
+func cholRows(m int, body func(r0, r1 int)) {
+	ops.Parallel((m+15)/16, 1, func(lo, hi int) { body(lo*16, min(hi*16, m)) })
+}
+
+// cholForward overwrites each of the m rows of B ([m, n]) with y = L⁻¹ b, a
+// block of columns at a time: the update from the solved columns is one
+// product of panels (ops.SubABt64's panels for L).
+func cholForward(A []float64, n, lda int, B []float64, m int) {
+	for k0 := 0; k0 < n; k0 += cholBlock {
 		k1 := min(k0+cholBlock, n)
 		pb := ops.PackBt64(A[k0*lda:], lda, k1-k0, k0)
-		rows(func(r0, r1 int) {
+		cholRows(m, func(r0, r1 int) {
 			pb.Sub(B[r0*n+k0:], n, B[r0*n:], n, r1-r0, k1-k0)
 			for r := r0; r < r1; r++ {
 				x := B[r*n : (r+1)*n]
@@ -200,9 +209,15 @@ func cholSolve(A []float64, n, lda int, B []float64, m int) {
 			}
 		})
 	}
+}
+
+// cholBackward overwrites each of the m rows of B ([m, n]) with x = L⁻ᵀ y;
+// ops.PackB64's panels read L's rows as Lᵀ's columns, so no transposed copy
+// of L is made.
+func cholBackward(A []float64, n, lda int, B []float64, m int) {
 	// The diagonal block of Lᵀ, as rows, for the backward substitutions.
 	U := make([]float64, cholBlock*cholBlock)
-	for k1 := n; k1 > 0; k1 -= cholBlock { // Lᵀ x = y
+	for k1 := n; k1 > 0; k1 -= cholBlock {
 		k0 := max(k1-cholBlock, 0)
 		w := k1 - k0
 		for i := 0; i < w; i++ {
@@ -214,7 +229,7 @@ func cholSolve(A []float64, n, lda int, B []float64, m int) {
 		if k1 < n {
 			pb = ops.PackB64(A[k1*lda+k0:], lda, w, n-k1)
 		}
-		rows(func(r0, r1 int) {
+		cholRows(m, func(r0, r1 int) {
 			if pb != nil {
 				pb.Sub(B[r0*n+k0:], n, B[r0*n+k1:], n, r1-r0, w)
 			}

@@ -48,7 +48,7 @@ var experts = []expert{
 type column struct {
 	method     string
 	compensate bool
-	pool       float64 // experimental: reselect among pool × count candidates (prune.CompensateOptions.Pool)
+	pool       float64 // experimental: reselect among pool × count candidates (prune.Plan.SetPool)
 	aware      bool    // experimental: refit-aware Cus-Prun ranking (prune.CompensateOptions.Aware)
 	rounds     int     // its rounds (+awareN)
 }
@@ -270,7 +270,8 @@ func run(shared string, calibDocs, evalDocs, maxTokens int, ratios []float64, pl
 					sl.Compensate = func(l int) ([]float64, []float64) { return sc.FFNMean(l), sc.OMean(l) }
 				}
 				if col.compensate {
-					if sl.Refit, err = prune.Compensate(ctx, dense, be, calibSeqs, plan, prune.CompensateOptions{Ridge: ridge, Pool: col.pool, Scores: &scores, Aware: col.aware, AwareRounds: col.rounds, Grams: grams}, nil); err != nil {
+					plan.SetPool(scores, col.pool)
+					if sl.Refit, err = prune.Compensate(ctx, dense, be, calibSeqs, plan, prune.CompensateOptions{Ridge: ridge, Aware: col.aware, AwareRounds: col.rounds, Grams: grams}, nil); err != nil {
 						return err
 					}
 				}

@@ -427,6 +427,7 @@ func (s *Session) LoadScores(n int, part func(i int) ([]byte, error)) ([]*prune.
 type Kept struct {
 	FFN    [][]int `json:"keep_ffn"`
 	Groups [][]int `json:"keep_groups"`
+	Pool   [][]int `json:"pool_ffn"` // the refit's reselection pools (Plan.PoolFFN), if any
 }
 
 // RefitShard refits part i of n of the layers of the main worker's plan
@@ -437,7 +438,7 @@ func (s *Session) RefitShard(ctx context.Context, o Options, kept Kept, i, n int
 	if o.Format == "" {
 		o.Format = "zip"
 	}
-	plan, err := prune.PlanFor(s.m.Config, kept.FFN, kept.Groups)
+	plan, err := prune.PlanFor(s.m.Config, kept.FFN, kept.Groups, kept.Pool)
 	if err != nil {
 		return nil, err
 	}

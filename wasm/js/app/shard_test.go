@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"math"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/cusprun/cusprun/core/job"
@@ -227,7 +228,19 @@ func TestWorkersRefitALayerEach(t *testing.T) {
 	if res.Refit != "apart" {
 		t.Fatalf("the prune with the refit apart says %q", res.Refit)
 	}
-	kept := Kept{FFN: res.Plan.KeepFFN, Groups: res.Plan.KeepGroups}
+	kept := Kept{FFN: res.Plan.KeepFFN, Groups: res.Plan.KeepGroups, Pool: res.Plan.PoolFFN}
+	if kept.Pool == nil {
+		t.Fatal("the plan of a refitted prune has no reselection pools")
+	}
+	// Parts of the plan without its pools (the refit keeps the ranking's
+	// choice there) are not the refit the plan asks for.
+	plain, err := sessions[1].RefitShard(ctx, o, Kept{FFN: kept.FFN, Groups: kept.Groups}, 0, n, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := main.UseRefit(1, func(int) ([]byte, error) { return plain, nil }, 1); err == nil || !strings.Contains(err.Error(), "pools") {
+		t.Fatalf("a part refitted without the plan's pools was taken (%v)", err)
+	}
 	parts := make([][]byte, n)
 	for i, s := range sessions {
 		if parts[i], err = s.RefitShard(ctx, o, kept, i, n, nil); err != nil {
