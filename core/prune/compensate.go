@@ -229,12 +229,13 @@ func Compensate(ctx context.Context, m *model.Model, be model.Backend, seqs [][]
 		}
 		t1 := time.Now()
 		comp.PassSeconds += t1.Sub(t0).Seconds()
-		if err := comp.refit(l, L.O, L.OB, model.RoleO, model.RoleOB, gz, qr, opt.Ridge); err != nil {
+		if err := comp.refit(l, L.O, L.OB, model.RoleO, model.RoleOB, gz, qr, opt.Ridge, nil); err != nil {
 			return nil, fmt.Errorf("layer %d o_proj: %w", l, err)
 		}
 		gz = nil
+		var rs *reselection
 		if pool != nil {
-			if err := comp.reselect(l, L, ga, pool, opt.Ridge); err != nil {
+			if rs, err = comp.reselect(l, L, ga, pool, opt.Ridge); err != nil {
 				return nil, err
 			}
 		} else if aware {
@@ -244,7 +245,7 @@ func Compensate(ctx context.Context, m *model.Model, be model.Backend, seqs [][]
 			}
 			plan.KeepFFN[l] = keep
 		}
-		if err := comp.refit(l, L.Down, L.DownB, model.RoleDown, model.RoleDownB, ga, plan.KeepFFN[l], opt.Ridge); err != nil {
+		if err := comp.refit(l, L.Down, L.DownB, model.RoleDown, model.RoleDownB, ga, plan.KeepFFN[l], opt.Ridge, rs); err != nil {
 			return nil, fmt.Errorf("layer %d down_proj: %w", l, err)
 		}
 		comp.SolveSeconds += time.Since(t1).Seconds()
@@ -293,22 +294,23 @@ func (c *Compensation) fromGrams(ctx context.Context, m *model.Model, gs *Grams,
 		if err != nil {
 			return err
 		}
-		if err := c.refit(l, L.O, L.OB, model.RoleO, model.RoleOB, gz, qr, ridge); err != nil {
+		if err := c.refit(l, L.O, L.OB, model.RoleO, model.RoleOB, gz, qr, ridge, nil); err != nil {
 			return fmt.Errorf("layer %d o_proj: %w", l, err)
 		}
 		gz = nil
 		var ga *gram
+		var rs *reselection
 		if pool := c.plan.pool(l); pool != nil {
 			if ga, err = gs.whole(l, 1); err != nil {
 				return err
 			}
-			if err := c.reselect(l, L, ga, pool, ridge); err != nil {
+			if rs, err = c.reselect(l, L, ga, pool, ridge); err != nil {
 				return err
 			}
 		} else if ga, err = gs.get(l, 1, c.plan.KeepFFN[l]); err != nil {
 			return err
 		}
-		if err := c.refit(l, L.Down, L.DownB, model.RoleDown, model.RoleDownB, ga, c.plan.KeepFFN[l], ridge); err != nil {
+		if err := c.refit(l, L.Down, L.DownB, model.RoleDown, model.RoleDownB, ga, c.plan.KeepFFN[l], ridge, rs); err != nil {
 			return fmt.Errorf("layer %d down_proj: %w", l, err)
 		}
 		c.SolveSeconds += time.Since(t0).Seconds()
@@ -327,23 +329,24 @@ func keptHeads(groups []int, grp int) []int {
 
 // reselect rechooses layer l's removed FFN neurons among pool (reselect.go)
 // on the layer's whole Gram matrix g (natural order; centred first where
-// the family has the bias, as the refit's intercept is) and writes them to
-// the plan.
-func (c *Compensation) reselect(l int, L *model.Layer, g *gram, pool []int, ridge float64) error {
+// the family has the bias, as the refit's intercept is), writes them to
+// the plan and returns the choice with its factor for the refit.
+func (c *Compensation) reselect(l int, L *model.Layer, g *gram, pool []int, ridge float64) (*reselection, error) {
 	if L.DownB != nil {
 		g.centre()
 	}
-	keep, err := reselect(L.Down.F32(), L.Down.Rows, L.FFN, g.full(), c.plan.KeepFFN[l], pool, ridge)
+	rs, err := reselect(L.Down.F32(), L.Down.Rows, L.FFN, g.full(), c.plan.KeepFFN[l], pool, ridge)
 	if err != nil {
-		return fmt.Errorf("layer %d down_proj: %w", l, err)
+		return nil, fmt.Errorf("layer %d down_proj: %w", l, err)
 	}
-	c.plan.KeepFFN[l] = keep
+	c.plan.KeepFFN[l] = rs.keep
 	c.reselected = append(c.reselected, l)
-	return nil
+	return rs, nil
 }
 
-// refit solves one projection and stores its weight (and bias).
-func (c *Compensation) refit(l int, w, b *model.Weight, role, biasRole model.Role, g *gram, keep []int, ridge float64) error {
+// refit solves one projection and stores its weight (and bias); rs, when
+// set, is the reselection that chose keep, whose factor the solve reuses.
+func (c *Compensation) refit(l int, w, b *model.Weight, role, biasRole model.Role, g *gram, keep []int, ridge float64, rs *reselection) error {
 	if len(keep) == w.Cols {
 		// Nothing removed: the refit is the weight itself, which the slicer
 		// copies from the source as it is (bytes, quant blocks and bias).
@@ -358,7 +361,9 @@ func (c *Compensation) refit(l int, w, b *model.Weight, role, biasRole model.Rol
 	wf := w.F32()
 	var nw []float64
 	var err error
-	if g.order != nil {
+	if rs != nil {
+		nw = rs.refit(wf, w.Rows, w.Cols, g.full())
+	} else if g.order != nil {
 		nw, err = refitOrdered(wf, w.Rows, w.Cols, g.g, g.d, keep, ridge)
 	} else {
 		nw, err = refitCols(wf, w.Rows, w.Cols, g.full(), keep, ridge)

@@ -31,20 +31,23 @@ import (
 // for n outside and c inside the pool, against F³ for the whole inverse,
 // plus per removal c² + 2Hc for the updates.
 //
+// The refit that follows needs the Cholesky factor of G_KK + λI for the
+// kept set K; in the order N then the pool's kept neurons it is L_NN (the
+// factor above), the kept rows of Xᵀ and the factor of S's kept block, so
+// reselect hands it over (reselection.refit) instead of the refit factoring
+// G_KK again. λ is then the reselection's (ridge times the mean of G's
+// whole diagonal) rather than the mean of G_KK's.
+//
 // G is the layer's [F, F] Gram matrix (natural order, both triangles), w
 // down_proj ([H, F]), keep the method's kept set (its size is kept), cand
-// the candidates (every removed neuron among them); λ is ridge times the
-// mean of G's diagonal. It returns the new kept set, ascending.
-func reselect(w []float32, H, F int, G []float64, keep, cand []int, ridge float64) ([]int, error) {
+// the candidates, ascending (every removed neuron among them).
+func reselect(w []float32, H, F int, G []float64, keep, cand []int, ridge float64) (*reselection, error) {
 	remove := F - len(keep)
 	if remove == 0 {
-		return keep, nil
+		return &reselection{keep: keep, order: keep}, nil
 	}
 	if err := checkPool(cand, keep, F); err != nil {
 		return nil, err
-	}
-	if len(cand) < remove {
-		return nil, fmt.Errorf("reselection: %d candidates for %d neurons to remove", len(cand), remove)
 	}
 	in := make([]bool, F)
 	for _, k := range cand {
@@ -57,111 +60,184 @@ func reselect(w []float32, H, F int, G []float64, keep, cand []int, ridge float6
 		}
 	}
 	C := cand
-	n, c := len(N), len(C)
+	n, c, k := len(N), len(C), len(keep)
 	diag := 0.0
 	for i := 0; i < F; i++ {
 		diag += G[i*F+i]
 	}
 	lambda := ridge * diag / float64(F)
+	if !(lambda > 0) {
+		// Every input is zero on the calibration text: nothing to choose
+		// by, and nothing to refit.
+		return &reselection{keep: keep, order: keep}, nil
+	}
 
+	// A ([k, k]) holds the factor of G_KK + λI: its first n rows now, the
+	// pool's kept rows once they are known.
+	A := make([]float64, k*k)
+	ops.Parallel(n, 64, func(lo, hi int) {
+		for a := lo; a < hi; a++ {
+			row := G[N[a]*F:]
+			for b, j := range N[:a+1] {
+				A[a*k+b] = row[j]
+			}
+			A[a*k+a] += lambda
+		}
+	})
+	if err := cholesky(A, n, k); err != nil {
+		return nil, err
+	}
 	// S = G_CC + λI − XᵀX with X = L⁻¹ G_NC (rows of Xs: the columns of X).
 	S := make([]float64, c*c)
-	for a, i := range C {
-		for b, j := range C {
-			S[a*c+b] = G[i*F+j]
-		}
-		S[a*c+a] += lambda
-	}
-	if n > 0 {
-		A := make([]float64, n*n)
-		for a, i := range N {
-			for b, j := range N[:a+1] {
-				A[a*n+b] = G[i*F+j]
+	Xs := make([]float64, c*n)
+	ops.Parallel(c, 16, func(lo, hi int) {
+		for a := lo; a < hi; a++ {
+			row := G[C[a]*F:]
+			for b, j := range C {
+				S[a*c+b] = row[j]
 			}
-			A[a*n+a] += lambda
-		}
-		if err := cholesky(A, n, n); err != nil {
-			return nil, err
-		}
-		Xs := make([]float64, c*n)
-		for a, i := range C {
+			S[a*c+a] += lambda
 			for b, j := range N {
-				Xs[a*n+b] = G[i*F+j]
+				Xs[a*n+b] = row[j]
 			}
 		}
-		cholForward(A, n, n, Xs, c)
-		A = nil
+	})
+	if n > 0 {
+		cholForward(A, n, k, Xs, c)
 		ops.SubABt64(S, c, Xs, n, Xs, n, c, c, n)
 	}
 	// P = S⁻¹ (P_CC of the whole inverse).
-	if err := cholesky(S, c, c); err != nil {
+	Sf := append([]float64(nil), S...)
+	if err := cholesky(Sf, c, c); err != nil {
 		return nil, err
 	}
 	P := make([]float64, c*c)
 	for a := 0; a < c; a++ {
 		P[a*c+a] = 1
 	}
-	cholSolve(S, c, c, P, c)
-	S = nil
-	W := make([]float64, H*c) // the candidates' columns of down_proj
-	for i := 0; i < H; i++ {
-		for a, j := range C {
-			W[i*c+a] = float64(w[i*F+j])
+	cholSolve(Sf, c, c, P, c)
+	Sf = nil
+
+	// The greedy, on the candidates still there: slots 0..m-1 of P (row
+	// stride c) and of Wt (the candidates' columns of down_proj, one row
+	// each); a removed candidate's slot takes the last one's, so the work
+	// shrinks with m.
+	Wt := make([]float64, c*H)
+	norm := make([]float64, c)
+	slot := make([]int, c) // slot → index into C
+	for a := 0; a < c; a++ {
+		for i := 0; i < H; i++ {
+			Wt[a*H+i] = float64(w[i*F+C[a]])
 		}
+		norm[a] = dot64(Wt[a*H:(a+1)*H], Wt[a*H:(a+1)*H])
+		slot[a] = a
 	}
-	gone := make([]bool, c)
-	for step := 0; step < remove; step++ {
-		best, bestE := -1, math.Inf(1)
-		for a := 0; a < c; a++ {
-			if gone[a] {
-				continue
-			}
-			e := 0.0
-			for i := 0; i < H; i++ {
-				e += W[i*c+a] * W[i*c+a]
-			}
-			if e /= P[a*c+a]; e < bestE {
-				best, bestE = a, e
+	pk, wk := make([]float64, c), make([]float64, H)
+	for m := c; m > c-remove; m-- {
+		s := -1
+		bestE := math.Inf(1)
+		for q := 0; q < m; q++ {
+			// The smallest error; on a tie, the lower neuron.
+			if e := norm[q] / P[q*c+q]; e < bestE || (e == bestE && slot[q] < slot[s]) {
+				s, bestE = q, e
 			}
 		}
-		if best < 0 {
-			return nil, fmt.Errorf("reselection: no candidate left to remove (step %d of %d)", step+1, remove)
+		if s < 0 {
+			return nil, fmt.Errorf("reselection: no candidate can go (%d left)", m)
 		}
-		k := best
-		pk := append([]float64(nil), P[k*c:(k+1)*c]...)
-		pkk := pk[k]
-		ops.Parallel(H, 16, func(lo, hi int) {
-			for i := lo; i < hi; i++ {
-				f := W[i*c+k] / pkk
-				row := W[i*c : (i+1)*c]
-				for j, v := range pk {
-					row[j] -= f * v
-				}
-			}
-		})
-		ops.Parallel(c, 16, func(lo, hi int) {
+		copy(pk, P[s*c:s*c+m])
+		copy(wk, Wt[s*H:(s+1)*H])
+		pkk := pk[s]
+		ops.Parallel(m, 16, func(lo, hi int) {
 			for i := lo; i < hi; i++ {
 				f := pk[i] / pkk
-				row := P[i*c : (i+1)*c]
-				for j, v := range pk {
+				row := P[i*c : i*c+m]
+				for j, v := range pk[:m] {
 					row[j] -= f * v
 				}
+				wr := Wt[i*H : (i+1)*H]
+				for h, v := range wk {
+					wr[h] -= f * v
+				}
+				norm[i] = dot64(wr, wr)
 			}
 		})
-		gone[k] = true
-		for i := 0; i < H; i++ {
-			W[i*c+k] = 0
+		last := m - 1
+		if s != last {
+			copy(P[s*c:s*c+m], P[last*c:last*c+m])
+			for i := 0; i < m; i++ {
+				P[i*c+s] = P[i*c+last]
+			}
+			copy(Wt[s*H:(s+1)*H], Wt[last*H:(last+1)*H])
+			norm[s], slot[s] = norm[last], slot[last]
 		}
 	}
-	out := make([]int, 0, len(keep))
-	out = append(out, N...)
-	for a, k := range C {
-		if !gone[a] {
-			out = append(out, k)
+	ck := append([]int(nil), slot[:c-remove]...) // the pool's kept, as indices into C
+	sort.Ints(ck)
+
+	// The factor's last rows: X's kept columns, then the factor of S's
+	// kept block (the Schur complement of G_NN in G_KK + λI).
+	for q, a := range ck {
+		row := A[(n+q)*k:]
+		copy(row[:n], Xs[a*n:(a+1)*n])
+		for q2, a2 := range ck[:q+1] {
+			row[n+q2] = S[a*c+a2]
 		}
 	}
+	if len(ck) > 0 {
+		if err := cholesky(A[n*k+n:], len(ck), k); err != nil {
+			return nil, err
+		}
+	}
+	order := append([]int(nil), N...)
+	for _, a := range ck {
+		order = append(order, C[a])
+	}
+	out := append([]int(nil), order...)
 	sort.Ints(out)
-	return out, nil
+	return &reselection{keep: out, order: order, L: A, lambda: lambda}, nil
+}
+
+// reselection is what reselect chose, and the factor its refit reuses.
+type reselection struct {
+	keep   []int     // the kept neurons, ascending
+	order  []int     // the kept neurons in the factor's order
+	L      []float64 // [k, k], lower triangle: the factor of G_KK + λI in that order (nil: the weights stay)
+	lambda float64
+}
+
+// refit is refitCols for the kept set the reselection chose, on the same
+// G, with its factor: the refitted columns [rows, len(keep)], ascending.
+func (r *reselection) refit(w []float32, rows, cols int, G []float64) []float64 {
+	k := len(r.keep)
+	rem := removed(r.keep, cols)
+	out := make([]float64, rows*k)
+	for i := 0; i < rows; i++ {
+		for a, j := range r.order {
+			out[i*k+a] = float64(w[i*cols+j])
+		}
+	}
+	if len(rem) > 0 && k > 0 && r.L != nil {
+		GKR := make([]float64, k*len(rem))
+		for a, i := range r.order {
+			for b, j := range rem {
+				GKR[a*len(rem)+b] = G[i*cols+j]
+			}
+		}
+		refitSolve(out, w, rows, cols, r.L, k, k, rem, GKR, len(rem))
+	}
+	// From the factor's order to the ascending one.
+	pos := make([]int, cols)
+	for a, j := range r.order {
+		pos[j] = a
+	}
+	sorted := make([]float64, rows*k)
+	for i := 0; i < rows; i++ {
+		for a, j := range r.keep {
+			sorted[i*k+a] = out[i*k+pos[j]]
+		}
+	}
+	return sorted
 }
 
 // DefaultPool is the reselection's pool as a multiple of the neurons a

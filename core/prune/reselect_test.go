@@ -85,10 +85,11 @@ func TestReselectFindsTheBestSingleRemoval(t *testing.T) {
 		}
 		keep := []int{0, 1, 2, 3, 4, 5}
 		all := []int{0, 1, 2, 3, 4, 5, 6} // every input a candidate
-		got, err := reselect(w, H, F, G, keep, all, 1e-12)
+		rs, err := reselect(w, H, F, G, keep, all, 1e-12)
 		if err != nil {
 			t.Fatal(err)
 		}
+		got := rs.keep
 		removed := -1
 		for k, in := 0, 0; k < F; k++ {
 			if in < len(got) && got[in] == k {
@@ -108,10 +109,10 @@ func TestReselectFindsTheBestSingleRemoval(t *testing.T) {
 				others = append(others, k)
 			}
 		}
-		got, err = reselect(w, H, F, G, others, []int{only}, 1e-12)
-		if err != nil {
+		if rs, err = reselect(w, H, F, G, others, []int{only}, 1e-12); err != nil {
 			t.Fatal(err)
 		}
+		got = rs.keep
 		for _, k := range got {
 			if k == only {
 				t.Errorf("trial %d: the only candidate %d was kept", trial, k)
@@ -156,16 +157,47 @@ func TestReselectIsTheWholeInverseGreedy(t *testing.T) {
 		keep := append([]int(nil), perm[remove:]...)
 		slices.Sort(keep)
 		const ridge = 1e-3
-		got, err := reselect(w, H, F, G, keep, pool, ridge)
+		rs, err := reselect(w, H, F, G, keep, pool, ridge)
 		if err != nil {
 			t.Fatal(err)
 		}
+		got := rs.keep
 		want := wholeInverseGreedy(w, H, F, G, pool, remove, ridge)
 		if !slices.Equal(got, want) {
 			t.Errorf("trial %d: reselect keeps %v, the whole-inverse greedy %v", trial, got, want)
 		}
 		if len(got) != len(keep) {
 			t.Errorf("trial %d: %d kept, want %d", trial, len(got), len(keep))
+		}
+		// The refit on the reselection's factor is the ridge refit of the
+		// kept set solved by Gaussian elimination: (G_KK + λI) W'ᵀ =
+		// G_K: Wᵀ + λ W_Kᵀ, output row by output row.
+		refit := rs.refit(w, H, F, G)
+		k := len(got)
+		GKK := make([][]float64, k)
+		for a, i := range got {
+			GKK[a] = make([]float64, k)
+			for b, j := range got {
+				GKK[a][b] = G[i*F+j]
+			}
+			GKK[a][a] += rs.lambda
+		}
+		worst := 0.0
+		for i := 0; i < H; i++ {
+			rhs := make([]float64, k)
+			for a, ka := range got {
+				for j := 0; j < F; j++ {
+					rhs[a] += G[ka*F+j] * float64(w[i*F+j])
+				}
+				rhs[a] += rs.lambda * float64(w[i*F+ka])
+			}
+			x := solveDense(GKK, rhs)
+			for a := range x {
+				worst = max(worst, math.Abs(x[a]-refit[i*k+a])/(1+math.Abs(x[a])))
+			}
+		}
+		if worst > 1e-9 {
+			t.Errorf("trial %d: the refit on the reselection's factor is %g from the dense solve", trial, worst)
 		}
 	}
 }

@@ -93,7 +93,16 @@ func refitOrdered(w []float32, rows, cols int, G []float64, ld int, keep []int, 
 	if err := cholesky(G, k, ld); err != nil {
 		return nil, err
 	}
-	GKR := G[k:] // row a of G_KR at GKR[a*ld:], r values
+	refitSolve(out, w, rows, cols, G, ld, k, rem, G[k:], ld) // row a of G_KR at G[k+a*ld:]
+	return out, nil
+}
+
+// refitSolve adds to out ([rows, k], the kept weights W_K in the factor's
+// order) the refit's correction (G_KK + λI)⁻¹ G_KR W_Rᵀ, with L the factor
+// of G_KK + λI (row stride ld), rem the removed columns and GKR's row a
+// (at GKR[a*ldg:], len(rem) values) kept input a's Gram entries with them.
+func refitSolve(out []float64, w []float32, rows, cols int, L []float64, ld, k int, rem []int, GKR []float64, ldg int) {
+	r := len(rem)
 	WR := make([]float64, rows*r)
 	for i := 0; i < rows; i++ {
 		for b, j := range rem {
@@ -106,22 +115,21 @@ func refitOrdered(w []float32, rows, cols int, G []float64, ld int, keep []int, 
 		M := make([]float64, r*k) // [R, K]: row b is column b of G_KR
 		for a := 0; a < k; a++ {
 			for b := 0; b < r; b++ {
-				M[b*k+a] = GKR[a*ld+b]
+				M[b*k+a] = GKR[a*ldg+b]
 			}
 		}
-		cholSolve(G, k, ld, M, r)
+		cholSolve(L, k, ld, M, r)
 		// out[i, a] += Σ_b W_R[i, b] M[b, a], as out -= (−W_R) M.
 		ops.SubAB64(out, k, WR, r, M, k, rows, k, r)
-		return out, nil
+		return
 	}
 	// B = W_R G_RK, [rows, k]: one right-hand side per output row.
 	B := make([]float64, rows*k)
-	ops.SubABt64(B, k, WR, r, GKR, ld, rows, k, r)
-	cholSolve(G, k, ld, B, rows)
+	ops.SubABt64(B, k, WR, r, GKR, ldg, rows, k, r)
+	cholSolve(L, k, ld, B, rows)
 	for i := range out {
 		out[i] += B[i]
 	}
-	return out, nil
 }
 
 // cholBlock is the width of the panels of the blocked factorisation and
