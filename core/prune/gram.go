@@ -25,6 +25,8 @@ type gram struct {
 	// centred says g holds XᵀX − n μμᵀ (centre), the Gram matrix of the
 	// inputs less their mean, which a fit with an intercept reads.
 	centred bool
+	// mirrored says full has filled the lower triangle.
+	mirrored bool
 }
 
 // newGram holds the rows of keep (then the other columns) or, with keep
@@ -55,17 +57,27 @@ func (g *gram) add(x []float32, n int) {
 	g.n += n
 }
 
-// full mirrors the upper triangle into the lower one and returns the
-// symmetric matrix; call it once, after the last add, on a matrix in the
-// natural order.
+// full mirrors the upper triangle into the lower one (once) and returns
+// the symmetric matrix; call it after the last add (and after centre), on a
+// matrix in the natural order.
 func (g *gram) full() []float64 {
 	if g.order != nil {
 		panic("prune: gram.full on a matrix in a refit's order")
 	}
+	if g.mirrored {
+		return g.g
+	}
+	g.mirrored = true
 	d := g.d
-	for i := 0; i < d; i++ {
-		for j := i + 1; j < d; j++ {
-			g.g[j*d+i] = g.g[i*d+j]
+	// By tiles, so that the column writes stay in cache.
+	const tile = 64
+	for i0 := 0; i0 < d; i0 += tile {
+		for j0 := i0; j0 < d; j0 += tile {
+			for i := i0; i < min(i0+tile, d); i++ {
+				for j := max(j0, i+1); j < min(j0+tile, d); j++ {
+					g.g[j*d+i] = g.g[i*d+j]
+				}
+			}
 		}
 	}
 	return g.g
