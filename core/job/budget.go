@@ -74,8 +74,9 @@ func EvalSize(c *model.Config, calibTokens, maxTokens, slices int) (docs, tokens
 // tokens (prune.LayerRefitMACs summed over the layers): the forward pass,
 // the Gram sums, the solves. With plan nil it is estimated before
 // selection for a ratio, as if every layer lost that share of its FFN
-// neurons and query heads.
-func RefitMACs(c *model.Config, plan *prune.Plan, ratio float64, tokens int) [3]int64 {
+// neurons and query heads, and reselect is the pool the refit will choose
+// among (Options.Reselect; 1 or less: none).
+func RefitMACs(c *model.Config, plan *prune.Plan, ratio float64, tokens int, reselect float64) [3]int64 {
 	var out [3]int64
 	for l := 0; l < c.Layers; l++ {
 		var kf, kq int
@@ -86,7 +87,13 @@ func RefitMACs(c *model.Config, plan *prune.Plan, ratio float64, tokens int) [3]
 			kf = int(math.Round(float64(c.FFNAt(l)) * (1 - ratio)))
 			kq = int(math.Round(float64(c.HeadsAt(l))*(1-ratio))) * c.HeadDim
 		}
-		f, g, s := prune.LayerRefitMACs(c, l, kf, kq)
+		pool := 0
+		if plan != nil && plan.PoolFFN != nil {
+			pool = len(plan.PoolFFN[l])
+		} else if plan == nil && reselect > 1 {
+			pool = min(c.FFNAt(l), int(math.Ceil(reselect*float64(c.FFNAt(l)-kf))))
+		}
+		f, g, s := prune.LayerRefitMACs(c, l, kf, kq, pool)
 		out[0] += int64(tokens) * f
 		out[1] += int64(tokens) * g
 		out[2] += s

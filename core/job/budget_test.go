@@ -54,11 +54,11 @@ func TestRefitMACsOfAPlanAndARatio(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	got, want := RefitMACs(c, nil, 0.5, 100), RefitMACs(c, plan, 0, 100)
+	got, want := RefitMACs(c, nil, 0.5, 100, 1), RefitMACs(c, plan, 0, 100, 1)
 	if got != want || want[2] <= 0 {
 		t.Fatalf("for ratio 0.5: %v; for the plan keeping half: %v", got, want)
 	}
-	if fwd := RefitMACs(c, plan, 0, 100)[0]; fwd != 100*LayerMACs(c) {
+	if fwd := RefitMACs(c, plan, 0, 100, 1)[0]; fwd != 100*LayerMACs(c) {
 		t.Fatalf("the refit's forward is %d multiply-adds, scoring's layers %d", fwd, 100*LayerMACs(c))
 	}
 

@@ -159,6 +159,15 @@ func (o *Options) Validate(c *model.Config) error {
 // neurons a layer loses: the pool's part of the refit grows with its cube.
 const MaxReselect = 4
 
+// RefitPool is the reselection pool the options ask for (1: none), as a
+// multiple of the neurons a layer loses.
+func (o *Options) RefitPool() float64 {
+	if !o.Compensate {
+		return 1
+	}
+	return o.pool()
+}
+
 // pool is the reselection pool the options ask for.
 func (o *Options) pool() float64 {
 	if o.Reselect == 0 {

@@ -14,7 +14,10 @@ import "github.com/cusprun/cusprun/core/model"
 // once, the solves (a K³/6 factorisation, two triangular solves of K²/2
 // per right-hand side, and the right-hand sides' K·R per output row, for
 // o_proj and down_proj). A projection that loses nothing is not refitted.
-func LayerRefitMACs(c *model.Config, l, kf, kq int) (forward, grams, solves int64) {
+// pool, when above the removed count, is the layer's reselection pool
+// (Plan.PoolFFN): the FFN's Gram matrix is then summed whole and its
+// solves are the reselection's (ReselectMACs).
+func LayerRefitMACs(c *model.Config, l, kf, kq, pool int) (forward, grams, solves int64) {
 	H := int64(c.Hidden)
 	nq, nkv, F := int64(c.HeadsAt(l)*c.HeadDim), int64(c.KVHeadsAt(l)*c.HeadDim), int64(c.FFNAt(l))
 	mats := int64(2)
@@ -27,10 +30,33 @@ func LayerRefitMACs(c *model.Config, l, kf, kq int) (forward, grams, solves int6
 		if K >= d {
 			continue
 		}
+		if d == F && int64(pool) > d-K {
+			grams += d * (d + 1) / 2
+			solves += ReselectMACs(H, F, K, int64(pool)) + K*K*H + K*(d-K)*H
+			continue
+		}
 		grams += K*d - K*K/2
 		solves += K*K*K/6 + K*K*H + K*(d-K)*H
 	}
 	return forward, grams, solves
+}
+
+// ReselectMACs is the reselection's work on a layer of F neurons and H
+// outputs that keeps K, choosing among pool candidates (reselect.go), with
+// n = F − pool outside the pool and c = pool: the factorisation of G_NN
+// (n³/6), the forward solve of the pool's columns (n²c/2), the Schur
+// complement (nc²), its factorisation and inverse (c³/6 + c³), the greedy's
+// updates as the candidates still there shrink from c to c − R (m² + 2mH
+// each), and the factor of the kept candidates' block ((K − n)³/6); the
+// refit's own factorisation is not needed then.
+func ReselectMACs(H, F, K, pool int64) int64 {
+	n, c := F-pool, pool
+	macs := n*n*n/6 + n*n*c/2 + n*c*c + c*c*c/6 + c*c*c
+	for m := c; m > c-(F-K); m-- {
+		macs += m*m + 2*m*H
+	}
+	ck := K - n
+	return macs + ck*ck*ck/6
 }
 
 // refitWork is the refit pass's progress in multiply-adds: per layer, the
@@ -45,7 +71,7 @@ func newRefitWork(c *model.Config, plan *Plan, tokens int, opt CompensateOptions
 	w := &refitWork{perToken: make([]int64, c.Layers), solve: make([]int64, c.Layers)}
 	for l := 0; l < c.Layers; l++ {
 		kq := len(keptHeads(plan.KeepGroups[l], c.Group())) * c.HeadDim
-		f, g, s := LayerRefitMACs(c, l, len(plan.KeepFFN[l]), kq)
+		f, g, s := LayerRefitMACs(c, l, len(plan.KeepFFN[l]), kq, len(plan.pool(l)))
 		w.perToken[l] = f
 		if opt.mine(l) {
 			w.perToken[l] += g

@@ -18,12 +18,21 @@ import (
 // 1728/6 + 144·8 + 12·4·8 = 1824 for down_proj.
 func TestLayerRefitMACsByHand(t *testing.T) {
 	c := &model.Config{Layers: 1, Hidden: 8, Heads: 4, KVHeads: 2, HeadDim: 2, FFN: 16, Gated: true}
-	f, g, s := LayerRefitMACs(c, 0, 12, 4)
+	f, g, s := LayerRefitMACs(c, 0, 12, 4, 0)
 	if f != 576 || g != 144 || s != 266+1824 {
 		t.Fatalf("forward %d, grams %d, solves %d; want 576, 144, 2090", f, g, s)
 	}
-	if _, g, s := LayerRefitMACs(c, 0, 16, 8); g != 0 || s != 0 {
+	if _, g, s := LayerRefitMACs(c, 0, 16, 8, 0); g != 0 || s != 0 {
 		t.Fatalf("nothing removed: grams %d, solves %d, want none", g, s)
+	}
+	// With a reselection pool of 6 (n = 10 outside it, c = 6, 4 removed):
+	// the FFN's whole Gram matrix, 16·17/2 = 136 (+ o_proj's 24); its
+	// solves 1000/6 + 100·6/2 + 10·36 + 216/6 + 216 (166 + 300 + 360 + 36 +
+	// 216), the greedy from 6 to 3 candidates (36+96 + 25+80 + 16+64 +
+	// 9+48 = 374), the kept candidates' factor 8/6 = 1, and the refit
+	// without its factorisation 144·8 + 12·4·8 = 1536: 2989 (+ o_proj's 266).
+	if _, g, s := LayerRefitMACs(c, 0, 12, 4, 6); g != 160 || s != 266+2989 {
+		t.Fatalf("with the pool: grams %d, solves %d; want 160, 3255", g, s)
 	}
 }
 

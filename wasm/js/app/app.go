@@ -241,7 +241,7 @@ func (s *Session) Estimate(o Options) (Estimate, error) {
 	if err != nil {
 		return Estimate{}, err
 	}
-	return Estimate{Tokens: n, ScoreMACs: int64(n) * job.LayerMACs(c), RefitMACs: job.RefitMACs(c, nil, o.Ratio, n)}, nil
+	return Estimate{Tokens: n, ScoreMACs: int64(n) * job.LayerMACs(c), RefitMACs: job.RefitMACs(c, nil, o.Ratio, n, o.RefitPool())}, nil
 }
 
 // Eval is perplexity before and after on one held-out slice.
