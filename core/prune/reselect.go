@@ -151,15 +151,8 @@ func reselect(w []float32, H, F int, G []float64, keep, cand []int, ridge float6
 		ops.Parallel(m, 16, func(lo, hi int) {
 			for i := lo; i < hi; i++ {
 				f := pk[i] / pkk
-				row := P[i*c : i*c+m]
-				for j, v := range pk[:m] {
-					row[j] -= f * v
-				}
-				wr := Wt[i*H : (i+1)*H]
-				for h, v := range wk {
-					wr[h] -= f * v
-				}
-				norm[i] = dot64(wr, wr)
+				axpy(P[i*c:i*c+m], pk[:m], f)
+				norm[i] = axpyNorm(Wt[i*H:(i+1)*H], wk, f)
 			}
 		})
 		last := m - 1
@@ -196,6 +189,43 @@ func reselect(w []float32, H, F int, G []float64, keep, cand []int, ridge float6
 	out := append([]int(nil), order...)
 	sort.Ints(out)
 	return &reselection{keep: out, order: order, L: A, lambda: lambda}, nil
+}
+
+// axpy lowers dst by f·src, four at a time.
+func axpy(dst, src []float64, f float64) {
+	src = src[:len(dst)]
+	i := 0
+	for ; i+4 <= len(dst); i += 4 {
+		dst[i] -= f * src[i]
+		dst[i+1] -= f * src[i+1]
+		dst[i+2] -= f * src[i+2]
+		dst[i+3] -= f * src[i+3]
+	}
+	for ; i < len(dst); i++ {
+		dst[i] -= f * src[i]
+	}
+}
+
+// axpyNorm is axpy, returning dst's squared norm afterwards, summed as
+// dot64 sums (the same bits as dot64(dst, dst)).
+func axpyNorm(dst, src []float64, f float64) float64 {
+	src = src[:len(dst)]
+	var s0, s1, s2, s3 float64
+	i := 0
+	for ; i+4 <= len(dst); i += 4 {
+		d0, d1, d2, d3 := dst[i]-f*src[i], dst[i+1]-f*src[i+1], dst[i+2]-f*src[i+2], dst[i+3]-f*src[i+3]
+		dst[i], dst[i+1], dst[i+2], dst[i+3] = d0, d1, d2, d3
+		s0 += d0 * d0
+		s1 += d1 * d1
+		s2 += d2 * d2
+		s3 += d3 * d3
+	}
+	for ; i < len(dst); i++ {
+		d := dst[i] - f*src[i]
+		dst[i] = d
+		s0 += d * d
+	}
+	return (s0 + s1) + (s2 + s3)
 }
 
 // reselection is what reselect chose, and the factor its refit reuses.

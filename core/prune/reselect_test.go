@@ -321,3 +321,29 @@ func TestSetPoolNamesTheRemovedAndTheNextLowest(t *testing.T) {
 		t.Errorf("a pool without removed neuron 8 was accepted")
 	}
 }
+
+// TestAxpyNormIsAxpyThenDot: the greedy's fused update gives the bits of
+// the update followed by dot64, at every length's remainder.
+func TestAxpyNormIsAxpyThenDot(t *testing.T) {
+	r := rand.New(rand.NewPCG(2, 9))
+	for n := 0; n < 23; n++ {
+		a, b := make([]float64, n), make([]float64, n)
+		for i := range a {
+			a[i], b[i] = r.NormFloat64(), r.NormFloat64()
+		}
+		f := r.NormFloat64()
+		want := append([]float64(nil), a...)
+		for i := range want {
+			want[i] -= f * b[i]
+		}
+		got := append([]float64(nil), a...)
+		norm := axpyNorm(got, b, f)
+		if !slices.Equal(got, want) || norm != dot64(want, want) {
+			t.Fatalf("length %d: axpyNorm gives %v (norm %v), the plain loops %v (norm %v)", n, got, norm, want, dot64(want, want))
+		}
+		axpy(a, b, f)
+		if !slices.Equal(a, want) {
+			t.Fatalf("length %d: axpy gives %v, want %v", n, a, want)
+		}
+	}
+}
