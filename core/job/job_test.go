@@ -2,6 +2,7 @@ package job
 
 import (
 	"context"
+	"math"
 	"os"
 	"path/filepath"
 	"strings"
@@ -65,6 +66,9 @@ func TestValidate(t *testing.T) {
 		{Options{Ratio: 0.2, Vocab: "all"}, nil, "vocab"},
 		{Options{Ratio: 0.2, Placement: "adaptive"}, llama, "only GGUF"},
 		{Options{Ratio: 0.2, Placement: "adaptive", Format: "gguf"}, qwen, "llama-family"},
+		{Options{Ratio: 0.2, Reselect: 0.5}, nil, "reselect"},
+		{Options{Ratio: 0.2, Reselect: 4.5}, nil, "reselect"},
+		{Options{Ratio: 0.2, Reselect: math.NaN()}, nil, "reselect"},
 	} {
 		o := tc.o
 		o.Defaults()
@@ -77,6 +81,13 @@ func TestValidate(t *testing.T) {
 	o.Defaults()
 	if err := o.Validate(llama); err != nil {
 		t.Errorf("adaptive llama GGUF: %v", err)
+	}
+	for _, pool := range []float64{0, 1, 1.25, 4} {
+		o := Options{Ratio: 0.2, Reselect: pool}
+		o.Defaults()
+		if err := o.Validate(llama); err != nil {
+			t.Errorf("reselect %v: %v", pool, err)
+		}
 	}
 }
 
