@@ -520,7 +520,7 @@ function options() {
   return {
     language: $('language').value, domain: $('domain').value, task: $('task').value,
     ratio: Number($('ratio').value), method: $('method').value, placement: $('placement').value,
-    format: $('format').value, compensate: $('compensate').checked, quant: $('quant').value, vocab: $('vocab').value, corpora: [...$('corpus').files], sourceName: state.sourceName || '',
+    format: $('format').value, compensate: $('compensate').checked, reselect: $('reselect').checked ? 0 : 1, quant: $('quant').value, vocab: $('vocab').value, corpora: [...$('corpus').files], sourceName: state.sourceName || '',
     // the CLI's --max-tokens and --max-docs (tests pass them to compare)
     maxTokens: Number(params.get('maxtokens') || 0), maxDocs: Number(params.get('maxdocs') || 0),
   };
@@ -529,6 +529,7 @@ function options() {
 function lockForm(on) {
   for (const id of ['files', 'folder', 'language', 'domain', 'task', 'ratio', 'method', 'placement', 'format', 'quant', 'vocab', 'corpus', 'engine-choice', 'generate', 'measure', 'compensate'])
     $(id).disabled = on;
+  $('reselect').disabled = on || !$('compensate').checked; // the reselection is a part of the refit
   $('prune').disabled = on || !state.desc;
   $('cancel').disabled = !on;
   $('cancel').textContent = 'Cancel';
@@ -1013,6 +1014,7 @@ async function main() {
   $('generate').addEventListener('click', generateAgain);
   $('saveas').addEventListener('click', saveAs);
   $('download').addEventListener('click', (e) => { if (!state.output) e.preventDefault(); });
+  $('compensate').addEventListener('change', () => { $('reselect').disabled = !$('compensate').checked; });
   $('placement').addEventListener('change', () => { if ($('placement').value === 'adaptive') $('format').value = 'gguf'; });
   // quantized types exist only in GGUF: each choice keeps the other possible
   $('quant').addEventListener('change', () => { if (/^q/.test($('quant').value)) $('format').value = 'gguf'; });

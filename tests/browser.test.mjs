@@ -81,8 +81,10 @@ async function loadModel(page, dir) {
 // pruneGerman runs the whole job on the page and returns the downloaded
 // file, the page's result and how long the job took. The refit of the kept
 // weights is on by default, as in the CLI; { compensate: false } turns it off.
-async function pruneGerman(page, engine, label, { compensate = true } = {}) {
+async function pruneGerman(page, engine, label, { compensate = true, reselect = true } = {}) {
   await page.getByLabel(/Refit the kept weights/).setChecked(compensate);
+  if (compensate) await page.getByLabel(/let the refit choose which FFN neurons go/).setChecked(reselect);
+  else assert.ok(await page.locator('#reselect').isDisabled(), 'the reselection can be ticked without the refit');
   await page.getByLabel('Language').selectOption('de');
   await page.getByLabel('Domain').selectOption('any');
   await page.getByLabel('Task').selectOption('any');
@@ -240,6 +242,18 @@ test(`the page refits the kept weights like cusprun prune --compensate (${engine
   assert.ok(refit > 1e-3 * scale, 'the compensated expert has the plain one\'s logits: nothing was refitted');
   if (engine === 'cpu') assert.equal(tabCli, 0, `the page's refit on the CPU engine is ${tabCli} away from the CLI's`);
   assert.ok(tabCli <= 1e-3 * scale && tabCli < refit / 20, `the page's refit is ${tabCli} away from the CLI's (the refit itself moves logits by ${refit})`);
+  if (engine === 'cpu') {
+    // the refit without the reselection (unticked): the CLI's --reselect 1
+    const kept = await pruneGerman(page, engine, 'compensate-cpu-kept', { reselect: false });
+    const one = path.join(work, 'compensate-cpu-reselect1-cli.zip');
+    cli('prune', '--model', models.llama, '--language', 'de', '--ratio', '0.25', '--format', 'zip', '--out', one, '--eval=false', '--reselect', '1', ...extra);
+    const [lk, l1] = [kept.file, one].map((f) => cli('logits', '--model', f, '--ids', IDS.join(',')).logits.flat(Infinity));
+    const worst = Math.max(...lk.map((v, i) => Math.abs(v - l1[i])));
+    const moved = Math.max(...l1.map((v, i) => Math.abs(v - lc[i])));
+    console.log(`# compensation without the reselection (cpu): max |logit| tab vs CLI --reselect 1 ${worst.toExponential(2)}; the reselection moves logits by ${moved.toExponential(2)}`);
+    assert.equal(worst, 0, `the page's refit without the reselection is ${worst} away from the CLI's --reselect 1`);
+    assert.ok(moved > 0, 'the reselection changed nothing: the default and --reselect 1 give the same expert');
+  }
   if (engine === 'webgpu') {
     // the route for large models on the GPU engine (forced here): two CPU
     // workers refit every other layer, so the weights are the CLI's to the bit
