@@ -6,6 +6,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"slices"
 	"testing"
 
 	"github.com/cusprun/cusprun/core/model"
@@ -23,6 +24,8 @@ import (
 // `cusprun logits` prints) at every position; F32 weights, so llama.cpp
 // computes in float32 as the engine does. The compensated file's logits
 // must also differ from the plain export's, or nothing was compensated.
+// Two of the cases let the refit rechoose the removed FFN neurons, as the
+// CLI does by default.
 func TestCompensatedGGUFInLlamaCpp(t *testing.T) {
 	if err := llamaref.Available(llamaref.DepsDir()); err != nil {
 		llamaref.Missing(t, err)
@@ -32,7 +35,8 @@ func TestCompensatedGGUFInLlamaCpp(t *testing.T) {
 		fam, placement string
 		ratio          float64
 		onePass        bool // the refit from Gram matrices kept by scoring (ScoreWithGrams)
-	}{{"llama", "uniform", 0.45, false}, {"llama", "adaptive", 0.3, false}, {"qwen2", "uniform", 0.45, true}} {
+		reselect       bool // the refit rechooses the removed FFN neurons (Plan.SetPool, the CLI's default)
+	}{{"llama", "uniform", 0.45, false, false}, {"llama", "adaptive", 0.3, false, true}, {"qwen2", "uniform", 0.45, true, true}} {
 		t.Run(cs.fam+"-"+cs.placement, func(t *testing.T) {
 			c, err := synth.Config(synth.Options{Family: cs.fam, Shape: "small"})
 			if err != nil {
@@ -74,9 +78,16 @@ func TestCompensatedGGUFInLlamaCpp(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
+			if cs.reselect {
+				plan.SetPool(sc.Scores("cusprun", 1), DefaultPool)
+			}
+			ranked := slices.Clone(plan.KeepFFN)
 			comp, err := Compensate(context.Background(), m, model.CPU{}, seqs, plan, opt, nil)
 			if err != nil {
 				t.Fatal(err)
+			}
+			if changed := !slices.EqualFunc(ranked, plan.KeepFFN, slices.Equal[[]int]); changed != cs.reselect {
+				t.Fatalf("the refit changed the kept neurons: %v; asked to rechoose them: %v", changed, cs.reselect)
 			}
 			var logits [2][]float32
 			var outs [2]string
