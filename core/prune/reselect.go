@@ -27,9 +27,10 @@ import (
 //	S = (G_CC + λI) − G_CN (G_NN + λI)⁻¹ G_NC,
 //
 // which one Cholesky factorisation of G_NN + λI and one forward solve give
-// (S = G_CC + λI − XᵀX, X = L⁻¹ G_NC): about n³/3 + n²c + nc² multiply-adds
-// for n outside and c inside the pool, against F³ for the whole inverse,
-// plus per removal c² + 2Hc for the updates.
+// (S = G_CC + λI − XᵀX, X = L⁻¹ G_NC): about n³/6 + n²c/2 + nc²
+// multiply-adds for n outside and c inside the pool, against F³ for the
+// whole inverse, plus m² + 2mH per removal while m candidates are left
+// (ReselectMACs counts it all).
 //
 // The refit that follows needs the Cholesky factor of G_KK + λI for the
 // kept set K; in the order N then the pool's kept neurons it is L_NN (the
