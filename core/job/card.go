@@ -39,7 +39,7 @@ func card(r *Result, o Options) export.File {
 	fmt.Fprintf(&b, "FFN neurons and attention groups that matter least for the target were removed.")
 	if o.Compensate {
 		fmt.Fprintf(&b, " The weights through which the kept units write into the residual stream (down_proj and o_proj) were then refitted by least squares on the calibration text, so that they reproduce what all units wrote as closely as a linear map can.")
-		if p := o.pool(); p > 1 {
+		if p := o.RefitPool(); p > 1 {
 			fmt.Fprintf(&b, " Within each layer, the FFN neurons removed were chosen among the %.3g × as many that the ranking put lowest, as those whose loss the refit of the others repairs best.", p)
 		}
 	}
@@ -49,7 +49,7 @@ func card(r *Result, o Options) export.File {
 	refit := ""
 	if o.Compensate {
 		refit = ", least-squares compensation"
-		if p := o.pool(); p > 1 {
+		if p := o.RefitPool(); p > 1 {
 			refit += fmt.Sprintf(" (removed neurons rechosen among %.3g × as many)", p)
 		}
 	}

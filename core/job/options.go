@@ -159,18 +159,13 @@ func (o *Options) Validate(c *model.Config) error {
 // neurons a layer loses: the pool's part of the refit grows with its cube.
 const MaxReselect = 4
 
-// RefitPool is the reselection pool the options ask for (1: none), as a
-// multiple of the neurons a layer loses.
+// RefitPool is the reselection pool the options ask for (1: none, as
+// without the refit), as a multiple of the neurons a layer loses.
 func (o *Options) RefitPool() float64 {
-	if !o.Compensate {
+	switch {
+	case !o.Compensate:
 		return 1
-	}
-	return o.pool()
-}
-
-// pool is the reselection pool the options ask for.
-func (o *Options) pool() float64 {
-	if o.Reselect == 0 {
+	case o.Reselect == 0:
 		return prune.DefaultPool
 	}
 	return o.Reselect

@@ -71,7 +71,7 @@ func (s *Scored) Select(ratio float64, progress prune.Progress) (*Job, error) {
 		o.Compensate = false // nothing removed (ratio 0): nothing to refit
 	}
 	if o.Compensate {
-		plan.SetPool(scores, o.pool()) // the refit chooses among the lowest ranked
+		plan.SetPool(scores, o.RefitPool()) // the refit chooses among the lowest ranked
 	}
 	var vr *tokenizer.Restricted
 	if o.Vocab == "target" {

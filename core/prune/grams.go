@@ -91,14 +91,7 @@ func (gs *Grams) get(l, which int, keep []int) (*gram, error) {
 	for a, j := range g.order {
 		pos[j] = a
 	}
-	row := make([]byte, 8*d)
-	off := sg.off
-	for i := 0; i < d; i++ {
-		b := row[:8*(d-i)]
-		if _, err := gs.spill.ReadAt(b, off); err != nil {
-			return nil, fmt.Errorf("compensation: reading back the Gram matrix of layer %d: %w", l, err)
-		}
-		off += int64(len(b))
+	err := gs.upperRows(l, which, func(i int, b []byte) {
 		pi := pos[i]
 		for j := i; j < d; j++ {
 			v := math.Float64frombits(binary.LittleEndian.Uint64(b[8*(j-i):]))
@@ -110,8 +103,8 @@ func (gs *Grams) get(l, which int, keep []int) (*gram, error) {
 				g.g[a*d+c] = v
 			}
 		}
-	}
-	return g, nil
+	})
+	return g, err
 }
 
 // whole reads layer l's matrix back whole, in the natural order (both
@@ -120,19 +113,30 @@ func (gs *Grams) whole(l, which int) (*gram, error) {
 	sg := gs.layers[l][which]
 	d := sg.d
 	g := &gram{d: d, rows: d, sum: sg.sum, n: sg.n, g: make([]float64, d*d)}
+	err := gs.upperRows(l, which, func(i int, b []byte) {
+		for j := i; j < d; j++ {
+			g.g[i*d+j] = math.Float64frombits(binary.LittleEndian.Uint64(b[8*(j-i):]))
+		}
+	})
+	return g, err
+}
+
+// upperRows reads layer l's stored matrix back one row at a time, as put
+// wrote it: row i's entries from column i on, d−i float64, handed to each.
+func (gs *Grams) upperRows(l, which int, each func(i int, b []byte)) error {
+	sg := gs.layers[l][which]
+	d := sg.d
 	row := make([]byte, 8*d)
 	off := sg.off
 	for i := 0; i < d; i++ {
 		b := row[:8*(d-i)]
 		if _, err := gs.spill.ReadAt(b, off); err != nil {
-			return nil, fmt.Errorf("compensation: reading back the Gram matrix of layer %d: %w", l, err)
+			return fmt.Errorf("compensation: reading back the Gram matrix of layer %d: %w", l, err)
 		}
 		off += int64(len(b))
-		for j := i; j < d; j++ {
-			g.g[i*d+j] = math.Float64frombits(binary.LittleEndian.Uint64(b[8*(j-i):]))
-		}
+		each(i, b)
 	}
-	return g, nil
+	return nil
 }
 
 // ScoreWithGrams is Score, layer by layer instead of batch by batch (the
