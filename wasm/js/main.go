@@ -225,6 +225,17 @@ func readCorpora(list js.Value) ([]app.UserCorpus, error) {
 	return out, nil
 }
 
+// sessionOptions is the prologue of the calls that take the job's options
+// first: the session, and the options from a[0].
+func sessionOptions(a []js.Value) (*app.Session, app.Options, error) {
+	s, err := st.session()
+	if err != nil {
+		return nil, app.Options{}, err
+	}
+	o, err := pruneOptions(arg(a, 0))
+	return s, o, err
+}
+
 // pruneOptions reads the page's job options: the plain fields through
 // JSON (the parts of the scores, bytes, are left out of it) and the
 // user's corpus files.
@@ -337,11 +348,7 @@ func main() {
 			return true, nil
 		},
 		"estimate": func(a []js.Value) (any, error) {
-			s, err := st.session()
-			if err != nil {
-				return nil, err
-			}
-			o, err := pruneOptions(arg(a, 0))
+			s, o, err := sessionOptions(a)
 			if err != nil {
 				return nil, err
 			}

@@ -22,11 +22,7 @@ import (
 
 // scoreShardCall: (options, index, count, onProgress) -> Uint8Array.
 func scoreShardCall(a []js.Value) (any, error) {
-	s, err := st.session()
-	if err != nil {
-		return nil, err
-	}
-	o, err := pruneOptions(arg(a, 0))
+	s, o, err := sessionOptions(a)
 	if err != nil {
 		return nil, err
 	}
@@ -67,11 +63,7 @@ func partsOf(list js.Value, what string) func(i int) ([]byte, error) {
 // evaluateShardCall: (options, {maxDocs, maxTokens}, index, count, onProgress)
 // -> {before, after}, the part's perplexities per slice.
 func evaluateShardCall(a []js.Value) (any, error) {
-	s, err := st.session()
-	if err != nil {
-		return nil, err
-	}
-	o, err := pruneOptions(arg(a, 0))
+	s, o, err := sessionOptions(a)
 	if err != nil {
 		return nil, err
 	}
@@ -111,11 +103,7 @@ func mergeEvaluationCall(a []js.Value) (any, error) {
 // part index of count of the refit of plan (the main worker's prune
 // result's plan: its keep_ffn and keep_groups).
 func refitShardCall(a []js.Value) (any, error) {
-	s, err := st.session()
-	if err != nil {
-		return nil, err
-	}
-	o, err := pruneOptions(arg(a, 0))
+	s, o, err := sessionOptions(a)
 	if err != nil {
 		return nil, err
 	}
