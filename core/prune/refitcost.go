@@ -43,20 +43,21 @@ func LayerRefitMACs(c *model.Config, l, kf, kq, pool int) (forward, grams, solve
 
 // ReselectMACs is the reselection's work on a layer of F neurons and H
 // outputs that keeps K, choosing among pool candidates (reselect.go), with
-// n = F − pool outside the pool and c = pool: the factorisation of G_NN
-// (n³/6), the forward solve of the pool's columns (n²c/2), the Schur
-// complement (nc²), its factorisation and inverse (c³/6 + c³), the greedy's
+// n = F − pool outside the pool and c = pool: the factorisation of the
+// whole G + λI with the pool last (F³/6; it leaves the Schur complement's
+// factor), the inverse of the Schur complement from it (c³), the greedy's
 // updates as the candidates still there shrink from c to c − R (m² + 2mH
-// each), and the factor of the kept candidates' block ((K − n)³/6); the
-// refit's own factorisation is not needed then.
+// each), and the kept candidates' block of the Schur complement and its
+// factor (q²c/2 + q³/6 for q = K − n); the refit's own factorisation is
+// not needed then.
 func ReselectMACs(H, F, K, pool int64) int64 {
-	n, c := F-pool, pool
-	macs := n*n*n/6 + n*n*c/2 + n*c*c + c*c*c/6 + c*c*c
+	c := pool
+	macs := F*F*F/6 + c*c*c
 	for m := c; m > c-(F-K); m-- {
 		macs += m*m + 2*m*H
 	}
-	ck := K - n
-	return macs + ck*ck*ck/6
+	q := K - (F - pool)
+	return macs + q*q*c/2 + q*q*q/6
 }
 
 // refitWork is the refit pass's progress in multiply-adds: per layer, the

@@ -26,15 +26,16 @@ import (
 //
 //	S = (G_CC + λI) − G_CN (G_NN + λI)⁻¹ G_NC,
 //
-// which one Cholesky factorisation of G_NN + λI and one forward solve give
-// (S = G_CC + λI − XᵀX, X = L⁻¹ G_NC): about n³/6 + n²c/2 + nc²
-// multiply-adds for n outside and c inside the pool, against F³ for the
-// whole inverse, plus m² + 2mH per removal while m candidates are left
-// (ReselectMACs counts it all).
+// and the Cholesky factorisation of G + λI with the pool's rows last
+// leaves S's factor in its last block (F³/6 multiply-adds, against F³ for
+// the whole inverse); P_CC then costs c³ for c candidates, and the greedy
+// m² + 2mH per removal while m candidates are left (ReselectMACs counts it
+// all).
 //
 // The refit that follows needs the Cholesky factor of G_KK + λI for the
 // kept set K; in the order N then the pool's kept neurons it is L_NN (the
-// factor above), the kept rows of Xᵀ and the factor of S's kept block, so
+// factor's first block), the kept rows of Xᵀ (X = L_NN⁻¹ G_NC, the
+// factor's lower left block) and the factor of S's kept block, so
 // reselect hands it over (reselection.refit) instead of the refit factoring
 // G_KK again. λ is then the reselection's (ridge times the mean of G's
 // whole diagonal) rather than the mean of G_KK's.
@@ -61,7 +62,7 @@ func reselect(w []float32, H, F int, G []float64, keep, cand []int, ridge float6
 		}
 	}
 	C := cand
-	n, c, k := len(N), len(C), len(keep)
+	n, c := len(N), len(C)
 	diag := 0.0
 	for i := 0; i < F; i++ {
 		diag += G[i*F+i]
@@ -73,56 +74,39 @@ func reselect(w []float32, H, F int, G []float64, keep, cand []int, ridge float6
 		return &reselection{keep: keep, order: keep}, nil
 	}
 
-	// A ([k, k]) holds the factor of G_KK + λI: its first n rows now, the
-	// pool's kept rows once they are known.
-	A := make([]float64, k*k)
-	ops.Parallel(n, 64, func(lo, hi int) {
+	// M ([F, F], lower triangle) is G + λI with its rows and columns in
+	// the order N then C. Its Cholesky factor is [[L_NN, 0], [Xᵀ, L_S]]:
+	// L_NN the factor of G_NN + λI, X = L_NN⁻¹ G_NC, and L_S the factor of
+	// S, which the factorisation's trailing updates form on the way (only
+	// its lower triangle: half of what S = G_CC + λI − XᵀX costs as a
+	// separate product).
+	ord := append(append(make([]int, 0, F), N...), C...)
+	M := make([]float64, F*F)
+	ops.Parallel(F, 64, func(lo, hi int) {
 		for a := lo; a < hi; a++ {
-			row := G[N[a]*F:]
-			for b, j := range N[:a+1] {
-				A[a*k+b] = row[j]
+			row := G[ord[a]*F:]
+			for b, j := range ord[:a+1] {
+				M[a*F+b] = row[j]
 			}
-			A[a*k+a] += lambda
+			M[a*F+a] += lambda
 		}
 	})
-	if err := cholesky(A, n, k); err != nil {
+	if err := cholesky(M, F, F); err != nil {
 		return nil, err
 	}
-	// S = G_CC + λI − XᵀX with X = L⁻¹ G_NC (rows of Xs: the columns of X).
-	S := make([]float64, c*c)
-	Xs := make([]float64, c*n)
-	ops.Parallel(c, 16, func(lo, hi int) {
-		for a := lo; a < hi; a++ {
-			row := G[C[a]*F:]
-			for b, j := range C {
-				S[a*c+b] = row[j]
-			}
-			S[a*c+a] += lambda
-			for b, j := range N {
-				Xs[a*n+b] = row[j]
-			}
-		}
-	})
-	if n > 0 {
-		cholForward(A, n, k, Xs, c)
-		ops.SubABt64(S, c, Xs, n, Xs, n, c, c, n)
-	}
+	LS := M[n*F+n:] // L_S, row stride F
 	// P = S⁻¹ (P_CC of the whole inverse).
-	Sf := append([]float64(nil), S...)
-	if err := cholesky(Sf, c, c); err != nil {
-		return nil, err
-	}
 	P := make([]float64, c*c)
 	for a := 0; a < c; a++ {
 		P[a*c+a] = 1
 	}
-	cholSolve(Sf, c, c, P, c)
-	Sf = nil
+	cholSolve(LS, c, F, P, c)
 
 	// The greedy, on the candidates still there: slots 0..m-1 of P (row
 	// stride c) and of Wt (the candidates' columns of down_proj, one row
 	// each); a removed candidate's slot takes the last one's, so the work
-	// shrinks with m.
+	// shrinks with m. P is symmetric, and only its lower triangle (P[i*c+j]
+	// for j ≤ i) is kept up to date.
 	Wt := make([]float64, c*H)
 	norm := make([]float64, c)
 	slot := make([]int, c) // slot → index into C
@@ -146,21 +130,27 @@ func reselect(w []float32, H, F int, G []float64, keep, cand []int, ridge float6
 		if s < 0 {
 			return nil, fmt.Errorf("reselection: no candidate can go (%d left)", m)
 		}
-		copy(pk, P[s*c:s*c+m])
+		// pk is P's row s: left of the diagonal in row s, below it in column s.
+		copy(pk, P[s*c:s*c+s+1])
+		for q := s + 1; q < m; q++ {
+			pk[q] = P[q*c+s]
+		}
 		copy(wk, Wt[s*H:(s+1)*H])
 		pkk := pk[s]
 		ops.Parallel(m, 16, func(lo, hi int) {
 			for i := lo; i < hi; i++ {
 				f := pk[i] / pkk
-				axpy(P[i*c:i*c+m], pk[:m], f)
+				axpy(P[i*c:i*c+i+1], pk[:i+1], f)
 				norm[i] = axpyNorm(Wt[i*H:(i+1)*H], wk, f)
 			}
 		})
 		last := m - 1
 		if s != last {
-			copy(P[s*c:s*c+m], P[last*c:last*c+m])
-			for i := 0; i < m; i++ {
-				P[i*c+s] = P[i*c+last]
+			// Slot s takes the last slot's row and column of P.
+			copy(P[s*c:s*c+s], P[last*c:last*c+s])
+			P[s*c+s] = P[last*c+last]
+			for i := s + 1; i < last; i++ {
+				P[i*c+s] = P[last*c+i]
 			}
 			copy(Wt[s*H:(s+1)*H], Wt[last*H:(last+1)*H])
 			norm[s], slot[s] = norm[last], slot[last]
@@ -169,17 +159,25 @@ func reselect(w []float32, H, F int, G []float64, keep, cand []int, ridge float6
 	ck := append([]int(nil), slot[:c-remove]...) // the pool's kept, as indices into C
 	sort.Ints(ck)
 
-	// The factor's last rows: X's kept columns, then the factor of S's
-	// kept block (the Schur complement of G_NN in G_KK + λI).
-	for q, a := range ck {
-		row := A[(n+q)*k:]
-		copy(row[:n], Xs[a*n:(a+1)*n])
-		for q2, a2 := range ck[:q+1] {
-			row[n+q2] = S[a*c+a2]
+	// The factor of G_KK + λI in the order N then the pool's kept is M's
+	// first n rows, then for each kept candidate its row of Xᵀ and the
+	// factor of S's kept block. That block, S_ab = Σ_t L_S[a,t] L_S[b,t],
+	// is read from L_S before its rows are overwritten; the rows move up
+	// in ascending order, so none is read after it is written.
+	q := len(ck)
+	Sk := make([]float64, q*q)
+	for i, a := range ck {
+		for j, b := range ck[:i+1] {
+			Sk[i*q+j] = dot64(LS[a*F:a*F+b+1], LS[b*F:b*F+b+1])
 		}
 	}
-	if len(ck) > 0 {
-		if err := cholesky(A[n*k+n:], len(ck), k); err != nil {
+	for i, a := range ck {
+		row := M[(n+i)*F:]
+		copy(row[:n], M[(n+a)*F:(n+a)*F+n])
+		copy(row[n:n+i+1], Sk[i*q:i*q+i+1])
+	}
+	if q > 0 {
+		if err := cholesky(M[n*F+n:], q, F); err != nil {
 			return nil, err
 		}
 	}
@@ -189,7 +187,7 @@ func reselect(w []float32, H, F int, G []float64, keep, cand []int, ridge float6
 	}
 	out := append([]int(nil), order...)
 	sort.Ints(out)
-	return &reselection{keep: out, order: order, L: A, lambda: lambda}, nil
+	return &reselection{keep: out, order: order, L: M, ld: F, lambda: lambda}, nil
 }
 
 // axpy lowers dst by f·src, four at a time.
@@ -233,7 +231,8 @@ func axpyNorm(dst, src []float64, f float64) float64 {
 type reselection struct {
 	keep   []int     // the kept neurons, ascending
 	order  []int     // the kept neurons in the factor's order
-	L      []float64 // [k, k], lower triangle: the factor of G_KK + λI in that order (nil: the weights stay)
+	L      []float64 // [k, k] at row stride ld, lower triangle: the factor of G_KK + λI in that order (nil: the weights stay)
+	ld     int
 	lambda float64
 }
 
@@ -255,7 +254,7 @@ func (r *reselection) refit(w []float32, rows, cols int, G []float64) []float64 
 				GKR[a*len(rem)+b] = G[i*cols+j]
 			}
 		}
-		refitSolve(out, w, rows, cols, r.L, k, k, rem, GKR, len(rem))
+		refitSolve(out, w, rows, cols, r.L, r.ld, k, rem, GKR, len(rem))
 	}
 	// From the factor's order to the ascending one.
 	pos := make([]int, cols)
