@@ -7,7 +7,7 @@
 #   ./build.sh bench [NAME]   benchmarks: all, or one of: go, tools, prefill, or a tools/bench script's name
 #   ./build.sh quality        the retention table of QUALITY.md (tiny-multi, needs ../shared)
 #   ./build.sh serve [ADDR]   build, then serve the site on ADDR (default 127.0.0.1:8080)
-#   ./build.sh fuzz NAME [TIME]  run one fuzz target (default 2000000x: executions, see run_fuzz)
+#   ./build.sh fuzz NAME [BUDGET]  run one fuzz target (default 2000000x executions, or a time such as 60s; see run_fuzz)
 #
 # Environment: FUZZTIME (test's per-target fuzz budget, default 300000x), BENCHTIME
 # (default 1s), TEST_TIMEOUT (default 60m), CUSPRUN_DEPS (default ./.deps).
