@@ -82,6 +82,23 @@ func TestValidate(t *testing.T) {
 	if err := o.Validate(llama); err != nil {
 		t.Errorf("adaptive llama GGUF: %v", err)
 	}
+	// A ratio the model's shape cannot meet with uniform placement fails
+	// here, before scoring, and one it can meet passes.
+	tiny, err := synth.Config(synth.Options{Family: "phi3", Shape: "tiny"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		ratio float64
+		ok    bool
+	}{{0.9, false}, {0.5, true}} {
+		o := Options{Ratio: tc.ratio}
+		o.Defaults()
+		err := o.Validate(tiny)
+		if tc.ok != (err == nil) || (err != nil && !strings.Contains(err.Error(), "cannot be met")) {
+			t.Errorf("ratio %v on a tiny phi3: %v", tc.ratio, err)
+		}
+	}
 	for _, pool := range []float64{0, 1, 1.25, 4} {
 		o := Options{Ratio: 0.2, Reselect: pool}
 		o.Defaults()

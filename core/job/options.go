@@ -152,6 +152,9 @@ func (o *Options) Validate(c *model.Config) error {
 	if o.Placement == "adaptive" && !caps.PerLayerWidths {
 		return fmt.Errorf("adaptive placement gives per-layer widths, which %s", caps.WhyNoPerLayerWidths)
 	}
+	if o.Placement == "uniform" {
+		return prune.CheckUniform(c, o.Ratio, !caps.PruneHeads)
+	}
 	return nil
 }
 

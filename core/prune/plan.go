@@ -139,7 +139,7 @@ func Select(c *model.Config, sc UnitScores, method string, ratio float64, placem
 	if !(ratio >= 0 && ratio < 1) {
 		return nil, fmt.Errorf("prune ratio %g must be at least 0 and below 1", ratio)
 	}
-	budget := int64(math.Round(ratio * float64(Count(c).Decoder)))
+	budget := budgetOf(c, ratio)
 	removeF := make([]int, c.Layers)
 	removeG := make([]int, c.Layers)
 	switch placement {
@@ -200,6 +200,26 @@ func Select(c *model.Config, sc UnitScores, method string, ratio float64, placem
 	}
 	p.To = p.config()
 	return p, nil
+}
+
+// budgetOf is the decoder parameters a ratio removes.
+func budgetOf(c *model.Config, ratio float64) int64 {
+	return int64(math.Round(ratio * float64(Count(c).Decoder)))
+}
+
+// CheckUniform says, before any scoring, whether uniform placement can
+// meet ratio on c: Select's own arithmetic without the scores, so a ratio
+// too high for the model fails before the scoring pass rather than after
+// it (or, with several ratios, after the experts before it are written).
+// Models whose layers differ are left to Select, which refuses them.
+func CheckUniform(c *model.Config, ratio float64, ffnOnly bool) error {
+	if c.LayerFFN != nil || c.LayerKVHeads != nil || c.Layers == 0 || Count(c).Decoder == 0 {
+		return nil
+	}
+	if _, _, err := uniformSplit(c, UnitScores{}, budgetOf(c, ratio), ffnOnly); err != nil {
+		return fmt.Errorf("ratio %g: %w", ratio, err)
+	}
+	return nil
 }
 
 // uniformSplit chooses how many groups (g) and neurons (k) every layer
