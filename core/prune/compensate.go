@@ -336,6 +336,7 @@ func (c *Compensation) reselect(l int, L *model.Layer, g *gram, pool []int, ridg
 		g.centre()
 	}
 	rs, err := reselect(L.Down.F32(), L.Down.Rows, L.FFN, g.full(), c.plan.KeepFFN[l], pool, ridge)
+	g.g = nil // reselect formed its factor in the matrix's place
 	if err != nil {
 		return nil, fmt.Errorf("layer %d down_proj: %w", l, err)
 	}
@@ -354,15 +355,18 @@ func (c *Compensation) refit(l int, w, b *model.Weight, role, biasRole model.Rol
 	}
 	var mean []float64
 	if b != nil {
-		// Intercept: fit on centred inputs.
+		// Intercept: fit on centred inputs (a reselection has centred
+		// them already, and g's matrix is its factor now).
 		mean = g.mean()
-		g.centre()
+		if rs == nil {
+			g.centre()
+		}
 	}
 	wf := w.F32()
 	var nw []float64
 	var err error
 	if rs != nil {
-		nw = rs.refit(wf, w.Rows, w.Cols, g.full())
+		nw = rs.refit(wf, w.Rows, w.Cols)
 	} else if g.order != nil {
 		nw, err = refitOrdered(wf, w.Rows, w.Cols, g.g, g.d, keep, ridge)
 	} else {

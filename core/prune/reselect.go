@@ -40,9 +40,12 @@ import (
 // G_KK again. λ is then the reselection's (ridge times the mean of G's
 // whole diagonal) rather than the mean of G_KK's.
 //
-// G is the layer's [F, F] Gram matrix (natural order, both triangles), w
-// down_proj ([H, F]), keep the method's kept set (its size is kept), cand
-// the candidates, ascending (every removed neuron among them).
+// G is the layer's [F, F] Gram matrix (natural order, both triangles),
+// which reselect overwrites: the factor is formed in its place, so one
+// layer's reselection holds one F×F matrix (and the pool's F×c columns,
+// which the refit reads), not two. w is down_proj ([H, F]), keep the
+// method's kept set (its size is kept), cand the candidates, ascending
+// (every removed neuron among them).
 func reselect(w []float32, H, F int, G []float64, keep, cand []int, ridge float64) (*reselection, error) {
 	remove := F - len(keep)
 	if remove == 0 {
@@ -75,19 +78,20 @@ func reselect(w []float32, H, F int, G []float64, keep, cand []int, ridge float6
 	}
 
 	// M ([F, F], lower triangle) is G + λI with its rows and columns in
-	// the order N then C. Its Cholesky factor is [[L_NN, 0], [Xᵀ, L_S]]:
-	// L_NN the factor of G_NN + λI, X = L_NN⁻¹ G_NC, and L_S the factor of
-	// S, which the factorisation's trailing updates form on the way (only
-	// its lower triangle: half of what S = G_CC + λI − XᵀX costs as a
-	// separate product).
+	// the order N then C, formed in G's place. Its Cholesky factor is
+	// [[L_NN, 0], [Xᵀ, L_S]]: L_NN the factor of G_NN + λI, X = L_NN⁻¹
+	// G_NC, and L_S the factor of S, which the factorisation's trailing
+	// updates form on the way (only its lower triangle: half of what
+	// S = G_CC + λI − XᵀX costs as a separate product). Before the
+	// factorisation overwrites them, the pool's columns are kept for the
+	// refit (G_KR, R ⊂ C).
 	ord := append(append(make([]int, 0, F), N...), C...)
-	M := make([]float64, F*F)
+	M := G
+	permuteSym(M, F, ord)
+	gc := make([]float64, F*c) // row i: G[i, C], natural order
 	ops.Parallel(F, 64, func(lo, hi int) {
 		for a := lo; a < hi; a++ {
-			row := G[ord[a]*F:]
-			for b, j := range ord[:a+1] {
-				M[a*F+b] = row[j]
-			}
+			copy(gc[ord[a]*c:ord[a]*c+c], M[a*F+n:a*F+F])
 			M[a*F+a] += lambda
 		}
 	})
@@ -187,7 +191,42 @@ func reselect(w []float32, H, F int, G []float64, keep, cand []int, ridge float6
 	}
 	out := append([]int(nil), order...)
 	sort.Ints(out)
-	return &reselection{keep: out, order: order, L: M, ld: F, lambda: lambda}, nil
+	return &reselection{keep: out, order: order, L: M, ld: F, lambda: lambda, cand: C, gc: gc}, nil
+}
+
+// permuteSym reorders the symmetric A ([n, n]) in place to A[ord[a],
+// ord[b]] at (a, b): its rows by following the permutation's cycles (one
+// row moved at a time), then each row's columns.
+func permuteSym(A []float64, n int, ord []int) {
+	done := make([]bool, n)
+	tmp := make([]float64, n)
+	for a := 0; a < n; a++ {
+		if done[a] || ord[a] == a {
+			continue
+		}
+		copy(tmp, A[a*n:(a+1)*n])
+		j := a
+		for {
+			done[j] = true
+			k := ord[j]
+			if k == a {
+				copy(A[j*n:(j+1)*n], tmp)
+				break
+			}
+			copy(A[j*n:(j+1)*n], A[k*n:(k+1)*n])
+			j = k
+		}
+	}
+	ops.Parallel(n, 64, func(lo, hi int) {
+		t := make([]float64, n)
+		for a := lo; a < hi; a++ {
+			row := A[a*n : (a+1)*n]
+			for b, j := range ord {
+				t[b] = row[j]
+			}
+			copy(row, t)
+		}
+	})
 }
 
 // axpy lowers dst by f·src, four at a time.
@@ -234,11 +273,15 @@ type reselection struct {
 	L      []float64 // [k, k] at row stride ld, lower triangle: the factor of G_KK + λI in that order (nil: the weights stay)
 	ld     int
 	lambda float64
+	cand   []int     // the pool, ascending
+	gc     []float64 // [F, len(cand)]: G's columns of the pool, rows in the natural order
 }
 
 // refit is refitCols for the kept set the reselection chose, on the same
-// G, with its factor: the refitted columns [rows, len(keep)], ascending.
-func (r *reselection) refit(w []float32, rows, cols int, G []float64) []float64 {
+// G (the pool's columns of it that reselect kept: every removed neuron is
+// in the pool), with its factor: the refitted columns [rows, len(keep)],
+// ascending.
+func (r *reselection) refit(w []float32, rows, cols int) []float64 {
 	k := len(r.keep)
 	rem := removed(r.keep, cols)
 	out := make([]float64, rows*k)
@@ -248,10 +291,15 @@ func (r *reselection) refit(w []float32, rows, cols int, G []float64) []float64 
 		}
 	}
 	if len(rem) > 0 && k > 0 && r.L != nil {
+		at := make([]int, cols) // neuron → its column in gc
+		for q, j := range r.cand {
+			at[j] = q
+		}
+		c := len(r.cand)
 		GKR := make([]float64, k*len(rem))
 		for a, i := range r.order {
 			for b, j := range rem {
-				GKR[a*len(rem)+b] = G[i*cols+j]
+				GKR[a*len(rem)+b] = r.gc[i*c+at[j]]
 			}
 		}
 		refitSolve(out, w, rows, cols, r.L, r.ld, k, rem, GKR, len(rem))

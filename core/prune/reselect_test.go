@@ -85,7 +85,7 @@ func TestReselectFindsTheBestSingleRemoval(t *testing.T) {
 		}
 		keep := []int{0, 1, 2, 3, 4, 5}
 		all := []int{0, 1, 2, 3, 4, 5, 6} // every input a candidate
-		rs, err := reselect(w, H, F, G, keep, all, 1e-12)
+		rs, err := reselect(w, H, F, slices.Clone(G), keep, all, 1e-12) // reselect overwrites G
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -109,7 +109,7 @@ func TestReselectFindsTheBestSingleRemoval(t *testing.T) {
 				others = append(others, k)
 			}
 		}
-		if rs, err = reselect(w, H, F, G, others, []int{only}, 1e-12); err != nil {
+		if rs, err = reselect(w, H, F, slices.Clone(G), others, []int{only}, 1e-12); err != nil {
 			t.Fatal(err)
 		}
 		got = rs.keep
@@ -157,7 +157,7 @@ func TestReselectIsTheWholeInverseGreedy(t *testing.T) {
 		keep := append([]int(nil), perm[remove:]...)
 		slices.Sort(keep)
 		const ridge = 1e-3
-		rs, err := reselect(w, H, F, G, keep, pool, ridge)
+		rs, err := reselect(w, H, F, slices.Clone(G), keep, pool, ridge)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -172,7 +172,7 @@ func TestReselectIsTheWholeInverseGreedy(t *testing.T) {
 		// The refit on the reselection's factor is the ridge refit of the
 		// kept set solved by Gaussian elimination: (G_KK + λI) W'ᵀ =
 		// G_K: Wᵀ + λ W_Kᵀ, output row by output row.
-		refit := rs.refit(w, H, F, G)
+		refit := rs.refit(w, H, F)
 		k := len(got)
 		GKK := make([][]float64, k)
 		for a, i := range got {
@@ -344,6 +344,41 @@ func TestAxpyNormIsAxpyThenDot(t *testing.T) {
 		axpy(a, b, f)
 		if !slices.Equal(a, want) {
 			t.Fatalf("length %d: axpy gives %v, want %v", n, a, want)
+		}
+	}
+}
+
+// TestPermuteSymIsTheDefinition: in place, A[ord[a], ord[b]] lands at
+// (a, b), for permutations with fixed points, a long cycle and short ones.
+func TestPermuteSymIsTheDefinition(t *testing.T) {
+	r := rand.New(rand.NewPCG(2, 9))
+	for _, n := range []int{1, 2, 7, 70} {
+		for trial := 0; trial < 3; trial++ {
+			A := make([]float64, n*n)
+			for i := 0; i < n; i++ {
+				for j := 0; j <= i; j++ {
+					A[i*n+j] = r.NormFloat64()
+					A[j*n+i] = A[i*n+j]
+				}
+			}
+			ord := r.Perm(n)
+			if trial == 0 {
+				for i := range ord {
+					ord[i] = i
+				}
+				if n > 3 {
+					ord[1], ord[3] = ord[3], ord[1]
+				}
+			}
+			got := slices.Clone(A)
+			permuteSym(got, n, ord)
+			for a := 0; a < n; a++ {
+				for b := 0; b < n; b++ {
+					if want := A[ord[a]*n+ord[b]]; got[a*n+b] != want {
+						t.Fatalf("n %d trial %d: (%d, %d) is %g, want A[%d, %d] = %g", n, trial, a, b, got[a*n+b], ord[a], ord[b], want)
+					}
+				}
+			}
 		}
 	}
 }
