@@ -84,7 +84,7 @@ func TestReselectFindsTheBestSingleRemoval(t *testing.T) {
 			}
 		}
 		keep := []int{0, 1, 2, 3, 4, 5}
-		all := []int{0, 1, 2, 3, 4, 5, 6} // every input a candidate
+		all := []int{0, 1, 2, 3, 4, 5, 6}                               // every input a candidate
 		rs, err := reselect(w, H, F, slices.Clone(G), keep, all, 1e-12) // reselect overwrites G
 		if err != nil {
 			t.Fatal(err)
