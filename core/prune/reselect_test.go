@@ -84,8 +84,9 @@ func TestReselectFindsTheBestSingleRemoval(t *testing.T) {
 			}
 		}
 		keep := []int{0, 1, 2, 3, 4, 5}
-		all := []int{0, 1, 2, 3, 4, 5, 6}                               // every input a candidate
-		rs, err := reselect(w, H, F, slices.Clone(G), keep, all, 1e-12) // reselect overwrites G
+		all := []int{0, 1, 2, 3, 4, 5, 6} // every input a candidate
+		// reselect overwrites its matrix: each call gets a copy.
+		rs, err := reselect(w, H, F, slices.Clone(G), keep, all, 1e-12)
 		if err != nil {
 			t.Fatal(err)
 		}
