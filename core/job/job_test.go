@@ -10,6 +10,7 @@ import (
 
 	"github.com/cusprun/cusprun/core/corpus"
 	"github.com/cusprun/cusprun/core/model"
+	"github.com/cusprun/cusprun/core/prune"
 	"github.com/cusprun/cusprun/core/source"
 	"github.com/cusprun/cusprun/core/synth"
 	"github.com/cusprun/cusprun/core/tensor"
@@ -97,6 +98,31 @@ func TestValidate(t *testing.T) {
 		err := o.Validate(tiny)
 		if tc.ok != (err == nil) || (err != nil && !strings.Contains(err.Error(), "cannot be met")) {
 			t.Errorf("ratio %v on a tiny phi3: %v", tc.ratio, err)
+		}
+	}
+	// Phi as GGUF keeps every attention group (llama.cpp's phi2 graph), so
+	// FFN neurons alone must meet the ratio there, as in the job's Select:
+	// a ratio only attention groups make reachable passes for hf, not gguf.
+	phi, err := synth.Config(synth.Options{Family: "phi", Shape: "tiny"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	between := -1.0
+	for i := 0; i <= 180 && between < 0; i++ {
+		r := float64(i) / 200
+		if prune.CheckUniform(phi, r, false) == nil && prune.CheckUniform(phi, r, true) != nil {
+			between = r
+		}
+	}
+	if between < 0 {
+		t.Fatal("no ratio a tiny phi meets with attention groups but not without")
+	}
+	for _, format := range []string{"hf", "gguf"} {
+		o := Options{Ratio: between, Format: format}
+		o.Defaults()
+		err := o.Validate(phi)
+		if (format == "gguf") != (err != nil) {
+			t.Errorf("ratio %v on a tiny phi as %s: %v", between, format, err)
 		}
 	}
 	for _, pool := range []float64{0, 1, 1.25, 4} {

@@ -153,9 +153,15 @@ func (o *Options) Validate(c *model.Config) error {
 		return fmt.Errorf("adaptive placement gives per-layer widths, which %s", caps.WhyNoPerLayerWidths)
 	}
 	if o.Placement == "uniform" {
-		return prune.CheckUniform(c, o.Ratio, !caps.PruneHeads)
+		return prune.CheckUniform(c, o.Ratio, o.ffnOnly(c))
 	}
 	return nil
+}
+
+// ffnOnly says the output keeps every attention group (prune.Select's
+// ffnOnly): the job, its preview and the check above choose alike.
+func (o *Options) ffnOnly(c *model.Config) bool {
+	return !export.CapabilitiesOf(c.Family, o.Format).PruneHeads
 }
 
 // MaxReselect is the largest reselection pool, as a multiple of the

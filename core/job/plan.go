@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/cusprun/cusprun/core/export"
 	"github.com/cusprun/cusprun/core/gguf"
 	"github.com/cusprun/cusprun/core/model"
 	"github.com/cusprun/cusprun/core/prune"
@@ -56,9 +55,8 @@ func (s *Scored) Select(ratio float64, progress prune.Progress) (*Job, error) {
 	if progress != nil {
 		progress("select", 0, 1)
 	}
-	caps := export.CapabilitiesOf(m.Config.Family, o.Format)
 	scores := s.Scorer.Scores(o.Method, o.Seed)
-	plan, err := prune.Select(m.Config, scores, o.Method, o.Ratio, o.Placement, !caps.PruneHeads)
+	plan, err := prune.Select(m.Config, scores, o.Method, o.Ratio, o.Placement, o.ffnOnly(m.Config))
 	if err != nil {
 		return nil, err
 	}

@@ -78,7 +78,7 @@ func PlanOnly(ctx context.Context, folder source.Folder, m *model.Model, tok *to
 	c := m.Config
 	before := prune.Count(c)
 	for _, r := range ratios {
-		plan, err := prune.Select(c, *scores, o.Method, r, o.Placement, false)
+		plan, err := prune.Select(c, *scores, o.Method, r, o.Placement, o.ffnOnly(c))
 		if err != nil {
 			return nil, err
 		}
