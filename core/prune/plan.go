@@ -268,6 +268,9 @@ func uniformSplit(c *model.Config, sc UnitScores, budget int64, ffnOnly bool) (g
 	}
 	if best < 0 {
 		most := float64(L*(int64(c.FFN-1)*pn+int64(maxG)*pg)) / float64(Count(c).Decoder)
+		if ffnOnly {
+			return 0, 0, fmt.Errorf("cannot be met: this output keeps every attention group, and FFN neurons alone, one kept per layer, give at most %.3f", most)
+		}
 		return 0, 0, fmt.Errorf("cannot be met while every layer keeps an FFN neuron and an attention group (at most %.3f)", most)
 	}
 	return best, k, nil
