@@ -82,9 +82,16 @@ func PlanOnly(ctx context.Context, folder source.Folder, m *model.Model, tok *to
 		if err != nil {
 			return nil, err
 		}
+		if o.Format == "gguf" && prune.QuantizedOutput(o.Quant, m.DType) {
+			plan = prune.AlignFFN(plan, *scores, prune.QuantBlockRows) // as the job does
+		}
 		res := summary(c, plan, o)
+		after, err := (&prune.Slicer{M: m, Plan: plan}).TensorBytes(o.Format, o.Quant)
+		if err != nil {
+			return nil, err
+		}
 		p := Preview{Ratio: r, Exact: est.Cached, ParamsBefore: res.ParamsBefore, ParamsAfter: res.ParamsAfter,
-			BytesBefore: m.DType.ByteSize(before.Total), BytesAfter: m.DType.ByteSize(res.ParamsAfter), Pruned: res.Pruned, Kept: res.Kept}
+			BytesBefore: m.DType.ByteSize(before.Total), BytesAfter: after, Pruned: res.Pruned, Kept: res.Kept}
 		if !est.Cached {
 			p.Note = "counts assume the budget comes from FFN neurons; scoring decides the split with attention groups"
 		}

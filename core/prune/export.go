@@ -104,22 +104,9 @@ func ExportTo(s *Slicer, out Output, w io.Writer) error {
 		}
 		return writeZip(w, files, infos, data)
 	case "gguf":
-		to, err := export.GGUFConfig(s.Plan.To)
+		to, layout, err := s.ggufLayout(out.Quant)
 		if err != nil {
 			return err
-		}
-		if err := CheckQuant(orKeep(out.Quant), out.Format); err != nil {
-			return err
-		}
-		layout := export.GGUFLayout(to, s.M.DType)
-		for i := range layout {
-			if !layout[i].Extra {
-				d, err := s.ggufDType(layout[i], out.Quant)
-				if err != nil {
-					return err
-				}
-				layout[i].Info.DType = d
-			}
 		}
 		meta := out.VocabMeta
 		if g := s.M.GGUF(); g != nil && s.Plan.KeepVocab == nil {
@@ -145,6 +132,53 @@ func ExportTo(s *Slicer, out Output, w io.Writer) error {
 		})
 	}
 	return fmt.Errorf("format %q is a folder; stream it as zip", out.Format)
+}
+
+// ggufLayout is a GGUF output's config and tensors, each in the type the
+// quant choice gives it.
+func (s *Slicer) ggufLayout(quant string) (*model.Config, []export.GGUFTensor, error) {
+	to, err := export.GGUFConfig(s.Plan.To)
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := CheckQuant(orKeep(quant), "gguf"); err != nil {
+		return nil, nil, err
+	}
+	layout := export.GGUFLayout(to, s.M.DType)
+	for i := range layout {
+		if !layout[i].Extra {
+			d, err := s.ggufDType(layout[i], quant)
+			if err != nil {
+				return nil, nil, err
+			}
+			layout[i].Info.DType = d
+		}
+	}
+	return to, layout, nil
+}
+
+// TensorBytes is the size of an output's tensor data, from the types its
+// tensors will have, without writing it: what a preview can say of the
+// expert's size before scoring (headers, metadata and the vocabulary come
+// on top).
+func (s *Slicer) TensorBytes(format, quant string) (int64, error) {
+	var infos []tensor.Info
+	if format == "gguf" {
+		_, layout, err := s.ggufLayout(quant)
+		if err != nil {
+			return 0, err
+		}
+		for _, t := range layout {
+			infos = append(infos, t.Info)
+		}
+	} else {
+		infos, _ = s.hfTensors(format, orKeep(quant))
+	}
+	var n int64
+	for _, in := range infos {
+		n += in.Bytes()
+	}
+	return n, nil
 }
 
 // orKeep reads an unset quant choice as keep.
