@@ -132,6 +132,29 @@ func TestPlanDryRun(t *testing.T) {
 	if len(after) != 1 || !after[0].Exact || !equalInts(after[0].Pruned.FFN, pruned.FFN) || !equalInts(after[0].Pruned.AG, pruned.AG) {
 		t.Fatalf("plan after scoring %+v, the prune removed %+v", after, pruned)
 	}
+	// A quantized GGUF: the preview keeps whole quant blocks as the prune
+	// does (the same counts and parameters), and its size is the tensors'
+	// in their new types, which the written file holds plus its header.
+	q := []string{"--format", "gguf", "--quant", "q4_k_m"}
+	var qplan []preview
+	json.Unmarshal(mustCall(t, append(append([]string{"prune", "--model", src, "--ratio", "0.3", "--plan", "--cache", cache}, q...), fast...)...)["experts"], &qplan)
+	out := filepath.Join(dir, "q.gguf")
+	qres := mustCall(t, append(append([]string{"prune", "--model", src, "--ratio", "0.3", "--cache", cache, "--out", out}, q...), fast...)...)
+	var qpruned struct {
+		FFN []int `json:"ffn"`
+		AG  []int `json:"attn_groups"`
+	}
+	json.Unmarshal(qres["pruned"], &qpruned)
+	var params int64
+	json.Unmarshal(qres["params_after"], &params)
+	st, err := os.Stat(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(qplan) != 1 || !equalInts(qplan[0].Pruned.FFN, qpruned.FFN) || qplan[0].ParamsAfter != params ||
+		!(qplan[0].BytesAfter > 0 && qplan[0].BytesAfter < st.Size()) || qplan[0].BytesAfter >= after[0].BytesAfter {
+		t.Fatalf("q4_k_m plan %+v; the prune removed %+v, kept %d parameters in %d bytes (bf16 plan: %d bytes)", qplan, qpruned, params, st.Size(), after[0].BytesAfter)
+	}
 }
 
 func equalInts(a, b []int) bool {

@@ -3,6 +3,7 @@ package job
 import (
 	"context"
 	"errors"
+	"strings"
 	"time"
 
 	"github.com/cusprun/cusprun/core/model"
@@ -94,6 +95,11 @@ func PlanOnly(ctx context.Context, folder source.Folder, m *model.Model, tok *to
 			BytesBefore: m.DType.ByteSize(before.Total), BytesAfter: after, Pruned: res.Pruned, Kept: res.Kept}
 		if !est.Cached {
 			p.Note = "counts assume the budget comes from FFN neurons; scoring decides the split with attention groups"
+		}
+		if o.Vocab == "target" {
+			// The tokens the target needs are known only once its text is
+			// tokenized against the plan (prune.VocabPlan, in the job).
+			p.Note = strings.TrimPrefix(p.Note+"; ", "; ") + "these counts keep the whole vocabulary; vocab target also drops the tokens the target's text never uses, which the job finds"
 		}
 		est.Experts = append(est.Experts, p)
 	}
