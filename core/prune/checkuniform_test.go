@@ -18,18 +18,7 @@ func TestCheckUniformIsSelectsRefusal(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		sc := UnitScores{}
-		for l := 0; l < c.Layers; l++ {
-			f, a := make([]float64, c.FFN), make([]float64, c.KVHeads)
-			for i := range f {
-				f[i] = r.Float64()
-			}
-			for i := range a {
-				a[i] = r.Float64()
-			}
-			sc.FFN, sc.FFNTie, sc.FFNImp = append(sc.FFN, f), append(sc.FFNTie, make([]float64, c.FFN)), append(sc.FFNImp, f)
-			sc.Attn, sc.AttnTie, sc.AttnImp = append(sc.Attn, a), append(sc.AttnTie, make([]float64, c.KVHeads)), append(sc.AttnImp, a)
-		}
+		sc := randomUnitScores(r, c)
 		for _, ffnOnly := range []bool{false, true} {
 			accepted, refused := 0, 0
 			for i := 0; i <= 180; i++ {

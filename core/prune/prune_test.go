@@ -58,6 +58,25 @@ func randomSeqs(r *rand.Rand, n, length, vocab int) [][]int {
 	return out
 }
 
+// randomUnitScores scores every unit of c uniformly at random, ties all
+// zero; the importances (which uniform placement weighs the split by) are
+// the scores themselves.
+func randomUnitScores(r *rand.Rand, c *model.Config) UnitScores {
+	sc := UnitScores{}
+	for l := 0; l < c.Layers; l++ {
+		f, a := make([]float64, c.FFN), make([]float64, c.KVHeads)
+		for i := range f {
+			f[i] = r.Float64()
+		}
+		for i := range a {
+			a[i] = r.Float64()
+		}
+		sc.FFN, sc.FFNTie, sc.FFNImp = append(sc.FFN, f), append(sc.FFNTie, make([]float64, c.FFN)), append(sc.FFNImp, f)
+		sc.Attn, sc.AttnTie, sc.AttnImp = append(sc.Attn, a), append(sc.AttnTie, make([]float64, c.KVHeads)), append(sc.AttnImp, a)
+	}
+	return sc
+}
+
 func synthModel(t *testing.T, o synth.Options, format string) (*model.Model, source.Folder, string) {
 	t.Helper()
 	c, err := synth.Config(o)

@@ -16,18 +16,7 @@ func TestAlignFFN(t *testing.T) {
 		t.Fatal(err)
 	}
 	r := rand.New(rand.NewPCG(4, 4))
-	sc := UnitScores{}
-	for l := 0; l < c.Layers; l++ {
-		f, a := make([]float64, c.FFN), make([]float64, c.KVHeads)
-		for i := range f {
-			f[i] = r.Float64()
-		}
-		for i := range a {
-			a[i] = r.Float64()
-		}
-		sc.FFN, sc.FFNTie = append(sc.FFN, f), append(sc.FFNTie, make([]float64, c.FFN))
-		sc.Attn, sc.AttnTie = append(sc.Attn, a), append(sc.AttnTie, make([]float64, c.KVHeads))
-	}
+	sc := randomUnitScores(r, c)
 	for _, ratio := range []float64{0, 0.1, 0.2, 0.37, 0.6} {
 		p, err := Select(c, sc, "cusprun", ratio, "uniform", true)
 		if err != nil {

@@ -43,46 +43,52 @@ func TestTensorBytesIsWhatExportWrites(t *testing.T) {
 		}
 		out := filepath.Join(t.TempDir(), "expert")
 		o := Output{Path: out, Format: tc.format, Name: "test", Files: SmallFiles(folder), Quant: tc.quant}
-		var got int64
 		if tc.format == "gguf" {
 			o.Path = out + ".gguf"
 			v, _ := synth.NewVocab(m.Config.Vocab)
 			o.VocabMeta = v.GGUF
-			if err := Export(sl, o); err != nil {
-				t.Fatal(err)
-			}
-			f, err := source.OpenFile(o.Path)
-			if err != nil {
-				t.Fatal(err)
-			}
-			g, err := gguf.Parse(f)
-			if err != nil {
-				t.Fatal(err)
-			}
-			for _, tn := range g.Tensors {
-				got += tn.Size
-			}
-			f.Close()
-		} else {
-			if err := Export(sl, o); err != nil {
-				t.Fatal(err)
-			}
-			f, err := source.OpenFile(filepath.Join(out, "model.safetensors"))
-			if err != nil {
-				t.Fatal(err)
-			}
-			st, err := safetensors.Parse(f)
-			if err != nil {
-				t.Fatal(err)
-			}
-			for _, tn := range st.Tensors {
-				got += tn.Bytes()
-			}
-			f.Close()
 		}
+		if err := Export(sl, o); err != nil {
+			t.Fatal(err)
+		}
+		got := writtenTensorBytes(t, o)
 		if got != want || want == 0 {
 			t.Errorf("%s %s: TensorBytes says %d, the written file's tensors take %d", tc.format, tc.quant, want, got)
 		}
-		os.RemoveAll(out)
+		os.RemoveAll(o.Path)
 	}
+}
+
+// writtenTensorBytes sums the tensor sizes an output's own header gives:
+// the GGUF file's, or the safetensors file's of an HF folder.
+func writtenTensorBytes(t *testing.T, o Output) int64 {
+	t.Helper()
+	path := o.Path
+	if o.Format != "gguf" {
+		path = filepath.Join(o.Path, "model.safetensors")
+	}
+	f, err := source.OpenFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	var n int64
+	if o.Format == "gguf" {
+		g, err := gguf.Parse(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, tn := range g.Tensors {
+			n += tn.Size
+		}
+		return n
+	}
+	st, err := safetensors.Parse(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tn := range st.Tensors {
+		n += tn.Bytes()
+	}
+	return n
 }
