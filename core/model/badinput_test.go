@@ -134,3 +134,50 @@ func FuzzParseHFConfig(f *testing.F) {
 		c.Specs()
 	})
 }
+
+// TestTiedFromFiles: a config.json without tie_word_embeddings is read as
+// its files say (tied only without an lm_head), so the same weights give
+// the same logits with and without the key. Every family here defaults
+// the key to false in transformers; before, its absence meant tied, and an
+// untied llama's lm_head was silently replaced by the embedding.
+func TestTiedFromFiles(t *testing.T) {
+	for _, tc := range []struct {
+		family string
+		tied   bool
+	}{{"llama", false}, {"llama", true}, {"qwen2", true}, {"phi", false}, {"phi3", false}} {
+		c, err := synth.Config(synth.Options{Family: tc.family, Shape: "tiny"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.Tied = tc.tied
+		dir := filepath.Join(t.TempDir(), "m")
+		if err := synth.WriteHF(dir, c, 1, tensor.BF16, ""); err != nil {
+			t.Fatal(err)
+		}
+		logits := func() ([]float32, bool) {
+			m, err := model.OpenPath(dir)
+			if err != nil {
+				t.Fatalf("%s tied=%v: %v", tc.family, tc.tied, err)
+			}
+			l, err := m.LastLogits(model.CPU{}, []int{1, 5, 9, 13})
+			if err != nil {
+				t.Fatal(err)
+			}
+			return l, m.Config.Tied
+		}
+		want, wantTied := logits()
+		if wantTied != tc.tied {
+			t.Fatalf("%s written with tie_word_embeddings=%v opens as tied=%v", tc.family, tc.tied, wantTied)
+		}
+		editConfig(t, dir, func(m map[string]any) { delete(m, "tie_word_embeddings") })
+		got, gotTied := logits()
+		if gotTied != tc.tied {
+			t.Fatalf("%s without the key (lm_head in the files: %v) opens as tied=%v", tc.family, !tc.tied, gotTied)
+		}
+		for i := range want {
+			if got[i] != want[i] {
+				t.Fatalf("%s tied=%v: logit %d is %v without the key, %v with it", tc.family, tc.tied, i, got[i], want[i])
+			}
+		}
+	}
+}

@@ -275,11 +275,9 @@ func ParseHFConfig(data []byte) (*Config, error) {
 	if c.Gated && h.HiddenAct != "" && h.HiddenAct != "silu" {
 		return nil, fmt.Errorf("config.json: hidden_act %q is not supported for %s (silu)", h.HiddenAct, c.Family)
 	}
-	// Qwen2/2.5 ship tie_word_embeddings explicitly; transformers' default is tied.
+	// Without tie_word_embeddings the config alone cannot say (openHF
+	// decides from whether the files hold an lm_head); tied until then.
 	c.Tied = h.Tied == nil || *h.Tied
-	if c.Family == "phi" && h.Tied == nil {
-		c.Tied = false
-	}
 	if len(h.Scaling) > 0 && string(h.Scaling) != "null" {
 		var s hfScaling
 		if err := json.Unmarshal(h.Scaling, &s); err != nil {

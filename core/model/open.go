@@ -1,6 +1,7 @@
 package model
 
 import (
+	"encoding/json"
 	"fmt"
 	"strings"
 
@@ -57,7 +58,23 @@ func openHF(f source.Folder) (*Model, error) {
 	if err != nil {
 		return nil, err
 	}
+	if !tiedGiven(data) {
+		// Every family here defaults tie_word_embeddings to false in
+		// transformers, yet configs without the key come with and without
+		// an lm_head; the files say which: no lm_head means the embedding
+		// is the output matrix.
+		_, hasHead := st.Tensors[hfName(c, RoleLMHead, -1)]
+		c.Tied = !hasHead
+	}
 	return New(c, stStore{st}, "hf")
+}
+
+// tiedGiven says whether config.json sets tie_word_embeddings at all.
+func tiedGiven(config []byte) bool {
+	var h struct {
+		Tied *bool `json:"tie_word_embeddings"`
+	}
+	return json.Unmarshal(config, &h) == nil && h.Tied != nil
 }
 
 // stStore adapts a safetensors model to Store.
