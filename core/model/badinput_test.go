@@ -119,6 +119,7 @@ func FuzzParseHFConfig(f *testing.F) {
 	}
 	f.Add([]byte(`{"model_type":"llama","hidden_size":64,"num_hidden_layers":1,"num_attention_heads":0}`))
 	f.Add([]byte(`{"model_type":"phi3","rope_scaling":{"type":"longrope","short_factor":[1],"long_factor":[]}}`))
+	f.Add([]byte(`{"model_type":"qwen3","hidden_size":64,"num_hidden_layers":1,"num_attention_heads":4,"rope_parameters":{"rope_theta":1e6,"rope_type":"linear","factor":2}}`))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		if len(b) > 1<<16 {
 			return

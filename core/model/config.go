@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"math"
+	"reflect"
 )
 
 // Config is the architecture of one model: every family is a setting of
@@ -178,6 +179,7 @@ type hfConfig struct {
 	LNEps       *float64        `json:"layer_norm_eps"`
 	Theta       *float64        `json:"rope_theta"`
 	Scaling     json.RawMessage `json:"rope_scaling"`
+	RopeParams  json.RawMessage `json:"rope_parameters"`
 	Partial     *float64        `json:"partial_rotary_factor"`
 	Tied        *bool           `json:"tie_word_embeddings"`
 	AttnBias    *bool           `json:"attention_bias"`
@@ -206,6 +208,9 @@ func ParseHFConfig(data []byte) (*Config, error) {
 	var h hfConfig
 	if err := json.Unmarshal(data, &h); err != nil {
 		return nil, fmt.Errorf("config.json: %v", err)
+	}
+	if err := h.foldRopeParameters(); err != nil {
+		return nil, err
 	}
 	c := &Config{Hidden: h.Hidden, Layers: h.Layers, Heads: h.Heads, FFN: h.FFN, Vocab: h.Vocab, MaxPos: h.MaxPos}
 	c.KVHeads = h.Heads
@@ -321,6 +326,78 @@ func ParseHFConfig(data []byte) (*Config, error) {
 		return nil, err
 	}
 	return c, nil
+}
+
+// foldRopeParameters reads transformers 5's rope_parameters (one object
+// holding rope_theta, rope_type, the scaling's fields and
+// partial_rotary_factor; the top-level rope_theta and rope_scaling are then
+// often absent) into the older top-level fields the rest of ParseHFConfig
+// reads. Ignoring it would silently run with the default θ of 10000, a
+// different model. Where both forms are given they must agree.
+func (h *hfConfig) foldRopeParameters() error {
+	if len(h.RopeParams) == 0 || string(h.RopeParams) == "null" {
+		return nil
+	}
+	var p struct {
+		Theta   *float64 `json:"rope_theta"`
+		Partial *float64 `json:"partial_rotary_factor"`
+	}
+	if err := json.Unmarshal(h.RopeParams, &p); err != nil {
+		return fmt.Errorf("config.json: rope_parameters: %v", err)
+	}
+	if p.Theta == nil {
+		// Models that mix attention kinds give one object per layer type.
+		var byType map[string]json.RawMessage
+		json.Unmarshal(h.RopeParams, &byType)
+		for k, v := range byType {
+			if len(v) > 0 && v[0] == '{' {
+				return fmt.Errorf("config.json: rope_parameters per layer type (%q, ...) is not supported", k)
+			}
+		}
+		return fmt.Errorf("config.json: rope_parameters has no rope_theta")
+	}
+	agree := func(name string, top, inner *float64) (*float64, error) {
+		if top != nil && inner != nil && *top != *inner {
+			return nil, fmt.Errorf("config.json: %s is %v but rope_parameters says %v", name, *top, *inner)
+		}
+		if inner != nil {
+			return inner, nil
+		}
+		return top, nil
+	}
+	var err error
+	if h.Theta, err = agree("rope_theta", h.Theta, p.Theta); err != nil {
+		return err
+	}
+	if h.Partial, err = agree("partial_rotary_factor", h.Partial, p.Partial); err != nil {
+		return err
+	}
+	if len(h.Scaling) > 0 && string(h.Scaling) != "null" {
+		a, b := ropeScalingOf(h.Scaling), ropeScalingOf(h.RopeParams)
+		if a == nil || b == nil || !reflect.DeepEqual(*a, *b) {
+			return fmt.Errorf("config.json: rope_scaling and rope_parameters disagree")
+		}
+	}
+	h.Scaling = h.RopeParams
+	return nil
+}
+
+// ropeScalingOf parses a rope_scaling or rope_parameters object with its
+// two spellings of the type ("type", "rope_type"; none is "default")
+// made one, so the two forms compare equal when they say the same.
+func ropeScalingOf(raw json.RawMessage) *hfScaling {
+	var s hfScaling
+	if json.Unmarshal(raw, &s) != nil {
+		return nil
+	}
+	if s.RopeType == "" {
+		s.RopeType = s.Type
+	}
+	if s.RopeType == "" {
+		s.RopeType = "default"
+	}
+	s.Type = ""
+	return &s
 }
 
 // firstID reads a token id that config.json may give as a number, a list or null.
