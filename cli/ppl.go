@@ -87,6 +87,6 @@ func runPPL(args []string) (any, error) {
 		return nil, err
 	}
 	defer done()
-	limit := min(*maxTokens, m.Config.MaxPos)
+	limit := min(*maxTokens, m.Config.Context())
 	return prune.Evaluate(context.Background(), m, be, prune.Tokenize(tok, docs, limit), progressLog())
 }

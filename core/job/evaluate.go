@@ -120,7 +120,7 @@ type evalRun struct {
 func plan(s Side, slices []Slice, maxTokens int) []evalRun {
 	var runs []evalRun
 	for _, sl := range slices {
-		seqs := prune.Tokenize(s.Tok, sl.Docs, min(maxTokens, s.Model.Config.MaxPos))
+		seqs := prune.Tokenize(s.Tok, sl.Docs, min(maxTokens, s.Model.Config.Context()))
 		if len(seqs) > 0 {
 			runs = append(runs, evalRun{sl.Name, s.Model, seqs})
 		}

@@ -169,3 +169,34 @@ func TestRunCancelledLeavesNothing(t *testing.T) {
 		}
 	}
 }
+
+// TestRunCutsDocumentsToTheWindow: a phi3 source with a sliding window
+// shorter than --max-tokens prunes with every calibration and held-out
+// document cut to the window (where whole-document attention is what the
+// source computes); before, the forward refused the longer documents.
+func TestRunCutsDocumentsToTheWindow(t *testing.T) {
+	c, err := synth.Config(synth.Options{Family: "phi3", Shape: "tiny"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.Window = 12
+	dir := filepath.Join(t.TempDir(), "m")
+	if err := synth.WriteHF(dir, c, 3, tensor.BF16, ""); err != nil {
+		t.Fatal(err)
+	}
+	folder, err := source.OpenPath(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := filepath.Join(t.TempDir(), "expert")
+	if _, err := Run(context.Background(), folder, model.CPU{}, Options{Language: "de", MaxTokens: 32, EvalDocs: 2}, []Expert{{0.25, out}}, nil); err != nil {
+		t.Fatal(err)
+	}
+	m, err := model.OpenPath(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m.Config.Window != 12 {
+		t.Fatalf("the expert's sliding window is %d, want the source's 12", m.Config.Window)
+	}
+}

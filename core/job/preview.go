@@ -131,7 +131,7 @@ func PlanOnly(ctx context.Context, folder source.Folder, m *model.Model, tok *to
 		}
 		evTok := 0
 		for _, s := range slices {
-			for _, q := range prune.Tokenize(tok, s.Docs, min(o.EvalTokens, c.MaxPos)) {
+			for _, q := range prune.Tokenize(tok, s.Docs, min(o.EvalTokens, c.Context())) {
 				evTok += len(q)
 			}
 		}

@@ -183,7 +183,7 @@ func (o *Options) calibration(tok *tokenizer.Tokenizer, c *model.Config) ([]corp
 	if err != nil {
 		return nil, nil, err
 	}
-	seqs := prune.Tokenize(tok, Cap(docs, o.MaxDocs), min(o.MaxTokens, c.MaxPos))
+	seqs := prune.Tokenize(tok, Cap(docs, o.MaxDocs), min(o.MaxTokens, c.Context()))
 	if len(seqs) == 0 {
 		return nil, nil, fmt.Errorf("the calibration documents tokenize to nothing")
 	}

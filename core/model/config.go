@@ -14,15 +14,20 @@ import (
 // Config is the architecture of one model: every family is a setting of
 // these fields, never a separate code path.
 type Config struct {
-	Family    string // llama, qwen2, qwen3, phi3, phi
-	Hidden    int
-	Layers    int
-	Heads     int // query heads
-	KVHeads   int
-	HeadDim   int
-	FFN       int // intermediate size (per layer widths below override)
-	Vocab     int
-	MaxPos    int
+	Family  string // llama, qwen2, qwen3, phi3, phi
+	Hidden  int
+	Layers  int
+	Heads   int // query heads
+	KVHeads int
+	HeadDim int
+	FFN     int // intermediate size (per layer widths below override)
+	Vocab   int
+	MaxPos  int
+	// Window is the span of sliding-window attention in the source's own
+	// runtime (phi3's sliding_window in transformers), 0 for none. The
+	// forward attends to the whole document, which is the same thing for
+	// documents no longer than the window, so Context caps documents there.
+	Window    int
 	NormEps   float32
 	LayerNorm bool // LayerNorm with bias (phi) instead of RMSNorm
 	Gated     bool // SwiGLU gate*up (true) or a plain fc1 -> GELU -> fc2 MLP (phi)
@@ -123,6 +128,23 @@ func (c *Config) RopeScale() float32 {
 	return float32(c.Rope.AttnFactor)
 }
 
+// Context is the longest document the forward computes as the source's
+// own runtime would: the model's context, or its sliding window if shorter.
+func (c *Config) Context() int {
+	if c.Window > 0 && (c.MaxPos <= 0 || c.Window < c.MaxPos) {
+		return c.Window
+	}
+	return c.MaxPos
+}
+
+// contextName says which limit Context is, for errors.
+func (c *Config) contextName() string {
+	if c.Context() == c.Window && c.Window > 0 {
+		return "sliding window"
+	}
+	return "context"
+}
+
 // Validate checks the numbers make a model this engine can run.
 func (c *Config) Validate() error {
 	switch {
@@ -135,6 +157,8 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("config: rotary dimension %d must be even and within head dim %d", c.Rope.Dim, c.HeadDim)
 	case c.Rope.Theta <= 0:
 		return fmt.Errorf("config: rope theta %g must be positive", c.Rope.Theta)
+	case c.Window < 0:
+		return fmt.Errorf("config: sliding window %d must not be negative", c.Window)
 	case c.Hidden > 1<<16 || c.Layers > 1024 || c.Vocab > 1<<22 || c.FFN > 1<<20 || c.Heads > 1024:
 		return fmt.Errorf("config: sizes out of range (hidden %d, layers %d, vocab %d, ffn %d, heads %d)", c.Hidden, c.Layers, c.Vocab, c.FFN, c.Heads)
 	}
@@ -185,6 +209,8 @@ type hfConfig struct {
 	AttnBias    *bool           `json:"attention_bias"`
 	MLPBias     *bool           `json:"mlp_bias"`
 	OrigMax     int             `json:"original_max_position_embeddings"`
+	Window      *int            `json:"sliding_window"`
+	UseWindow   *bool           `json:"use_sliding_window"`
 	BOS         json.RawMessage `json:"bos_token_id"`
 	EOS         json.RawMessage `json:"eos_token_id"`
 	HiddenAct   string          `json:"hidden_act"`
@@ -241,6 +267,10 @@ func ParseHFConfig(data []byte) (*Config, error) {
 	switch h.ModelType {
 	case "llama", "mistral":
 		c.Family = "llama"
+		if h.Window != nil && *h.Window > 0 {
+			// A llama config has no such key: the export could not keep it.
+			return nil, fmt.Errorf("config.json: %s with sliding_window %d is not supported (attention over the whole document only)", h.ModelType, *h.Window)
+		}
 		c.QKVBias = h.AttnBias != nil && *h.AttnBias
 		c.OBias = c.QKVBias
 		c.MLPBias = h.MLPBias != nil && *h.MLPBias
@@ -251,13 +281,22 @@ func ParseHFConfig(data []byte) (*Config, error) {
 	case "qwen2":
 		c.Family = "qwen2"
 		c.QKVBias = true
+		if err := h.noWindow(); err != nil {
+			return nil, err
+		}
 	case "qwen3":
 		c.Family = "qwen3"
 		c.QKNorm = true
 		c.QKVBias = h.AttnBias != nil && *h.AttnBias
+		if err := h.noWindow(); err != nil {
+			return nil, err
+		}
 	case "phi3":
 		c.Family = "phi3"
 		c.NormEps = eps(h.RMSEps, 1e-5)
+		if h.Window != nil && *h.Window > 0 {
+			c.Window = *h.Window // Phi-3-mini-4k: 2047
+		}
 	case "phi":
 		c.Family = "phi"
 		c.LayerNorm, c.Gated, c.Parallel = true, false, true
@@ -326,6 +365,16 @@ func ParseHFConfig(data []byte) (*Config, error) {
 		return nil, err
 	}
 	return c, nil
+}
+
+// noWindow refuses Qwen's sliding-window attention (use_sliding_window,
+// off in every released Qwen2.5 and Qwen3 model), which the forward and the
+// export do not hold.
+func (h *hfConfig) noWindow() error {
+	if h.UseWindow != nil && *h.UseWindow {
+		return fmt.Errorf("config.json: %s with use_sliding_window is not supported (attention over the whole document only)", h.ModelType)
+	}
+	return nil
 }
 
 // foldRopeParameters reads transformers 5's rope_parameters (one object

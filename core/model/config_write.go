@@ -52,6 +52,9 @@ func HFConfigJSON(c *Config, dtype string) ([]byte, error) {
 		m["attention_bias"] = c.QKVBias
 	case "phi3":
 		m["original_max_position_embeddings"] = c.MaxPos
+		if c.Window > 0 {
+			m["sliding_window"] = c.Window
+		}
 	}
 	switch c.Rope.Type {
 	case "linear":

@@ -45,8 +45,8 @@ func (m *Model) Run(be Backend, b Batch, hook LayerHook, progress Progress) (Sta
 		if d.Len == 0 {
 			return nil, fmt.Errorf("document %d has no tokens", i)
 		}
-		if d.Past+d.Len > c.MaxPos && c.MaxPos > 0 {
-			return nil, fmt.Errorf("document %d has %d tokens, more than the model's context of %d", i, d.Past+d.Len, c.MaxPos)
+		if n := c.Context(); d.Past+d.Len > n && n > 0 {
+			return nil, fmt.Errorf("document %d has %d tokens, more than the model's %s of %d", i, d.Past+d.Len, c.contextName(), n)
 		}
 	}
 	h, err := m.Embed(b.IDs)

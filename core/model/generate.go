@@ -39,7 +39,7 @@ func (m *Model) GenerateOn(be Backend, prompt []int, n int, temperature float64,
 	next := prompt
 	for len(out) < n {
 		past := cache.Len()
-		if past+len(next) > c.MaxPos {
+		if past+len(next) > c.Context() {
 			break
 		}
 		b := Batch{IDs: next, Docs: []ops.Span{{Start: 0, Len: len(next), Past: past}}, Cache: cache}

@@ -224,9 +224,9 @@ func startBatches(m *model.Model, be model.Backend, seqs [][]int) (*calibBatches
 	for _, b := range bs {
 		pb := model.Pack(b)
 		for i, d := range pb.Docs {
-			if d.Len == 0 || (c.MaxPos > 0 && d.Len > c.MaxPos) {
+			if n := c.Context(); d.Len == 0 || (n > 0 && d.Len > n) {
 				cb.free(be)
-				return nil, fmt.Errorf("document %d has %d tokens, outside 1 to the model's context of %d", i, d.Len, c.MaxPos)
+				return nil, fmt.Errorf("document %d has %d tokens, outside 1 to the model's context of %d", i, d.Len, n)
 			}
 		}
 		h, err := m.Embed(pb.IDs)
