@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io/fs"
 	"path"
+	"regexp"
 	"sort"
 	"strings"
 )
@@ -108,12 +109,29 @@ var synonyms = map[string]string{
 	"programming": "code", "coding": "code",
 	"financial":          "finance",
 	"question-answering": "qa", "summarisation": "summarization", "summary": "summarization",
+	// Languages by their English names, their own names and ISO 639-2 codes.
+	"arabic": "ar", "العربية": "ar", "ara": "ar",
+	"german": "de", "deutsch": "de", "deu": "de", "ger": "de",
+	"english": "en", "eng": "en",
+	"spanish": "es", "español": "es", "espanol": "es", "castellano": "es", "spa": "es",
+	"french": "fr", "français": "fr", "francais": "fr", "fra": "fr", "fre": "fr",
+	"japanese": "ja", "日本語": "ja", "jpn": "ja",
+	"russian": "ru", "русский": "ru", "rus": "ru",
+	"chinese": "zh", "mandarin": "zh", "中文": "zh", "汉语": "zh", "zho": "zh", "chi": "zh",
 }
 
+// langTag matches a language tag with region or script subtags ("de-AT",
+// "zh_Hans_CN", "pt-BR"), whose first subtag names the language.
+var langTag = regexp.MustCompile(`^([a-z]{2,3})([-_][a-z0-9]{2,8})+$`)
+
 // Canonical is a value's built-in name: lower case, synonyms mapped
-// ("Legal" -> "law").
+// ("Legal" -> "law", "German" -> "de"), a language tag's region or script
+// dropped ("de-AT" -> "de", "zh-Hans" -> "zh").
 func Canonical(v string) string {
 	v = strings.ToLower(strings.TrimSpace(v))
+	if m := langTag.FindStringSubmatch(v); m != nil {
+		v = m[1]
+	}
 	if c, ok := synonyms[v]; ok {
 		return c
 	}
