@@ -48,6 +48,9 @@ func TestBadModels(t *testing.T) {
 		{"missing model_type", func(t *testing.T, dir string) {
 			editConfig(t, dir, func(m map[string]any) { delete(m, "model_type") })
 		}, "no model_type"},
+		{"quantized checkpoint", func(t *testing.T, dir string) {
+			editConfig(t, dir, func(m map[string]any) { m["quantization_config"] = map[string]any{"quant_method": "gptq", "bits": 4} })
+		}, "a gptq-quantized checkpoint (quantization_config) is not supported"},
 		{"config not json", func(t *testing.T, dir string) {
 			os.WriteFile(filepath.Join(dir, "config.json"), []byte("{hidden_size: 3"), 0o644)
 		}, "config.json"},

@@ -215,6 +215,9 @@ type hfConfig struct {
 	EOS         json.RawMessage `json:"eos_token_id"`
 	HiddenAct   string          `json:"hidden_act"`
 	QKLayerNorm bool            `json:"qk_layernorm"`
+	Quant       *struct {
+		Method string `json:"quant_method"`
+	} `json:"quantization_config"`
 }
 
 type hfScaling struct {
@@ -237,6 +240,14 @@ func ParseHFConfig(data []byte) (*Config, error) {
 	}
 	if err := h.foldRopeParameters(); err != nil {
 		return nil, err
+	}
+	if h.Quant != nil {
+		// GPTQ, AWQ, bitsandbytes, FP8: packed weights under other names.
+		m := h.Quant.Method
+		if m == "" {
+			m = "unnamed"
+		}
+		return nil, fmt.Errorf("config.json: a %s-quantized checkpoint (quantization_config) is not supported: give the unquantized model, or a GGUF file", m)
 	}
 	c := &Config{Hidden: h.Hidden, Layers: h.Layers, Heads: h.Heads, FFN: h.FFN, Vocab: h.Vocab, MaxPos: h.MaxPos}
 	c.KVHeads = h.Heads
