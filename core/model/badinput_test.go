@@ -1,14 +1,17 @@
 package model_test
 
 import (
+	"bytes"
 	"encoding/json"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
+	"github.com/cusprun/cusprun/core/gguf"
 	"github.com/cusprun/cusprun/core/model"
 	"github.com/cusprun/cusprun/core/safetensors"
+	"github.com/cusprun/cusprun/core/source"
 	"github.com/cusprun/cusprun/core/synth"
 	"github.com/cusprun/cusprun/core/tensor"
 )
@@ -183,5 +186,53 @@ func TestTiedFromFiles(t *testing.T) {
 				t.Fatalf("%s tied=%v: logit %d is %v without the key, %v with it", tc.family, tc.tied, i, got[i], want[i])
 			}
 		}
+	}
+}
+
+// TestSplitGGUF: one part of a GGUF split by llama-gguf-split (split.count
+// in its metadata; the other parts hold the rest of the tensors) is refused
+// with what to do, not as a missing tensor.
+func TestSplitGGUF(t *testing.T) {
+	c, _ := synth.Config(synth.Options{Family: "llama", Shape: "tiny"})
+	whole := filepath.Join(t.TempDir(), "m.gguf")
+	if err := synth.WriteGGUF(whole, c, 1, tensor.F32); err != nil {
+		t.Fatal(err)
+	}
+	src, err := source.OpenPath(whole)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, _ := src.Open("m.gguf")
+	f, err := gguf.Parse(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var buf bytes.Buffer
+	w := gguf.NewWriter(&buf)
+	for _, kv := range f.KVs {
+		w.SetKV(kv)
+	}
+	w.Set("split.no", uint16(0))
+	w.Set("split.count", uint16(2))
+	w.Set("split.tensors.count", int32(len(f.Tensors)))
+	for _, tt := range f.Tensors[:len(f.Tensors)/2] {
+		w.AddTensorType(tt.Name, tt.Shape, tt.Type)
+	}
+	w.WriteHeader()
+	for _, tt := range f.Tensors[:len(f.Tensors)/2] {
+		raw, err := tt.ReadRaw(0, tt.Rows())
+		if err != nil {
+			t.Fatal(err)
+		}
+		w.WriteTensor(tt.Name, raw)
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	part := filepath.Join(t.TempDir(), "m-00001-of-00002.gguf")
+	os.WriteFile(part, buf.Bytes(), 0o644)
+	_, err = model.OpenPath(part)
+	if err == nil || !strings.Contains(err.Error(), "m-00001-of-00002.gguf is part 1 of a GGUF split in 2: merge the parts") {
+		t.Fatalf("opening one part of a split GGUF: %v", err)
 	}
 }

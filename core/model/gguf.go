@@ -20,6 +20,11 @@ func openGGUF(f source.Folder, name string) (*Model, error) {
 	if err != nil {
 		return nil, err
 	}
+	if n, _ := g.Uint("split.count"); n > 1 {
+		// llama-gguf-split's parts: the others hold the rest of the tensors.
+		no, _ := g.Uint("split.no")
+		return nil, fmt.Errorf("%s is part %d of a GGUF split in %d: merge the parts into one file first (llama-gguf-split --merge)", name, no+1, n)
+	}
 	c, err := ConfigFromGGUF(g)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", name, err)
