@@ -119,7 +119,8 @@ func TestPrunedGGUFInLlamaCpp(t *testing.T) {
 
 // TestUniformConfigKeys prunes each family as an HF folder and checks the
 // exported config.json has exactly the source's keys, plus head_dim only
-// where fewer heads make hidden/heads wrong, with the planned values.
+// where fewer heads make hidden/heads wrong, and tie_word_embeddings and
+// torch_dtype, which every family knows, with the planned values.
 func TestUniformConfigKeys(t *testing.T) {
 	for _, fam := range synth.Families {
 		t.Run(fam, func(t *testing.T) {
@@ -146,7 +147,7 @@ func TestUniformConfigKeys(t *testing.T) {
 				t.Fatal(err)
 			}
 			for k := range after {
-				if _, ok := before[k]; !ok && !(k == "head_dim" && m.Config.Heads*m.Config.HeadDim != m.Config.Hidden) {
+				if _, ok := before[k]; !ok && !(k == "head_dim" && m.Config.Heads*m.Config.HeadDim != m.Config.Hidden) && k != "tie_word_embeddings" && k != "torch_dtype" {
 					t.Errorf("exported config.json has %q, which the source had not", k)
 				}
 			}
@@ -159,5 +160,52 @@ func TestUniformConfigKeys(t *testing.T) {
 				t.Errorf("config.json widths %v/%v, model %d/%d", after["intermediate_size"], after["num_key_value_heads"], m.Config.FFN, m.Config.KVHeads)
 			}
 		})
+	}
+}
+
+// TestExportConfigSaysTiedAndDType: the exported config.json says whether
+// lm_head is the embedding (a source without the key, which transformers
+// reads as untied, comes out saying it) and the dtype the tensors now have,
+// under the key the source used (transformers 5's dtype, or torch_dtype).
+func TestExportConfigSaysTiedAndDType(t *testing.T) {
+	for _, v5 := range []bool{false, true} {
+		c, _ := synth.Config(synth.Options{Family: "qwen2", Shape: "small"})
+		c.Tied = true
+		dir := t.TempDir()
+		src := filepath.Join(dir, "src")
+		if err := synth.WriteHF(src, c, 3, tensor.BF16, ""); err != nil {
+			t.Fatal(err)
+		}
+		p := filepath.Join(src, "config.json")
+		b, _ := os.ReadFile(p)
+		var cfg map[string]any
+		json.Unmarshal(b, &cfg)
+		delete(cfg, "tie_word_embeddings")
+		key := "torch_dtype"
+		if v5 {
+			cfg["dtype"] = cfg["torch_dtype"]
+			delete(cfg, "torch_dtype")
+			key = "dtype"
+		}
+		b, _ = json.Marshal(cfg)
+		os.WriteFile(p, b, 0o644)
+		out := filepath.Join(dir, "out")
+		mustCall(t, "prune", "--model", src, "--language", "de", "--ratio", "0.3", "--quant", "f16", "--out", out, "--eval=false", "--max-docs", "4", "--max-tokens", "32")
+		b, _ = os.ReadFile(filepath.Join(out, "config.json"))
+		var after map[string]any
+		json.Unmarshal(b, &after)
+		if after[key] != "float16" || after["tie_word_embeddings"] != true {
+			t.Errorf("v5=%v: exported %s %v, tie_word_embeddings %v; want float16 and true", v5, key, after[key], after["tie_word_embeddings"])
+		}
+		if _, both := after["torch_dtype"]; v5 && both {
+			t.Errorf("a source with dtype came out with torch_dtype too")
+		}
+		m, err := model.OpenPath(out)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if m.DType != tensor.F16 || !m.Config.Tied {
+			t.Errorf("v5=%v: the expert's matrices are %v, tied %v", v5, m.DType, m.Config.Tied)
+		}
 	}
 }

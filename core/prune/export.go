@@ -236,8 +236,8 @@ func (s *Slicer) hfTensors(format, quant string) ([]tensor.Info, export.TensorDa
 // user had) or, for a GGUF source, writes one for the family.
 func (s *Slicer) configJSON(format, quant string) ([]byte, error) {
 	to := s.Plan.To
+	dt := map[tensor.DType]string{tensor.F32: "float32", tensor.F16: "float16", tensor.BF16: "bfloat16"}[s.outDType([]int{1, 32}, format, quant)]
 	if s.M.Format != "hf" {
-		dt := map[tensor.DType]string{tensor.F32: "float32", tensor.F16: "float16", tensor.BF16: "bfloat16"}[s.outDType([]int{1, 32}, format, quant)]
 		return model.HFConfigJSON(to, dt)
 	}
 	var cfg map[string]any
@@ -261,6 +261,16 @@ func (s *Slicer) configJSON(format, quant string) ([]byte, error) {
 		cfg["head_dim"] = to.HeadDim
 	}
 	cfg["vocab_size"] = to.Vocab
+	// Said outright: without the key transformers unties every family
+	// here, which a tied source's output (no lm_head) cannot survive.
+	cfg["tie_word_embeddings"] = to.Tied
+	// The dtype the tensors now have (--quant f16 of a bf16 source);
+	// transformers 5 names it dtype, earlier versions torch_dtype.
+	if _, v5 := cfg["dtype"]; v5 {
+		cfg["dtype"] = dt
+	} else {
+		cfg["torch_dtype"] = dt
+	}
 	b, err := json.MarshalIndent(cfg, "", "  ")
 	if err != nil || s.Plan.vocabMap == nil {
 		return b, err
