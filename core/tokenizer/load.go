@@ -67,6 +67,13 @@ func Load(f source.Folder) (*Tokenizer, error) {
 	if len(ggufs) > 1 {
 		return nil, fmt.Errorf("no tokenizer.json, and %d GGUF files (%s): name one", len(ggufs), strings.Join(ggufs, ", "))
 	}
+	for _, n := range []string{"tokenizer.model", "spiece.model", "sentencepiece.bpe.model", "vocab.json"} {
+		if has(n) {
+			// A slow tokenizer's files: transformers writes the fast one
+			// (tokenizer.json) from them.
+			return nil, fmt.Errorf("no tokenizer.json, only %s, which cusprun does not read: write tokenizer.json with transformers (AutoTokenizer.from_pretrained(folder).save_pretrained(folder))", n)
+		}
+	}
 	return nil, fmt.Errorf("no tokenizer found: neither tokenizer.json nor a .gguf file")
 }
 
