@@ -211,6 +211,7 @@ type hfConfig struct {
 	OrigMax     int             `json:"original_max_position_embeddings"`
 	Window      *int            `json:"sliding_window"`
 	UseWindow   *bool           `json:"use_sliding_window"`
+	LayerTypes  []string        `json:"layer_types"`
 	BOS         json.RawMessage `json:"bos_token_id"`
 	EOS         json.RawMessage `json:"eos_token_id"`
 	HiddenAct   string          `json:"hidden_act"`
@@ -378,12 +379,17 @@ func ParseHFConfig(data []byte) (*Config, error) {
 	return c, nil
 }
 
-// noWindow refuses Qwen's sliding-window attention (use_sliding_window,
-// off in every released Qwen2.5 and Qwen3 model), which the forward and the
-// export do not hold.
+// noWindow refuses Qwen's sliding-window attention (use_sliding_window, or
+// a layer_types entry other than full_attention; off in every released
+// Qwen2.5 and Qwen3 model), which the forward and the export do not hold.
 func (h *hfConfig) noWindow() error {
 	if h.UseWindow != nil && *h.UseWindow {
 		return fmt.Errorf("config.json: %s with use_sliding_window is not supported (attention over the whole document only)", h.ModelType)
+	}
+	for l, t := range h.LayerTypes {
+		if t != "full_attention" {
+			return fmt.Errorf("config.json: %s layer %d has layer_types %q; only full_attention is supported", h.ModelType, l, t)
+		}
 	}
 	return nil
 }

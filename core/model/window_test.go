@@ -54,6 +54,8 @@ func TestSlidingWindow(t *testing.T) {
 		{"llama", func(m map[string]any) { m["model_type"] = "mistral"; m["sliding_window"] = 4096 }, "mistral with sliding_window 4096 is not supported"},
 		{"llama", func(m map[string]any) { m["model_type"] = "mistral"; m["sliding_window"] = nil }, ""},
 		{"qwen2", func(m map[string]any) { m["use_sliding_window"] = false; m["sliding_window"] = 32 }, ""},
+		{"qwen3", func(m map[string]any) { m["layer_types"] = []string{"full_attention", "sliding_attention"} }, `qwen3 layer 1 has layer_types "sliding_attention"`},
+		{"qwen3", func(m map[string]any) { m["layer_types"] = []string{"full_attention", "full_attention"} }, ""},
 	} {
 		c, _ := synth.Config(synth.Options{Family: b.family, Shape: "tiny"})
 		dir := filepath.Join(t.TempDir(), "m")
