@@ -189,20 +189,15 @@ func TestTiedFromFiles(t *testing.T) {
 	}
 }
 
-// TestSplitGGUF: one part of a GGUF split by llama-gguf-split (split.count
-// in its metadata; the other parts hold the rest of the tensors) is refused
-// with what to do, not as a missing tensor.
-func TestSplitGGUF(t *testing.T) {
-	c, _ := synth.Config(synth.Options{Family: "llama", Shape: "tiny"})
-	whole := filepath.Join(t.TempDir(), "m.gguf")
-	if err := synth.WriteGGUF(whole, c, 1, tensor.F32); err != nil {
-		t.Fatal(err)
-	}
-	src, err := source.OpenPath(whole)
+// copyGGUF writes a copy of the GGUF file at from to to, with the metadata
+// in set added or replaced and only the first keep tensors.
+func copyGGUF(t *testing.T, from, to string, set map[string]any, keep int) {
+	t.Helper()
+	src, err := source.OpenPath(from)
 	if err != nil {
 		t.Fatal(err)
 	}
-	s, _ := src.Open("m.gguf")
+	s, _ := src.Open(filepath.Base(from))
 	f, err := gguf.Parse(s)
 	if err != nil {
 		t.Fatal(err)
@@ -212,14 +207,14 @@ func TestSplitGGUF(t *testing.T) {
 	for _, kv := range f.KVs {
 		w.SetKV(kv)
 	}
-	w.Set("split.no", uint16(0))
-	w.Set("split.count", uint16(2))
-	w.Set("split.tensors.count", int32(len(f.Tensors)))
-	for _, tt := range f.Tensors[:len(f.Tensors)/2] {
+	for k, v := range set {
+		w.Set(k, v)
+	}
+	for _, tt := range f.Tensors[:keep] {
 		w.AddTensorType(tt.Name, tt.Shape, tt.Type)
 	}
 	w.WriteHeader()
-	for _, tt := range f.Tensors[:len(f.Tensors)/2] {
+	for _, tt := range f.Tensors[:keep] {
 		raw, err := tt.ReadRaw(0, tt.Rows())
 		if err != nil {
 			t.Fatal(err)
@@ -229,10 +224,53 @@ func TestSplitGGUF(t *testing.T) {
 	if err := w.Close(); err != nil {
 		t.Fatal(err)
 	}
+	if err := os.WriteFile(to, buf.Bytes(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// writeGGUF makes a tiny llama GGUF and returns its path and tensor count.
+func writeGGUF(t *testing.T) (string, int) {
+	t.Helper()
+	c, _ := synth.Config(synth.Options{Family: "llama", Shape: "tiny"})
+	p := filepath.Join(t.TempDir(), "m.gguf")
+	if err := synth.WriteGGUF(p, c, 1, tensor.F32); err != nil {
+		t.Fatal(err)
+	}
+	return p, len(c.Specs())
+}
+
+// TestSplitGGUF: one part of a GGUF split by llama-gguf-split (split.count
+// in its metadata; the other parts hold the rest of the tensors) is refused
+// with what to do, not as a missing tensor.
+func TestSplitGGUF(t *testing.T) {
+	whole, n := writeGGUF(t)
 	part := filepath.Join(t.TempDir(), "m-00001-of-00002.gguf")
-	os.WriteFile(part, buf.Bytes(), 0o644)
-	_, err = model.OpenPath(part)
+	copyGGUF(t, whole, part, map[string]any{"split.no": uint16(0), "split.count": uint16(2), "split.tensors.count": int32(n)}, n/2)
+	_, err := model.OpenPath(part)
 	if err == nil || !strings.Contains(err.Error(), "m-00001-of-00002.gguf is part 1 of a GGUF split in 2: merge the parts") {
 		t.Fatalf("opening one part of a split GGUF: %v", err)
+	}
+}
+
+// TestGGUFRopeScaling: a rope scaling type this engine does not run (YaRN)
+// is refused in one line; the ones it runs, or that leave the rotary
+// embedding as it is, open.
+func TestGGUFRopeScaling(t *testing.T) {
+	whole, n := writeGGUF(t)
+	for typ, want := range map[string]string{
+		"yarn": `metadata llama.rope.scaling.type "yarn" is not supported`, "none": "", "linear": "",
+	} {
+		p := filepath.Join(t.TempDir(), "r.gguf")
+		copyGGUF(t, whole, p, map[string]any{"llama.rope.scaling.type": typ, "llama.rope.scaling.factor": float32(2)}, n)
+		m, err := model.OpenPath(p)
+		switch {
+		case want == "" && err != nil:
+			t.Errorf("%s: %v", typ, err)
+		case want != "" && (err == nil || !strings.Contains(err.Error(), want)):
+			t.Errorf("%s: error %v; want %q", typ, err, want)
+		case typ == "linear" && (m.Config.Rope.Type != "linear" || m.Config.Rope.Factor != 2):
+			t.Errorf("linear: rope %+v", m.Config.Rope)
+		}
 	}
 }

@@ -196,10 +196,15 @@ func ggufRope(g *gguf.File, c *Config, key func(string) string) error {
 		}
 		return out, true, nil
 	}
-	if t, _ := g.String(key("rope.scaling.type")); t == "linear" {
+	switch t, _ := g.String(key("rope.scaling.type")); t {
+	case "linear":
 		if f, ok := g.Float(key("rope.scaling.factor")); ok && f > 0 && f != 1 {
 			c.Rope.Type, c.Rope.Factor = "linear", f
 		}
+	case "", "none", "longrope": // longrope: its factors are the tensors below
+	default:
+		// Ignoring it would run another rotary embedding than llama.cpp's.
+		return fmt.Errorf("metadata %s %q is not supported (none, linear, longrope)", key("rope.scaling.type"), t)
 	}
 	if f, ok, err := vec("rope_freqs.weight"); err != nil {
 		return err
