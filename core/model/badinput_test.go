@@ -254,15 +254,20 @@ func TestSplitGGUF(t *testing.T) {
 }
 
 // TestGGUFRopeScaling: a rope scaling type this engine does not run (YaRN)
-// is refused in one line; the ones it runs, or that leave the rotary
-// embedding as it is, open.
+// is refused in one line, as is a llama file with experts (Mixtral); the
+// scalings it runs, or that leave the rotary embedding as it is, open.
 func TestGGUFRopeScaling(t *testing.T) {
 	whole, n := writeGGUF(t)
 	for typ, want := range map[string]string{
 		"yarn": `metadata llama.rope.scaling.type "yarn" is not supported`, "none": "", "linear": "",
+		"moe": "llama with 8 experts (mixture of experts) is not supported",
 	} {
 		p := filepath.Join(t.TempDir(), "r.gguf")
-		copyGGUF(t, whole, p, map[string]any{"llama.rope.scaling.type": typ, "llama.rope.scaling.factor": float32(2)}, n)
+		set := map[string]any{"llama.rope.scaling.type": typ, "llama.rope.scaling.factor": float32(2)}
+		if typ == "moe" {
+			set = map[string]any{"llama.expert_count": uint32(8)}
+		}
+		copyGGUF(t, whole, p, set, n)
 		m, err := model.OpenPath(p)
 		switch {
 		case want == "" && err != nil:

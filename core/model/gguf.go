@@ -49,6 +49,10 @@ func ConfigFromGGUF(g *gguf.File) (*Config, error) {
 		v, _ := g.Uint(key(s))
 		return int(v)
 	}
+	if n := num("expert_count"); n > 0 {
+		// Mixtral-style files keep the llama architecture name.
+		return nil, fmt.Errorf("%s with %d experts (mixture of experts) is not supported", arch, n)
+	}
 	c := &Config{Family: fam, Gated: true, BOS: -1, EOS: -1}
 	c.Hidden = num("embedding_length")
 	c.Layers = num("block_count")
