@@ -10,7 +10,11 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strings"
 	"unicode/utf8"
+
+	"github.com/klauspost/compress/gzip"
+	"github.com/klauspost/compress/zstd"
 )
 
 // Doc is one document with its tags ("" when a user corpus leaves one out).
@@ -40,6 +44,9 @@ func ReadJSONL(r io.Reader, name string) ([]Doc, error) {
 			return nil, fmt.Errorf("%s:%d: %v", name, line, err)
 		}
 		b = bytes.TrimSpace(b)
+		if line == 1 {
+			b = bytes.TrimPrefix(b, bom) // Windows editors start UTF-8 with one
+		}
 		if len(b) > 0 {
 			if !utf8.Valid(b) {
 				return nil, fmt.Errorf("%s:%d: not valid UTF-8 text; save the file as UTF-8", name, line)
@@ -65,6 +72,9 @@ func ReadJSONL(r io.Reader, name string) ([]Doc, error) {
 
 var errLong = fmt.Errorf("line too long")
 
+// bom is the UTF-8 byte order mark.
+var bom = []byte{0xef, 0xbb, 0xbf}
+
 // readLine reads up to a newline, refusing lines over MaxLine without
 // holding them.
 func readLine(br *bufio.Reader) ([]byte, error) {
@@ -86,27 +96,79 @@ func readLine(br *bufio.Reader) ([]byte, error) {
 	}
 }
 
-// ReadFile reads a JSONL file; a file not ending in .jsonl is taken as plain
-// text, one document per blank-line-separated paragraph block.
+// ReadFile reads a corpus file (see Read).
 func ReadFile(path string) ([]Doc, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, err
 	}
 	defer f.Close()
-	if len(path) > 6 && path[len(path)-6:] == ".jsonl" || len(path) > 5 && path[len(path)-5:] == ".json" {
-		return ReadJSONL(f, path)
+	return Read(f, path)
+}
+
+// MaxText bounds a corpus file's text (after decompression).
+const MaxText = 256 << 20
+
+// Read reads a corpus named name: JSONL when the name ends in .jsonl or
+// .json (any case), otherwise plain text, one document per
+// blank-line-separated block (ReadText). A gzip or zstd stream (told by
+// its first bytes) is decompressed first, and the name's .gz or .zst
+// suffix dropped to choose between the two.
+func Read(r io.Reader, name string) ([]Doc, error) {
+	br := bufio.NewReaderSize(r, 64<<10)
+	magic, _ := br.Peek(4)
+	inner := strings.ToLower(name)
+	var src io.Reader = br
+	switch {
+	case bytes.HasPrefix(magic, []byte{0x1f, 0x8b}):
+		z, err := gzip.NewReader(br)
+		if err != nil {
+			return nil, fmt.Errorf("%s: not a readable gzip file: %v", name, err)
+		}
+		defer z.Close()
+		src, inner = z, strings.TrimSuffix(strings.TrimSuffix(inner, ".gz"), ".gzip")
+	case bytes.HasPrefix(magic, []byte{0x28, 0xb5, 0x2f, 0xfd}):
+		z, err := zstd.NewReader(br, zstd.WithDecoderConcurrency(1), zstd.WithDecoderMaxMemory(MaxText))
+		if err != nil {
+			return nil, fmt.Errorf("%s: not a readable zstd file: %v", name, err)
+		}
+		defer z.Close()
+		src, inner = z, strings.TrimSuffix(strings.TrimSuffix(inner, ".zst"), ".zstd")
 	}
-	return ReadText(f, path)
+	src = &boundedText{r: io.LimitReader(src, MaxText+1)}
+	if strings.HasSuffix(inner, ".jsonl") || strings.HasSuffix(inner, ".json") {
+		return ReadJSONL(src, name)
+	}
+	return ReadText(src, name)
+}
+
+// boundedText says a read error comes from a damaged (compressed) file,
+// and refuses text past MaxText.
+type boundedText struct {
+	r io.Reader
+	n int64
+}
+
+func (c *boundedText) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.n += int64(n)
+	if c.n > MaxText {
+		return n, fmt.Errorf("more than %d MiB of text", MaxText>>20)
+	}
+	if err != nil && err != io.EOF {
+		err = fmt.Errorf("damaged: %v", err)
+	}
+	return n, err
 }
 
 // ReadText splits plain text into documents at blank lines, joining short
 // paragraphs so that each document has at least about 600 bytes.
 func ReadText(r io.Reader, name string) ([]Doc, error) {
-	b, err := io.ReadAll(io.LimitReader(r, 256<<20))
+	b, err := io.ReadAll(io.LimitReader(r, MaxText))
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("%s: %v", name, err)
 	}
+	b = bytes.TrimPrefix(b, bom)
 	if !utf8.Valid(b) {
 		return nil, fmt.Errorf("%s: not valid UTF-8 text; save the file as UTF-8", name)
 	}

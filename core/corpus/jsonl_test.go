@@ -1,8 +1,13 @@
 package corpus
 
 import (
+	"bytes"
+	"slices"
 	"strings"
 	"testing"
+
+	"github.com/klauspost/compress/gzip"
+	"github.com/klauspost/compress/zstd"
 )
 
 func TestReadJSONL(t *testing.T) {
@@ -53,4 +58,59 @@ func FuzzReadJSONL(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestRead: corpus files as people have them: gzip or zstd compressed
+// (told by their bytes, whatever the name), a name in upper case, a UTF-8
+// byte order mark, Windows line ends; a damaged stream is an error naming
+// the file.
+func TestRead(t *testing.T) {
+	jsonl := "{\"text\": \"Guten Morgen.\", \"language\": \"de\"}\r\n\r\n{\"text\": \"Bonjour.\"}\r\n"
+	text := "Erster Absatz.\n\nZweiter Absatz."
+	gz := func(s string) []byte {
+		var b bytes.Buffer
+		w := gzip.NewWriter(&b)
+		w.Write([]byte(s))
+		w.Close()
+		return b.Bytes()
+	}
+	zst := func(s string) []byte {
+		w, _ := zstd.NewWriter(nil)
+		return w.EncodeAll([]byte(s), nil)
+	}
+	for _, c := range []struct {
+		name string
+		data []byte
+		want []string
+	}{
+		{"a.jsonl", []byte(jsonl), []string{"Guten Morgen.", "Bonjour."}},
+		{"A.JSONL", []byte("\ufeff" + jsonl), []string{"Guten Morgen.", "Bonjour."}},
+		{"a.jsonl.gz", gz(jsonl), []string{"Guten Morgen.", "Bonjour."}},
+		{"a.jsonl.zst", zst(jsonl), []string{"Guten Morgen.", "Bonjour."}},
+		{"a.txt", []byte("\ufeff" + text), []string{"Erster Absatz.\n\nZweiter Absatz."}},
+		{"a.txt.gz", gz(text), []string{"Erster Absatz.\n\nZweiter Absatz."}},
+	} {
+		docs, err := Read(bytes.NewReader(c.data), c.name)
+		if err != nil {
+			t.Errorf("%s: %v", c.name, err)
+			continue
+		}
+		var got []string
+		for _, d := range docs {
+			got = append(got, d.Text)
+		}
+		if !slices.Equal(got, c.want) {
+			t.Errorf("%s: documents %q, want %q", c.name, got, c.want)
+		}
+		if strings.HasPrefix(c.name, "a.jsonl") && docs[0].Language != "de" {
+			t.Errorf("%s: language %q", c.name, docs[0].Language)
+		}
+	}
+	long := strings.Repeat(jsonl, 2000)
+	for name, data := range map[string][]byte{"cut.jsonl.gz": gz(long)[:200], "cut.jsonl.zst": zst(long)[:200]} {
+		_, err := Read(bytes.NewReader(data), name)
+		if err == nil || !strings.Contains(err.Error(), name) || strings.Contains(err.Error(), "\n") {
+			t.Errorf("%s (cut short): error %v; want one line naming the file", name, err)
+		}
+	}
 }

@@ -196,13 +196,9 @@ type Corpus struct {
 	Data []byte
 }
 
-// Read parses it.
+// Read parses it, as corpus.Read does a file.
 func (c Corpus) Read() ([]corpus.Doc, error) {
-	ln := strings.ToLower(c.Name)
-	if strings.HasSuffix(ln, ".jsonl") || strings.HasSuffix(ln, ".json") {
-		return corpus.ReadJSONL(bytes.NewReader(c.Data), c.Name)
-	}
-	return corpus.ReadText(bytes.NewReader(c.Data), c.Name)
+	return corpus.Read(bytes.NewReader(c.Data), c.Name)
 }
 
 // calibrationPool reads every calibration document the options name.
