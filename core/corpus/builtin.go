@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io/fs"
 	"path"
-	"regexp"
 	"sort"
 	"strings"
 )
@@ -120,17 +119,39 @@ var synonyms = map[string]string{
 	"chinese": "zh", "mandarin": "zh", "中文": "zh", "汉语": "zh", "zho": "zh", "chi": "zh",
 }
 
-// langTag matches a language tag with region or script subtags ("de-AT",
-// "zh_Hans_CN", "pt-BR"), whose first subtag names the language.
-var langTag = regexp.MustCompile(`^([a-z]{2,3})([-_][a-z0-9]{2,8})+$`)
+// languageOfTag returns the language subtag of a lower-case language tag
+// with region or script subtags ("de-at", "zh_hans_cn", "pt-br": 2 or 3
+// letters, then subtags of 2 to 8 letters or digits after - or _), and
+// false for anything else ("question-answering").
+func languageOfTag(v string) (string, bool) {
+	parts := strings.FieldsFunc(v, func(r rune) bool { return r == '-' || r == '_' })
+	if len(parts) < 2 || strings.Count(v, "-")+strings.Count(v, "_") != len(parts)-1 {
+		return "", false
+	}
+	for i, p := range parts {
+		lo, hi := 2, 8
+		if i == 0 {
+			hi = 3
+		}
+		if len(p) < lo || len(p) > hi {
+			return "", false
+		}
+		for _, r := range p {
+			if !(r >= 'a' && r <= 'z' || i > 0 && r >= '0' && r <= '9') {
+				return "", false
+			}
+		}
+	}
+	return parts[0], true
+}
 
 // Canonical is a value's built-in name: lower case, synonyms mapped
 // ("Legal" -> "law", "German" -> "de"), a language tag's region or script
 // dropped ("de-AT" -> "de", "zh-Hans" -> "zh").
 func Canonical(v string) string {
 	v = strings.ToLower(strings.TrimSpace(v))
-	if m := langTag.FindStringSubmatch(v); m != nil {
-		v = m[1]
+	if l, ok := languageOfTag(v); ok {
+		v = l
 	}
 	if c, ok := synonyms[v]; ok {
 		return c

@@ -22,3 +22,18 @@ func TestCanonical(t *testing.T) {
 		t.Error("OneOf does not compare by canonical names")
 	}
 }
+
+// TestLanguageOfTag holds the tag rule to its definition: 2 or 3 letters,
+// then one or more subtags of 2 to 8 letters or digits after - or _.
+func TestLanguageOfTag(t *testing.T) {
+	for in, want := range map[string]string{
+		"de-at": "de", "zh_hans_cn": "zh", "es-419": "es", "sgn-ase": "sgn",
+		"question-answering": "", "de": "", "de-": "", "-at": "", "de--at": "", "d-at": "", "deut-at": "",
+		"de-a": "", "de-abcdefghi": "", "d3-at": "", "de at": "",
+	} {
+		got, ok := languageOfTag(in)
+		if ok != (want != "") || got != want {
+			t.Errorf("languageOfTag(%q) = %q, %v; want %q", in, got, ok, want)
+		}
+	}
+}

@@ -60,10 +60,10 @@ func FuzzReadJSONL(f *testing.F) {
 	})
 }
 
-// TestRead: corpus files as people have them: gzip or zstd compressed
-// (told by their bytes, whatever the name), a name in upper case, a UTF-8
-// byte order mark, Windows line ends; a damaged stream is an error naming
-// the file.
+// TestRead: corpus files as people have them: gzip compressed (told by
+// their bytes, whatever the name), a name in upper case, a UTF-8 byte order
+// mark, Windows line ends; a damaged stream is an error naming the file, and
+// a zstd one, which is not read, says so.
 func TestRead(t *testing.T) {
 	jsonl := "{\"text\": \"Guten Morgen.\", \"language\": \"de\"}\r\n\r\n{\"text\": \"Bonjour.\"}\r\n"
 	text := "Erster Absatz.\n\nZweiter Absatz."
@@ -86,7 +86,6 @@ func TestRead(t *testing.T) {
 		{"a.jsonl", []byte(jsonl), []string{"Guten Morgen.", "Bonjour."}},
 		{"A.JSONL", []byte("\ufeff" + jsonl), []string{"Guten Morgen.", "Bonjour."}},
 		{"a.jsonl.gz", gz(jsonl), []string{"Guten Morgen.", "Bonjour."}},
-		{"a.jsonl.zst", zst(jsonl), []string{"Guten Morgen.", "Bonjour."}},
 		{"a.txt", []byte("\ufeff" + text), []string{"Erster Absatz.\n\nZweiter Absatz."}},
 		{"a.txt.gz", gz(text), []string{"Erster Absatz.\n\nZweiter Absatz."}},
 	} {
@@ -107,7 +106,7 @@ func TestRead(t *testing.T) {
 		}
 	}
 	long := strings.Repeat(jsonl, 2000)
-	for name, data := range map[string][]byte{"cut.jsonl.gz": gz(long)[:200], "cut.jsonl.zst": zst(long)[:200]} {
+	for name, data := range map[string][]byte{"cut.jsonl.gz": gz(long)[:200], "a.jsonl.zst": zst(long)} {
 		_, err := Read(bytes.NewReader(data), name)
 		if err == nil || !strings.Contains(err.Error(), name) || strings.Contains(err.Error(), "\n") {
 			t.Errorf("%s (cut short): error %v; want one line naming the file", name, err)
