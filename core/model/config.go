@@ -24,7 +24,8 @@ type Config struct {
 	Vocab   int
 	MaxPos  int
 	// Window is the span of sliding-window attention in the source's own
-	// runtime (phi3's sliding_window in transformers), 0 for none. The
+	// runtime (the sliding_window of phi3, mistral and Qwen with
+	// use_sliding_window, in transformers), 0 for none. The
 	// forward attends to the whole document, which is the same thing for
 	// documents no longer than the window, so Context caps documents there.
 	Window    int
@@ -280,8 +281,7 @@ func ParseHFConfig(data []byte) (*Config, error) {
 	case "llama", "mistral":
 		c.Family = "llama"
 		if h.Window != nil && *h.Window > 0 {
-			// A llama config has no such key: the export could not keep it.
-			return nil, fmt.Errorf("config.json: %s with sliding_window %d is not supported (attention over the whole document only)", h.ModelType, *h.Window)
+			c.Window = *h.Window // Mistral-7B-v0.1: 4096
 		}
 		c.QKVBias = h.AttnBias != nil && *h.AttnBias
 		c.OBias = c.QKVBias
@@ -293,16 +293,20 @@ func ParseHFConfig(data []byte) (*Config, error) {
 	case "qwen2":
 		c.Family = "qwen2"
 		c.QKVBias = true
-		if err := h.noWindow(); err != nil {
+		w, err := h.qwenWindow()
+		if err != nil {
 			return nil, err
 		}
+		c.Window = w
 	case "qwen3":
 		c.Family = "qwen3"
 		c.QKNorm = true
 		c.QKVBias = h.AttnBias != nil && *h.AttnBias
-		if err := h.noWindow(); err != nil {
+		w, err := h.qwenWindow()
+		if err != nil {
 			return nil, err
 		}
+		c.Window = w
 	case "phi3":
 		c.Family = "phi3"
 		c.NormEps = eps(h.RMSEps, 1e-5)
@@ -379,19 +383,29 @@ func ParseHFConfig(data []byte) (*Config, error) {
 	return c, nil
 }
 
-// noWindow refuses Qwen's sliding-window attention (use_sliding_window, or
-// a layer_types entry other than full_attention; off in every released
-// Qwen2.5 and Qwen3 model), which the forward and the export do not hold.
-func (h *hfConfig) noWindow() error {
-	if h.UseWindow != nil && *h.UseWindow {
-		return fmt.Errorf("config.json: %s with use_sliding_window is not supported (attention over the whole document only)", h.ModelType)
-	}
+// qwenWindow reads Qwen's sliding-window attention: on from layer
+// max_window_layers when use_sliding_window is set, or in the layers that
+// layer_types names sliding_attention (off in every released Qwen2.5 and
+// Qwen3 model). Whichever layers it is, documents within the window are
+// computed exactly, so it becomes the Config's Window.
+func (h *hfConfig) qwenWindow() (int, error) {
+	sliding := h.UseWindow != nil && *h.UseWindow
 	for l, t := range h.LayerTypes {
-		if t != "full_attention" {
-			return fmt.Errorf("config.json: %s layer %d has layer_types %q; only full_attention is supported", h.ModelType, l, t)
+		switch t {
+		case "full_attention":
+		case "sliding_attention":
+			sliding = true
+		default:
+			return 0, fmt.Errorf("config.json: %s layer %d has layer_types %q (full_attention or sliding_attention)", h.ModelType, l, t)
 		}
 	}
-	return nil
+	if !sliding {
+		return 0, nil
+	}
+	if h.Window == nil || *h.Window <= 0 {
+		return 0, fmt.Errorf("config.json: %s uses sliding-window attention but gives no sliding_window", h.ModelType)
+	}
+	return *h.Window, nil
 }
 
 // foldRopeParameters reads transformers 5's rope_parameters (one object

@@ -13,9 +13,10 @@ import (
 // TestSlidingWindow: phi3's sliding_window (2047 in Phi-3-mini-4k) is
 // read, written back by the export, and caps the documents the forward
 // takes (it attends to the whole document, the same as the window only up
-// to the window's length); the sliding windows no export here could keep
-// (Qwen's use_sliding_window, a mistral's sliding_window) are refused in one
-// line, and a mistral without one still opens as llama.
+// to the window's length); so are a mistral's and Qwen's (use_sliding_window
+// or layer_types), whichever layers use it. A window in use but not given,
+// or a layer type this engine does not run, is refused in one line; a
+// window given but not in use changes nothing.
 func TestSlidingWindow(t *testing.T) {
 	c, err := synth.Config(synth.Options{Family: "phi3", Shape: "tiny"})
 	if err != nil {
@@ -49,13 +50,20 @@ func TestSlidingWindow(t *testing.T) {
 		edit   func(map[string]any)
 		want   string
 	}{
-		{"qwen2", func(m map[string]any) { m["use_sliding_window"] = true; m["sliding_window"] = 32 }, "qwen2 with use_sliding_window is not supported"},
-		{"qwen3", func(m map[string]any) { m["use_sliding_window"] = true }, "qwen3 with use_sliding_window is not supported"},
-		{"llama", func(m map[string]any) { m["model_type"] = "mistral"; m["sliding_window"] = 4096 }, "mistral with sliding_window 4096 is not supported"},
+		{"qwen2", func(m map[string]any) { m["use_sliding_window"] = true; m["sliding_window"] = 8 }, "window 8"},
+		{"qwen3", func(m map[string]any) { m["use_sliding_window"] = true }, "qwen3 uses sliding-window attention but gives no sliding_window"},
+		{"llama", func(m map[string]any) { m["model_type"] = "mistral"; m["sliding_window"] = 8 }, "window 8"},
 		{"llama", func(m map[string]any) { m["model_type"] = "mistral"; m["sliding_window"] = nil }, ""},
 		{"qwen2", func(m map[string]any) { m["use_sliding_window"] = false; m["sliding_window"] = 32 }, ""},
-		{"qwen3", func(m map[string]any) { m["layer_types"] = []string{"full_attention", "sliding_attention"} }, `qwen3 layer 1 has layer_types "sliding_attention"`},
-		{"qwen3", func(m map[string]any) { m["layer_types"] = []string{"full_attention", "full_attention"} }, ""},
+		{"qwen3", func(m map[string]any) {
+			m["layer_types"] = []string{"full_attention", "sliding_attention"}
+			m["sliding_window"] = 8
+		}, "window 8"},
+		{"qwen3", func(m map[string]any) { m["layer_types"] = []string{"full_attention", "chunked_attention"} }, `qwen3 layer 1 has layer_types "chunked_attention"`},
+		{"qwen3", func(m map[string]any) {
+			m["layer_types"] = []string{"full_attention", "full_attention"}
+			m["sliding_window"] = 8
+		}, ""},
 	} {
 		c, _ := synth.Config(synth.Options{Family: b.family, Shape: "tiny"})
 		dir := filepath.Join(t.TempDir(), "m")
@@ -65,6 +73,10 @@ func TestSlidingWindow(t *testing.T) {
 		editConfig(t, dir, b.edit)
 		m, err := model.OpenPath(dir)
 		switch {
+		case b.want == "window 8":
+			if err != nil || m.Config.Window != 8 || m.Config.Context() != 8 {
+				t.Errorf("%s with sliding_window 8: %v", b.family, err)
+			}
 		case b.want == "" && err != nil:
 			t.Errorf("%s: %v", b.family, err)
 		case b.want == "" && m.Config.Window != 0:
