@@ -51,7 +51,7 @@ func pruneFlags(fs *flag.FlagSet, o *job.Options, a *pruneArgs) {
 	fs.StringVar(&o.Method, "method", "cusprun", "cusprun, wanda-sp, flap, magnitude or random")
 	fs.StringVar(&o.Placement, "placement", "uniform", "uniform (same widths every layer) or adaptive (per-layer; GGUF deci)")
 	fs.StringVar(&o.Format, "format", "hf", "hf (folder), zip or gguf")
-	fs.StringVar(&o.Quant, "quant", "keep", "tensor types: keep (the source's; bf16 in hf/zip from a quantized source), f32, f16, bf16, or with --format gguf q8_0, q4_0, q4_k_m, q5_k_m, q6_k (llama-quantize's per-tensor types)")
+	fs.StringVar(&o.Quant, "quant", "keep", "tensor types: keep (the source's; bf16 in hf/zip from a quantized source), f32, f16, bf16, or with --format gguf q8_0, q4_0, q4_k_m, q5_k_m, q6_k, iq4_xs, iq4_nl (llama-quantize's per-tensor types)")
 	fs.Uint64Var(&o.Seed, "seed", 1, "seed of the random baseline")
 	fs.BoolVar(&o.Compensate, "compensate", true, "refit o_proj and down_proj of the kept units by least squares on the calibration text, a better expert (the scoring pass keeps the Gram matrices for it where a temporary file can hold them; otherwise a second pass over the text); --compensate=false writes the kept weights unchanged")
 	fs.Float64Var(&o.Reselect, "reselect", prune.DefaultPool, "with --compensate, the refit rechooses each layer's removed FFN neurons among this many times their count of the lowest ranked, keeping those whose loss the refit cannot repair (1 to 4; 1 keeps the method's choice)")

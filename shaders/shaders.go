@@ -8,8 +8,8 @@
 // the weight binding W (@binding(1)) as f32; one of the wload_*.wgsl files
 // is prepended to define it for the weight's file dtype (f32, bf16 or f16
 // packed two per u32, unpacked in the shader; or the blocks of a quantized
-// dtype, Q4_0 to Q6_K, as bytes, dequantized per element exactly as ggml
-// does). No kernel needs shader-f16.
+// dtype, Q4_0 to Q6_K, IQ4_NL and IQ4_XS, as bytes, dequantized per element
+// exactly as ggml does). No kernel needs shader-f16.
 package shaders
 
 import (
@@ -37,7 +37,7 @@ func Source(name string) string {
 	if err != nil {
 		panic(fmt.Sprintf("shaders: no shader %q", name))
 	}
-	if strings.HasPrefix(name, "wload_q") {
+	if strings.HasPrefix(name, "wload_q") || strings.HasPrefix(name, "wload_iq") {
 		return qblock + "\n" + string(b)
 	}
 	return string(b)

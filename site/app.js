@@ -539,7 +539,7 @@ function lockForm(on) {
 
 // bytesPerParam estimates the output's bytes per parameter (for the export
 // bar): the asked tensor types, or the source's.
-const QUANT_BYTES = { f32: 4, f16: 2, bf16: 2, q8_0: 1.07, q6_k: 0.82, q5_k_m: 0.71, q4_k_m: 0.61, q4_0: 0.57 };
+const QUANT_BYTES = { f32: 4, f16: 2, bf16: 2, q8_0: 1.07, q6_k: 0.82, q5_k_m: 0.71, q4_k_m: 0.61, q4_0: 0.57, iq4_nl: 0.57, iq4_xs: 0.54 };
 function bytesPerParam(dtype, format, quant) {
   if (quant && QUANT_BYTES[quant]) return QUANT_BYTES[quant];
   if (format !== 'gguf' && /Q\d/i.test(dtype)) return 2; // an HF folder from a quantized source is bf16

@@ -12,9 +12,9 @@
 // reversed into tensor.Info order (slowest dimension first, like
 // safetensors), so a GGUF matrix with dims [cols, rows] has Shape [rows, cols].
 //
-// Tensor types F32, F16, BF16, Q4_0, Q4_1, Q5_0, Q5_1, Q8_0 and the K-quants
-// Q2_K to Q6_K are read (the quantized ones widened exactly as ggml does, in
-// core/tensor). Tensors of any other GGML type that this package knows the
+// Tensor types F32, F16, BF16, Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, the K-quants
+// Q2_K to Q6_K and the non-linear IQ4_NL and IQ4_XS are read (the quantized
+// ones widened exactly as ggml does, in core/tensor). Tensors of any other GGML type that this package knows the
 // block size of (IQ2_XXS, Q8_K, ...) are kept
 // by Parse, checked for bounds and overlap like the others, so that metadata
 // and tensor lists can still be shown; reading one returns an error that names

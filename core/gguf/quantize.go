@@ -82,7 +82,8 @@ func quantizeTensor(t Tensor, typ GGMLType) ([]byte, error) {
 }
 
 // quantModel reads the layer count ("<arch>.block_count", else the blk.N
-// names) and whether the embedding is tied (no output.weight).
+// names), whether the embedding is tied (no output.weight) and the query
+// heads per KV head (head_count / head_count_kv; per-layer arrays give 0).
 func quantModel(f *File) QuantModel {
 	var m QuantModel
 	if kv, ok := f.Get("general.architecture"); ok {
@@ -103,5 +104,16 @@ func quantModel(f *File) QuantModel {
 	}
 	_, hasOut := f.Tensor("output.weight")
 	m.Tied = !hasOut
+	if kv, ok := f.Get("general.architecture"); ok {
+		arch, _ := kv.Value.(string)
+		heads, _ := f.Uint(arch + ".attention.head_count")
+		kv, _ := f.Uint(arch + ".attention.head_count_kv")
+		if kv == 0 {
+			kv = heads
+		}
+		if kv > 0 {
+			m.GQA = int(heads / kv)
+		}
+	}
 	return m
 }

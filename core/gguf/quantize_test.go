@@ -33,7 +33,7 @@ func open(t *testing.T, path string) *gguf.File {
 // quantConfigs are the synthetic models quantized: tiny (rows of 64 and 160,
 // so every K-quant falls back to a 32-value type), and an 8-layer model with
 // rows of 256 (K-quants kept, use_more_bits picking layers 0, 3, 6, 7) whose
-// ffn_down rows of 320 still fall back.
+// ffn_down rows of 320 still fall back, and four query heads per KV head.
 func quantConfigs(t *testing.T) map[string]*model.Config {
 	tiny, err := synth.Config(synth.Options{Family: "llama", Shape: "tiny"})
 	if err != nil {
@@ -44,6 +44,7 @@ func quantConfigs(t *testing.T) map[string]*model.Config {
 		t.Fatal(err)
 	}
 	k8.Hidden, k8.FFN, k8.HeadDim, k8.Rope.Dim = 256, 320, 64, 64
+	k8.KVHeads = 1 // four query heads a KV head: the IQ4 mixes' attn_v rule
 	k8.Tied = true
 	if err := k8.Validate(); err != nil {
 		t.Fatal(err)
@@ -65,7 +66,7 @@ func TestQuantizeMatchesLlamaCpp(t *testing.T) {
 		if err := synth.WriteGGUF(src, c, 3, tensor.F32); err != nil {
 			t.Fatal(err)
 		}
-		for _, ft := range []string{"q4_k_m", "q5_k_m", "q6_k", "q8_0", "q4_0", "q4_1", "q5_0", "q5_1"} {
+		for _, ft := range []string{"q4_k_m", "q5_k_m", "q6_k", "q8_0", "q4_0", "q4_1", "q5_0", "q5_1", "iq4_xs", "iq4_nl"} {
 			t.Run(cname+"/"+ft, func(t *testing.T) {
 				ref := filepath.Join(dir, cname+"-"+ft+"-llama.gguf")
 				if log, err := llamaref.Quantize(src, ref, ft, false); err != nil {
@@ -234,7 +235,7 @@ func TestQuantizeEdgeValues(t *testing.T) {
 	if err := os.WriteFile(src, buf.Bytes(), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	for _, ft := range []string{"q4_0", "q4_1", "q5_0", "q5_1", "q8_0", "q2_k", "q3_k_m", "q4_k_m", "q5_k_m", "q6_k"} {
+	for _, ft := range []string{"q4_0", "q4_1", "q5_0", "q5_1", "q8_0", "q2_k", "q3_k_m", "q4_k_m", "q5_k_m", "q6_k", "iq4_nl", "iq4_xs"} {
 		t.Run(ft, func(t *testing.T) {
 			ref := filepath.Join(dir, ft+"-llama.gguf")
 			if log, err := llamaref.Quantize(src, ref, ft, true); err != nil {

@@ -22,7 +22,7 @@ func (t Tensor) check() error {
 		return fmt.Errorf("tensor %q has no source", t.Name)
 	}
 	if !t.Supported() {
-		return fmt.Errorf("%s: tensor %q has GGML type %s (%d), which cusprun cannot read (it reads F32, F16, BF16, Q4_0, Q4_1, Q5_0, Q5_1, Q8_0 and Q2_K to Q6_K)", t.Src.Name(), t.Name, t.Type, uint32(t.Type))
+		return fmt.Errorf("%s: tensor %q has GGML type %s (%d), which cusprun cannot read (it reads F32, F16, BF16, Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q2_K to Q6_K, IQ4_NL and IQ4_XS)", t.Src.Name(), t.Name, t.Type, uint32(t.Type))
 	}
 	return nil
 }

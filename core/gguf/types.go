@@ -12,19 +12,21 @@ type GGMLType uint32
 // The types this package reads and writes. Others are known by name and
 // size only (see Block).
 const (
-	TypeF32  GGMLType = 0
-	TypeF16  GGMLType = 1
-	TypeQ4_0 GGMLType = 2
-	TypeQ4_1 GGMLType = 3
-	TypeQ5_0 GGMLType = 6
-	TypeQ5_1 GGMLType = 7
-	TypeQ8_0 GGMLType = 8
-	TypeQ2_K GGMLType = 10
-	TypeQ3_K GGMLType = 11
-	TypeQ4_K GGMLType = 12
-	TypeQ5_K GGMLType = 13
-	TypeQ6_K GGMLType = 14
-	TypeBF16 GGMLType = 30
+	TypeF32    GGMLType = 0
+	TypeF16    GGMLType = 1
+	TypeQ4_0   GGMLType = 2
+	TypeQ4_1   GGMLType = 3
+	TypeQ5_0   GGMLType = 6
+	TypeQ5_1   GGMLType = 7
+	TypeQ8_0   GGMLType = 8
+	TypeQ2_K   GGMLType = 10
+	TypeQ3_K   GGMLType = 11
+	TypeQ4_K   GGMLType = 12
+	TypeQ5_K   GGMLType = 13
+	TypeQ6_K   GGMLType = 14
+	TypeIQ4_NL GGMLType = 20
+	TypeIQ4_XS GGMLType = 23
+	TypeBF16   GGMLType = 30
 )
 
 // readable pairs each GGML type cusprun reads with its tensor dtype.
@@ -36,7 +38,7 @@ var readable = []struct {
 	{TypeQ4_0, tensor.Q4_0}, {TypeQ4_1, tensor.Q4_1}, {TypeQ5_0, tensor.Q5_0},
 	{TypeQ5_1, tensor.Q5_1}, {TypeQ8_0, tensor.Q8_0}, {TypeQ2_K, tensor.Q2_K},
 	{TypeQ3_K, tensor.Q3_K}, {TypeQ4_K, tensor.Q4_K}, {TypeQ5_K, tensor.Q5_K},
-	{TypeQ6_K, tensor.Q6_K},
+	{TypeQ6_K, tensor.Q6_K}, {TypeIQ4_NL, tensor.IQ4_NL}, {TypeIQ4_XS, tensor.IQ4_XS},
 }
 
 // ggmlTypes gives, per GGML type number, its name, block length in elements

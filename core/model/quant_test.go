@@ -37,6 +37,9 @@ var quantCases = []quantCase{
 	{"q4_k_m", true, gguf.TypeQ4_K, true},
 	{"q5_k_m", true, gguf.TypeQ5_K, true},
 	{"q6_k", true, gguf.TypeQ6_K, true},
+	{"iq4_nl", true, gguf.TypeIQ4_NL, false},
+	{"iq4_xs", true, gguf.TypeIQ4_XS, true},
+	{"iq4_xs", false, 0, true}, // llama.cpp's IQ4_XS mix (with IQ4_NL fallbacks)
 	{"q4_k_m", false, 0, true}, // the mix people download: Q4_K, Q6_K (and Q5_0/Q8_0 fallbacks at tiny)
 	{"q4_k_m", false, 0, false},
 }

@@ -19,7 +19,7 @@ type Weight struct {
 }
 
 // F32 widens the weight to float32 (once; the result is kept until the
-// weight is dropped with its layer). Quantized dtypes (Q4_0 ... Q6_K) are
+// weight is dropped with its layer). Quantized dtypes (Q4_0 ... Q6_K, IQ4_*) are
 // dequantized here exactly as ggml does, a layer at a time like the rest.
 func (w *Weight) F32() []float32 {
 	if w == nil {

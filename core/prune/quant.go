@@ -13,7 +13,7 @@ import (
 // Quants are the choices of an output's tensor types: keep (the source's
 // own types), a float dtype for every matrix, or a llama.cpp file type whose
 // per-tensor types follow llama-quantize (gguf.TensorType).
-var Quants = []string{"keep", "f32", "f16", "bf16", "q8_0", "q4_0", "q4_k_m", "q5_k_m", "q6_k"}
+var Quants = []string{"keep", "f32", "f16", "bf16", "q8_0", "q4_0", "q4_k_m", "q5_k_m", "q6_k", "iq4_xs", "iq4_nl"}
 
 // CheckQuant refuses a quant choice the format cannot hold: safetensors
 // (hf, zip) has no quantized types.
@@ -66,7 +66,7 @@ func (s *Slicer) ggufDType(t export.GGUFTensor, quant string) (tensor.DType, err
 		to := s.Plan.To
 		var quantize bool
 		var err error
-		g, quantize, err = gguf.TensorType(quant, t.Info.Name, shape, gguf.QuantModel{Layers: to.Layers, Tied: to.Tied})
+		g, quantize, err = gguf.TensorType(quant, t.Info.Name, shape, gguf.QuantModel{Layers: to.Layers, Tied: to.Tied, GQA: to.HeadsAt(0) / to.KVHeadsAt(0)})
 		if err != nil {
 			return 0, err
 		}

@@ -96,8 +96,8 @@ func exportQuant(t *testing.T, m *model.Model, folder source.Folder, plan *Plan,
 	return sl
 }
 
-// TestPruneQuantizedSource prunes a Q4_K_M file made by llama.cpp's
-// quantizer, keeping its types: tensors that lose whole rows keep the
+// TestPruneQuantizedSource prunes a Q4_K_M and an IQ4_XS file made by
+// llama.cpp's quantizer, keeping their types: tensors that lose whole rows keep the
 // source's type and blocks (copied verbatim), tensors that lose columns are
 // requantized in their own type or llama.cpp's fallback for the new row
 // length. The expert loads in llama.cpp, whose top-1 tokens agree with the
@@ -108,11 +108,15 @@ func TestPruneQuantizedSource(t *testing.T) {
 	// its own type), whole 32-value blocks (llama.cpp's Q5_0/Q8_0
 	// fallback) and neither (F16).
 	for _, mult := range []int{256, 32, 1} {
-		t.Run(fmt.Sprintf("ffn-multiple-of-%d", mult), func(t *testing.T) { pruneQuantizedSource(t, mult) })
+		t.Run(fmt.Sprintf("q4_k_m/ffn-multiple-of-%d", mult), func(t *testing.T) { pruneQuantizedSource(t, "q4_k_m", mult) })
+	}
+	// IQ4_XS, requantized in its own type or IQ4_NL (its fallback).
+	for _, mult := range []int{256, 32} {
+		t.Run(fmt.Sprintf("iq4_xs/ffn-multiple-of-%d", mult), func(t *testing.T) { pruneQuantizedSource(t, "iq4_xs", mult) })
 	}
 }
 
-func pruneQuantizedSource(t *testing.T, mult int) {
+func pruneQuantizedSource(t *testing.T, ftype string, mult int) {
 	for _, avail := range []func() error{llamaref.QuantizeAvailable, func() error { return llamaref.Available("") }} {
 		if err := avail(); err != nil {
 			llamaref.Missing(t, err)
@@ -120,11 +124,11 @@ func pruneQuantizedSource(t *testing.T, mult int) {
 	}
 	dir := t.TempDir()
 	c := quantTestModel(t)
-	f32, src := filepath.Join(dir, "f32.gguf"), filepath.Join(dir, "q4_k_m.gguf")
+	f32, src := filepath.Join(dir, "f32.gguf"), filepath.Join(dir, ftype+".gguf")
 	if err := synth.WriteGGUF(f32, c, 5, tensor.F32); err != nil {
 		t.Fatal(err)
 	}
-	if log, err := llamaref.Quantize(f32, src, "q4_k_m", false); err != nil {
+	if log, err := llamaref.Quantize(f32, src, ftype, false); err != nil {
 		t.Fatalf("%v\n%s", err, log)
 	}
 	m, folder := openModel(t, src)
@@ -267,7 +271,7 @@ func TestQuantOutputMatchesLlamaCpp(t *testing.T) {
 	plan := planFor(t, m, 0.3, 1)
 	f32 := filepath.Join(dir, "expert-f32.gguf")
 	exportQuant(t, m, folder, plan, "f32", f32)
-	for _, ft := range []string{"q4_k_m", "q5_k_m", "q6_k", "q8_0", "q4_0"} {
+	for _, ft := range []string{"q4_k_m", "q5_k_m", "q6_k", "q8_0", "q4_0", "iq4_xs", "iq4_nl"} {
 		t.Run(ft, func(t *testing.T) {
 			ref, mine := filepath.Join(dir, ft+"-llama.gguf"), filepath.Join(dir, ft+"-cusprun.gguf")
 			if log, err := llamaref.Quantize(f32, ref, ft, false); err != nil {

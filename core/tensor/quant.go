@@ -10,15 +10,17 @@ import (
 // They follow Q8_0 in the DType numbering (F32, F16, BF16, Q8_0 keep their
 // numbers).
 const (
-	Q4_0 DType = iota + Q8_0 + 1 // 32 values: f16 d, 16 bytes of 4-bit q; x = (q-8)*d
-	Q4_1                         // 32 values: f16 d, f16 m, 4-bit q; x = q*d + m
-	Q5_0                         // 32 values: f16 d, 32 high bits, 4-bit low; x = (q-16)*d
-	Q5_1                         // 32 values: f16 d, f16 m, high bits, low nibbles; x = q*d + m
-	Q2_K                         // 256 values: 16 sub-blocks of 16, 4-bit scales and mins
-	Q3_K                         // 256 values: 16 sub-blocks of 16, 6-bit signed scales
-	Q4_K                         // 256 values: 8 sub-blocks of 32, 6-bit scales and mins
-	Q5_K                         // 256 values: like Q4_K with a fifth bit
-	Q6_K                         // 256 values: 16 sub-blocks of 16, 8-bit scales
+	Q4_0   DType = iota + Q8_0 + 1 // 32 values: f16 d, 16 bytes of 4-bit q; x = (q-8)*d
+	Q4_1                           // 32 values: f16 d, f16 m, 4-bit q; x = q*d + m
+	Q5_0                           // 32 values: f16 d, 32 high bits, 4-bit low; x = (q-16)*d
+	Q5_1                           // 32 values: f16 d, f16 m, high bits, low nibbles; x = q*d + m
+	Q2_K                           // 256 values: 16 sub-blocks of 16, 4-bit scales and mins
+	Q3_K                           // 256 values: 16 sub-blocks of 16, 6-bit signed scales
+	Q4_K                           // 256 values: 8 sub-blocks of 32, 6-bit scales and mins
+	Q5_K                           // 256 values: like Q4_K with a fifth bit
+	Q6_K                           // 256 values: 16 sub-blocks of 16, 8-bit scales
+	IQ4_NL                         // 32 values: f16 d, 4-bit indices into 16 non-linear levels
+	IQ4_XS                         // 256 values: IQ4_NL runs of 32 with 6-bit scales
 	numDTypes
 )
 
@@ -33,16 +35,18 @@ type blockLayout struct {
 
 // blocks lists the quantized dtypes (sizes from ggml's block structs).
 var blocks = map[DType]blockLayout{
-	Q8_0: {"Q8_0", Q8Block, Q8BlockBytes},
-	Q4_0: {"Q4_0", 32, 18},
-	Q4_1: {"Q4_1", 32, 20},
-	Q5_0: {"Q5_0", 32, 22},
-	Q5_1: {"Q5_1", 32, 24},
-	Q2_K: {"Q2_K", QK, 84},
-	Q3_K: {"Q3_K", QK, 110},
-	Q4_K: {"Q4_K", QK, 144},
-	Q5_K: {"Q5_K", QK, 176},
-	Q6_K: {"Q6_K", QK, 210},
+	Q8_0:   {"Q8_0", Q8Block, Q8BlockBytes},
+	Q4_0:   {"Q4_0", 32, 18},
+	Q4_1:   {"Q4_1", 32, 20},
+	Q5_0:   {"Q5_0", 32, 22},
+	Q5_1:   {"Q5_1", 32, 24},
+	Q2_K:   {"Q2_K", QK, 84},
+	Q3_K:   {"Q3_K", QK, 110},
+	Q4_K:   {"Q4_K", QK, 144},
+	Q5_K:   {"Q5_K", QK, 176},
+	Q6_K:   {"Q6_K", QK, 210},
+	IQ4_NL: {"IQ4_NL", 32, 18},
+	IQ4_XS: {"IQ4_XS", QK, 136},
 }
 
 // Quantized reports whether d stores values in blocks rather than one
@@ -68,7 +72,7 @@ func (d DType) Block() (elems, bytes int, ok bool) {
 
 // QuantDTypes lists the quantized dtypes in DType order.
 func QuantDTypes() []DType {
-	return []DType{Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, Q2_K, Q3_K, Q4_K, Q5_K, Q6_K}
+	return []DType{Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, Q2_K, Q3_K, Q4_K, Q5_K, Q6_K, IQ4_NL, IQ4_XS}
 }
 
 // decodeBlocks widens n = len(dst) values (whole blocks) of quantized dtype d.
@@ -82,31 +86,35 @@ func decodeBlocks(dst []float32, src []byte, d DType) {
 
 // dequantizers turn one block into its values, as ggml's dequantize_row_*.
 var dequantizers = map[DType]func(dst []float32, blk []byte){
-	Q8_0: dequantQ8_0,
-	Q4_0: dequantQ4_0,
-	Q4_1: dequantQ4_1,
-	Q5_0: dequantQ5_0,
-	Q5_1: dequantQ5_1,
-	Q2_K: dequantQ2_K,
-	Q3_K: dequantQ3_K,
-	Q4_K: dequantQ4_K,
-	Q5_K: dequantQ5_K,
-	Q6_K: dequantQ6_K,
+	Q8_0:   dequantQ8_0,
+	Q4_0:   dequantQ4_0,
+	Q4_1:   dequantQ4_1,
+	Q5_0:   dequantQ5_0,
+	Q5_1:   dequantQ5_1,
+	Q2_K:   dequantQ2_K,
+	Q3_K:   dequantQ3_K,
+	Q4_K:   dequantQ4_K,
+	Q5_K:   dequantQ5_K,
+	Q6_K:   dequantQ6_K,
+	IQ4_NL: dequantIQ4NL,
+	IQ4_XS: dequantIQ4XS,
 }
 
 // quantizers turn one block's values into its bytes, as ggml's
 // quantize_row_*_ref.
 var quantizers = map[DType]func(blk []byte, x []float32){
-	Q2_K: quantQ2_K,
-	Q3_K: quantQ3_K,
-	Q8_0: quantQ8_0,
-	Q4_0: quantQ4_0,
-	Q4_1: quantQ4_1,
-	Q5_0: quantQ5_0,
-	Q5_1: quantQ5_1,
-	Q4_K: quantQ4_K,
-	Q5_K: quantQ5_K,
-	Q6_K: quantQ6_K,
+	Q2_K:   quantQ2_K,
+	Q3_K:   quantQ3_K,
+	Q8_0:   quantQ8_0,
+	Q4_0:   quantQ4_0,
+	Q4_1:   quantQ4_1,
+	Q5_0:   quantQ5_0,
+	Q5_1:   quantQ5_1,
+	Q4_K:   quantQ4_K,
+	Q5_K:   quantQ5_K,
+	Q6_K:   quantQ6_K,
+	IQ4_NL: quantIQ4NL,
+	IQ4_XS: quantIQ4XS,
 }
 
 // CanEncode reports whether Encode writes dtype d.
