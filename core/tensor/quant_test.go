@@ -72,6 +72,46 @@ func TestDequantByHand(t *testing.T) {
 			t.Fatalf("got %v %v %v, want 34 64 -32", got[0], got[1], got[16])
 		}
 	})
+	// The IQ4 levels, from llama.cpp's gguf-py (IQ4_NL.kvalues).
+	levels := []float32{-127, -104, -83, -65, -49, -35, -22, -10, 1, 13, 25, 38, 53, 69, 89, 113}
+	t.Run("IQ4_NL", func(t *testing.T) {
+		b := make([]byte, 18)
+		b[0], b[1] = 0x00, 0x38 // d = 0.5
+		for j := 0; j < 16; j++ {
+			b[2+j] = byte(j) | byte(15-j)<<4
+		}
+		got := make([]float32, 32)
+		if err := Decode(got, b, IQ4_NL); err != nil {
+			t.Fatal(err)
+		}
+		for j := 0; j < 16; j++ {
+			if got[j] != levels[j]/2 || got[j+16] != levels[15-j]/2 {
+				t.Fatalf("values %d and %d: %v %v, want %v %v", j, j+16, got[j], got[j+16], levels[j]/2, levels[15-j]/2)
+			}
+		}
+	})
+	t.Run("IQ4_XS", func(t *testing.T) {
+		b := make([]byte, 136)
+		b[0], b[1] = 0x00, 0x3c // d = 1
+		// Run scales ls - 32: run 0 ls 33 (+1), run 1 ls 31 (-1), run 5 ls
+		// 32+16 = 48 (+16: low nibble 0, high bits 01); the rest ls 0 (-32).
+		b[4] = 0x1 | 0xf<<4 // runs 0 (1) and 1 (15)
+		b[2] = 2 | 1<<2     // high bits: run 0 is 2 (33 = 2<<4|1), run 1 is 1 (31 = 1<<4|15)
+		b[3] = 1 << 2       // run 5 (bits 10-11 of scales_h): 1, low nibble 0 -> 16+32
+		b[8] = 0x0f         // run 0: value 0 level 15, value 16 level 0
+		b[8+16] = 0x08      // run 1: value 32 level 8
+		b[8+16*5+3] = 0x30  // run 5: value 160+19 level 3
+		got := make([]float32, 256)
+		if err := Decode(got, b, IQ4_XS); err != nil {
+			t.Fatal(err)
+		}
+		want := map[int]float32{0: 113, 16: -127, 1: -127, 32: -1, 33: 127, 179: 16 * -65, 64: -32 * -127}
+		for i, w := range want {
+			if got[i] != w {
+				t.Errorf("value %d: %v, want %v", i, got[i], w)
+			}
+		}
+	})
 }
 
 // TestQuantRoundTrip: what Encode writes decodes to values within the
