@@ -94,10 +94,10 @@ func TestDequantByHand(t *testing.T) {
 		b := make([]byte, 136)
 		b[0], b[1] = 0x00, 0x3c // d = 1
 		// Run scales ls - 32: run 0 ls 33 (+1), run 1 ls 31 (-1), run 5 ls
-		// 32+16 = 48 (+16: low nibble 0, high bits 01); the rest ls 0 (-32).
+		// 48 (+16: low nibble 0, high bits 3); the rest ls 0 (-32).
 		b[4] = 0x1 | 0xf<<4 // runs 0 (1) and 1 (15)
 		b[2] = 2 | 1<<2     // high bits: run 0 is 2 (33 = 2<<4|1), run 1 is 1 (31 = 1<<4|15)
-		b[3] = 1 << 2       // run 5 (bits 10-11 of scales_h): 1, low nibble 0 -> 16+32
+		b[3] = 3 << 2       // run 5 (bits 10-11 of scales_h): 3, low nibble 0 -> 48
 		b[8] = 0x0f         // run 0: value 0 level 15, value 16 level 0
 		b[8+16] = 0x08      // run 1: value 32 level 8
 		b[8+16*5+3] = 0x30  // run 5: value 160+19 level 3
