@@ -1017,8 +1017,8 @@ async function main() {
   $('compensate').addEventListener('change', () => { $('reselect').disabled = !$('compensate').checked; });
   $('placement').addEventListener('change', () => { if ($('placement').value === 'adaptive') $('format').value = 'gguf'; });
   // quantized types exist only in GGUF: each choice keeps the other possible
-  $('quant').addEventListener('change', () => { if (/^q/.test($('quant').value)) $('format').value = 'gguf'; });
-  $('format').addEventListener('change', () => { if ($('format').value !== 'gguf' && /^q/.test($('quant').value)) $('quant').value = 'keep'; });
+  $('quant').addEventListener('change', () => { if (/^i?q/.test($('quant').value)) $('format').value = 'gguf'; });
+  $('format').addEventListener('change', () => { if ($('format').value !== 'gguf' && /^i?q/.test($('quant').value)) $('quant').value = 'keep'; });
   $('engine-choice').addEventListener('change', chooseEngine);
   let resize = 0;
   window.addEventListener('resize', () => { clearTimeout(resize); resize = setTimeout(() => drawPlot(state.result), 150); });
