@@ -531,6 +531,29 @@ test('the trained tiny-multi model prunes for German in the browser (cpu), same 
   await page.close();
 });
 
+// The IQ4 formats read in the tab: an IQ4_NL GGUF (the tiny shape's rows
+// of 64 make llama.cpp's IQ4_XS mix IQ4_NL) gives the native engine's
+// logits on the wasm CPU engine, bit for bit, and on WebGPU, whose loader
+// for it (and IQ4_XS's, sharing its levels) compiles in Chromium.
+test('an IQ4_NL GGUF gives the CPU engine\'s logits in the browser (webgpu, cpu)', { skip, timeout: JOB_TIMEOUT }, async () => {
+  const src = path.join(work, 'iq4.gguf');
+  cli('prune', '--model', models.llama, '--ratio', '0', '--format', 'gguf', '--quant', 'iq4_xs', '--eval=false', '--cache', 'off', '--out', src);
+  const want = cli('logits', '--model', src, '--ids', IDS.join(','), '--all', '--engine', 'cpu').logits.flat().map(Math.fround);
+  for (const engine of ['webgpu', 'cpu']) {
+    const page = await open(engine);
+    await page.getByLabel('Model files', { exact: true }).setInputFiles([src]);
+    await page.waitForSelector('body[data-state="loaded"]', { timeout: 120000 });
+    assert.match(await page.locator('#model-info').textContent(), /IQ4_NL/);
+    const got = await page.evaluate(async (ids) => Array.from(await window.cusprunEngine.call('logits', 'original', ids)), IDS);
+    assert.equal(got.length, want.length);
+    const e = maxRel(got, want);
+    console.log(`# IQ4_NL ${engine}: max |diff| / max |logit| = ${e.toExponential(2)} over ${got.length} logits`);
+    if (engine === 'cpu') assert.deepEqual(got, want, 'the wasm CPU engine is not bit for bit the native one');
+    else assert.ok(e < 2e-5, `WebGPU logits differ by ${e}`);
+    await page.close();
+  }
+});
+
 // Issue 5: the GOOS=js build gives the CPU engine's logits in Chromium.
 for (const fam of ['llama', 'qwen2']) {
   test(`browser logits equal the CPU engine's (${fam})`, { skip, timeout: JOB_TIMEOUT }, async () => {
