@@ -159,9 +159,12 @@ func (c *boundedText) Read(p []byte) (int, error) {
 // ReadText splits plain text into documents at blank lines, joining short
 // paragraphs so that each document has at least about 600 bytes.
 func ReadText(r io.Reader, name string) ([]Doc, error) {
-	b, err := io.ReadAll(io.LimitReader(r, MaxText))
+	b, err := io.ReadAll(io.LimitReader(r, MaxText+1))
 	if err != nil {
 		return nil, fmt.Errorf("%s: %v", name, err)
+	}
+	if len(b) > MaxText {
+		return nil, fmt.Errorf("%s: more than %d MiB of text", name, MaxText>>20)
 	}
 	b = bytes.TrimPrefix(b, bom)
 	if !utf8.Valid(b) {
