@@ -141,14 +141,7 @@ func TestRunCancelledLeavesNothing(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	dir := filepath.Join(t.TempDir(), "m")
-	if err := synth.WriteHF(dir, c, 3, tensor.BF16, ""); err != nil {
-		t.Fatal(err)
-	}
-	folder, err := source.OpenPath(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
+	folder := synthFolder(t, c)
 	outDir := t.TempDir()
 	out := filepath.Join(outDir, "expert")
 	for _, phase := range []string{"score", "export", "verify", "evaluate"} {
@@ -180,16 +173,8 @@ func TestRunCutsDocumentsToTheWindow(t *testing.T) {
 		t.Fatal(err)
 	}
 	c.Window = 12
-	dir := filepath.Join(t.TempDir(), "m")
-	if err := synth.WriteHF(dir, c, 3, tensor.BF16, ""); err != nil {
-		t.Fatal(err)
-	}
-	folder, err := source.OpenPath(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
 	out := filepath.Join(t.TempDir(), "expert")
-	if _, err := Run(context.Background(), folder, model.CPU{}, Options{Language: "de", MaxTokens: 32, EvalDocs: 2}, []Expert{{0.25, out}}, nil); err != nil {
+	if _, err := Run(context.Background(), synthFolder(t, c), model.CPU{}, Options{Language: "de", MaxTokens: 32, EvalDocs: 2}, []Expert{{0.25, out}}, nil); err != nil {
 		t.Fatal(err)
 	}
 	m, err := model.OpenPath(out)
@@ -199,4 +184,19 @@ func TestRunCutsDocumentsToTheWindow(t *testing.T) {
 	if m.Config.Window != 12 {
 		t.Fatalf("the expert's sliding window is %d, want the source's 12", m.Config.Window)
 	}
+}
+
+// synthFolder writes c as a bf16 Hugging Face folder of random weights and
+// opens it.
+func synthFolder(t *testing.T, c *model.Config) source.Folder {
+	t.Helper()
+	dir := filepath.Join(t.TempDir(), "m")
+	if err := synth.WriteHF(dir, c, 3, tensor.BF16, ""); err != nil {
+		t.Fatal(err)
+	}
+	folder, err := source.OpenPath(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return folder
 }
