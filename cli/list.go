@@ -10,7 +10,7 @@ import (
 )
 
 func init() {
-	Register("list", "what prune can target and write: built-in languages, domains, tasks, families, shapes, methods, formats", runList)
+	Register("list", "what prune can target and write: built-in languages, domains, tasks, families, shapes, methods, formats, tensor types", runList)
 }
 
 func runList(args []string) (any, error) {
@@ -23,6 +23,7 @@ func runList(args []string) (any, error) {
 		"shapes":     synth.ShapeNames(),
 		"methods":    prune.Methods,
 		"formats":    job.Formats,
+		"quants":     prune.Quants,
 		"placements": job.Placements,
 		"vocab":      prune.VocabChoices,
 		"max_ratio":  job.MaxRatio,
