@@ -54,6 +54,9 @@ func TestBadModels(t *testing.T) {
 		{"quantized checkpoint", func(t *testing.T, dir string) {
 			editConfig(t, dir, func(m map[string]any) { m["quantization_config"] = map[string]any{"quant_method": "gptq", "bits": 4} })
 		}, "a gptq-quantized checkpoint (quantization_config) is not supported"},
+		{"MLX checkpoint", func(t *testing.T, dir string) {
+			editConfig(t, dir, func(m map[string]any) { m["quantization"] = map[string]any{"group_size": 64, "bits": 4} })
+		}, "an MLX 4-bit checkpoint (quantization) is not supported"},
 		{"config not json", func(t *testing.T, dir string) {
 			os.WriteFile(filepath.Join(dir, "config.json"), []byte("{hidden_size: 3"), 0o644)
 		}, "config.json"},

@@ -220,6 +220,9 @@ type hfConfig struct {
 	Quant       *struct {
 		Method string `json:"quant_method"`
 	} `json:"quantization_config"`
+	MLXQuant *struct {
+		Bits int `json:"bits"`
+	} `json:"quantization"`
 }
 
 type hfScaling struct {
@@ -250,6 +253,10 @@ func ParseHFConfig(data []byte) (*Config, error) {
 			m = "unnamed"
 		}
 		return nil, fmt.Errorf("config.json: a %s-quantized checkpoint (quantization_config) is not supported: give the unquantized model, or a GGUF file", m)
+	}
+	if h.MLXQuant != nil {
+		// mlx-community's packed uint32 weights with scales and biases.
+		return nil, fmt.Errorf("config.json: an MLX %d-bit checkpoint (quantization) is not supported: give the unquantized model, or a GGUF file", h.MLXQuant.Bits)
 	}
 	c := &Config{Hidden: h.Hidden, Layers: h.Layers, Heads: h.Heads, FFN: h.FFN, Vocab: h.Vocab, MaxPos: h.MaxPos}
 	c.KVHeads = h.Heads
