@@ -217,12 +217,8 @@ type hfConfig struct {
 	EOS         json.RawMessage `json:"eos_token_id"`
 	HiddenAct   string          `json:"hidden_act"`
 	QKLayerNorm bool            `json:"qk_layernorm"`
-	Quant       *struct {
-		Method string `json:"quant_method"`
-	} `json:"quantization_config"`
-	MLXQuant *struct {
-		Bits int `json:"bits"`
-	} `json:"quantization"`
+	Quant       json.RawMessage `json:"quantization_config"`
+	MLXQuant    json.RawMessage `json:"quantization"`
 }
 
 type hfScaling struct {
@@ -246,17 +242,8 @@ func ParseHFConfig(data []byte) (*Config, error) {
 	if err := h.foldRopeParameters(); err != nil {
 		return nil, err
 	}
-	if h.Quant != nil {
-		// GPTQ, AWQ, bitsandbytes, FP8: packed weights under other names.
-		m := h.Quant.Method
-		if m == "" {
-			m = "unnamed"
-		}
-		return nil, fmt.Errorf("config.json: a %s-quantized checkpoint (quantization_config) is not supported: give the unquantized model, or a GGUF file", m)
-	}
-	if h.MLXQuant != nil {
-		// mlx-community's packed uint32 weights with scales and biases.
-		return nil, fmt.Errorf("config.json: an MLX %d-bit checkpoint (quantization) is not supported: give the unquantized model, or a GGUF file", h.MLXQuant.Bits)
+	if err := h.notQuantized(); err != nil {
+		return nil, err
 	}
 	c := &Config{Hidden: h.Hidden, Layers: h.Layers, Heads: h.Heads, FFN: h.FFN, Vocab: h.Vocab, MaxPos: h.MaxPos}
 	c.KVHeads = h.Heads
@@ -413,6 +400,29 @@ func (h *hfConfig) qwenWindow() (int, error) {
 		return 0, fmt.Errorf("config.json: %s uses sliding-window attention but gives no sliding_window", h.ModelType)
 	}
 	return *h.Window, nil
+}
+
+// notQuantized refuses the quantized safetensors checkpoints, whose
+// weights are packed under other names and dtypes: transformers'
+// quantization_config (GPTQ, AWQ, bitsandbytes, FP8) and MLX's
+// quantization ({"group_size", "bits"}, uint32 words with scales and
+// biases).
+func (h *hfConfig) notQuantized() error {
+	var q struct {
+		Method string `json:"quant_method"`
+		Bits   int    `json:"bits"`
+	}
+	if len(h.Quant) > 0 && string(h.Quant) != "null" {
+		json.Unmarshal(h.Quant, &q)
+		if q.Method == "" {
+			q.Method = "unnamed"
+		}
+		return fmt.Errorf("config.json: a %s-quantized checkpoint (quantization_config) is not supported: give the unquantized model, or a GGUF file", q.Method)
+	}
+	if json.Unmarshal(h.MLXQuant, &q) == nil && q.Bits > 0 {
+		return fmt.Errorf("config.json: an MLX %d-bit checkpoint (quantization) is not supported: give the unquantized model, or a GGUF file", q.Bits)
+	}
+	return nil
 }
 
 // foldRopeParameters reads transformers 5's rope_parameters (one object
