@@ -123,6 +123,18 @@ func ExportTo(s *Slicer, out Output, w io.Writer) error {
 		if meta == nil {
 			return fmt.Errorf("no vocabulary to put in the GGUF: the source has no tokenizer")
 		}
+		if s.M.GGUF() == nil {
+			// A GGUF source's templates are among its tokenizer keys.
+			vocab := meta
+			main, named := chatTemplates(s.sourceFiles())
+			meta = func(w *gguf.Writer) error {
+				if err := vocab(w); err != nil {
+					return err
+				}
+				writeChatTemplates(w, main, named)
+				return nil
+			}
+		}
 		return export.GGUF(w, to, out.Name, layout, meta, func(t export.GGUFTensor) ([]byte, error) {
 			w, err := s.Tensor(t.Spec.Role, t.Spec.Layer)
 			if err != nil {
