@@ -108,32 +108,9 @@ func ExportTo(s *Slicer, out Output, w io.Writer) error {
 		if err != nil {
 			return err
 		}
-		meta := out.VocabMeta
-		if g := s.M.GGUF(); g != nil && s.Plan.KeepVocab == nil {
-			meta = func(w *gguf.Writer) error { return copyTokenizerKeys(g, w) }
-		} else if g != nil && meta != nil {
-			vocab := meta
-			meta = func(w *gguf.Writer) error {
-				if err := copyOtherTokenizerKeys(g, w); err != nil {
-					return err
-				}
-				return vocab(w)
-			}
-		}
-		if meta == nil {
-			return fmt.Errorf("no vocabulary to put in the GGUF: the source has no tokenizer")
-		}
-		if s.M.GGUF() == nil {
-			// A GGUF source's templates are among its tokenizer keys.
-			vocab := meta
-			main, named := chatTemplates(s.sourceFiles())
-			meta = func(w *gguf.Writer) error {
-				if err := vocab(w); err != nil {
-					return err
-				}
-				writeChatTemplates(w, main, named)
-				return nil
-			}
+		meta, err := s.ggufMeta(out)
+		if err != nil {
+			return err
 		}
 		return export.GGUF(w, to, out.Name, layout, meta, func(t export.GGUFTensor) ([]byte, error) {
 			w, err := s.Tensor(t.Spec.Role, t.Spec.Layer)
@@ -144,6 +121,71 @@ func ExportTo(s *Slicer, out Output, w io.Writer) error {
 		})
 	}
 	return fmt.Errorf("format %q is a folder; stream it as zip", out.Format)
+}
+
+// ggufMeta writes a GGUF output's keys beyond the architecture's: the
+// vocabulary (a GGUF source's tokenizer keys, restricted or not, or
+// out.VocabMeta, an HF source's tokenizer), an HF source's chat templates,
+// and the file type.
+func (s *Slicer) ggufMeta(out Output) (func(*gguf.Writer) error, error) {
+	vocab := out.VocabMeta
+	g := s.M.GGUF()
+	switch {
+	case g != nil && s.Plan.KeepVocab == nil:
+		vocab = func(w *gguf.Writer) error { return copyTokenizerKeys(g, w) }
+	case g != nil && vocab != nil:
+		restricted := vocab
+		vocab = func(w *gguf.Writer) error {
+			if err := copyOtherTokenizerKeys(g, w); err != nil {
+				return err
+			}
+			return restricted(w)
+		}
+	}
+	if vocab == nil {
+		return nil, fmt.Errorf("no vocabulary to put in the GGUF: the source has no tokenizer")
+	}
+	var main string
+	var named map[string]string
+	if g == nil {
+		// A GGUF source's templates are among its tokenizer keys.
+		main, named = chatTemplates(s.sourceFiles())
+	}
+	ftype, known := s.fileType(out.Quant)
+	return func(w *gguf.Writer) error {
+		if err := vocab(w); err != nil {
+			return err
+		}
+		writeChatTemplates(w, main, named)
+		// As llama.cpp's converter and quantizer write them; ollama and LM
+		// Studio show the file type as the model's quantization.
+		if known {
+			w.SetUint32("general.file_type", ftype)
+		}
+		w.SetUint32("general.quantization_version", 2)
+		return nil
+	}, nil
+}
+
+// fileType is llama.cpp's general.file_type for a GGUF output: the asked
+// file type's number, or for keep the source's (its general.file_type, or
+// its matrices' float dtype). ok is false for a quantized source that does
+// not say (llama.cpp then guesses from the tensors, as it would for it).
+func (s *Slicer) fileType(quant string) (n uint32, ok bool) {
+	if n, ok := gguf.LlamaFileType(quant); ok {
+		return n, true
+	}
+	d, float := floatQuant[quant]
+	if !float { // keep
+		if g := s.M.GGUF(); g != nil {
+			if n, ok := g.Uint("general.file_type"); ok {
+				return uint32(n), true
+			}
+		}
+		d = s.M.DType
+	}
+	n, ok = map[tensor.DType]uint32{tensor.F32: 0, tensor.F16: 1, tensor.BF16: 32}[d]
+	return n, ok
 }
 
 // ggufLayout is a GGUF output's config and tensors, each in the type the

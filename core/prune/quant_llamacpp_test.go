@@ -137,6 +137,10 @@ func pruneQuantizedSource(t *testing.T, ftype string, mult int) {
 	sl := exportQuant(t, m, folder, plan, "keep", out)
 
 	srcF, outF := parseGGUF(t, src), parseGGUF(t, out)
+	srcType, _ := srcF.Uint("general.file_type")
+	if outType, ok := outF.Uint("general.file_type"); !ok || outType != srcType {
+		t.Errorf("the expert's general.file_type is %d (%v), the source's %d", outType, ok, srcType)
+	}
 	counts := map[string]int{}
 	for _, ot := range outF.Tensors {
 		st, ok := srcF.Tensor(ot.Name)
@@ -255,8 +259,8 @@ func writeDequantized(t *testing.T, f *gguf.File, out string) {
 
 // TestQuantOutputMatchesLlamaCpp prunes a bf16 model and writes the expert
 // with --quant q4_k_m (and the other file types), and writes the same expert
-// in F32 for llama.cpp's quantizer: the tensor types must be the same and
-// every block's bytes equal.
+// in F32 for llama.cpp's quantizer: the tensor types must be the same, every
+// block's bytes equal, and general.file_type and quantization_version too.
 func TestQuantOutputMatchesLlamaCpp(t *testing.T) {
 	if err := llamaref.QuantizeAvailable(); err != nil {
 		llamaref.Missing(t, err)
@@ -279,6 +283,13 @@ func TestQuantOutputMatchesLlamaCpp(t *testing.T) {
 			}
 			exportQuant(t, m, folder, plan, ft, mine)
 			rf, mf := parseGGUF(t, ref), parseGGUF(t, mine)
+			for _, k := range []string{"general.file_type", "general.quantization_version"} {
+				a, okA := rf.Uint(k)
+				b, okB := mf.Uint(k)
+				if a != b || okA != okB {
+					t.Errorf("%s: cusprun wrote %d (%v), llama.cpp %d (%v)", k, b, okB, a, okA)
+				}
+			}
 			same, total := map[string]int{}, map[string]int{}
 			for _, rt := range rf.Tensors {
 				mt, ok := mf.Tensor(rt.Name)
