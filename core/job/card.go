@@ -2,6 +2,7 @@ package job
 
 import (
 	"fmt"
+	"path/filepath"
 	"sort"
 	"strings"
 
@@ -14,6 +15,32 @@ const Version = "0.4.0"
 // isReadme tells the source's model card: it describes the source (its
 // widths, its parameter count), not the expert, so it is never copied.
 func isReadme(name string) bool { return strings.EqualFold(name, "README.md") }
+
+// expertName is a GGUF expert's general.name, the one line a GGUF has to
+// say what it is (llama.cpp, ollama and LM Studio show it): the source's
+// name, the target's values and the ratio, "Qwen2.5-0.5B de+law expert
+// (cusprun 0.3)".
+func expertName(o Options, ratio float64) string {
+	src := strings.TrimSuffix(o.SourceName, filepath.Ext(o.SourceName))
+	if !strings.EqualFold(filepath.Ext(o.SourceName), ".gguf") && !strings.EqualFold(filepath.Ext(o.SourceName), ".zip") {
+		src = o.SourceName // a folder name may hold dots (Qwen2.5-0.5B)
+	}
+	var parts []string
+	if src != "" {
+		parts = append(parts, src)
+	}
+	var target []string
+	for _, v := range []string{o.Language, o.Domain, o.Task} {
+		if v != "" && v != "any" {
+			target = append(target, strings.ReplaceAll(v, ",", "+"))
+		}
+	}
+	if len(target) > 0 {
+		parts = append(parts, strings.Join(target, "+"))
+	}
+	parts = append(parts, fmt.Sprintf("expert (cusprun %.3g)", ratio))
+	return strings.Join(parts, " ")
+}
 
 // card is the expert's model card (README.md): where it came from, what it
 // is for, how it was pruned, its widths and, once measured, its perplexity

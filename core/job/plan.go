@@ -82,7 +82,7 @@ func (s *Scored) Select(ratio float64, progress prune.Progress) (*Job, error) {
 		sc := s.Scorer
 		sl.Compensate = func(l int) ([]float64, []float64) { return sc.FFNMean(l), sc.OMean(l) }
 	}
-	out := prune.Output{Format: o.Format, Quant: o.Quant, Name: "cusprun-expert"}
+	out := prune.Output{Format: o.Format, Quant: o.Quant, Name: expertName(o, ratio)}
 	for _, f := range prune.SmallFiles(s.Folder) {
 		if f.Name != "config.json" && !isReadme(f.Name) {
 			out.Files = append(out.Files, f)
