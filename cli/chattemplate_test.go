@@ -17,7 +17,8 @@ import (
 // (tokenizer.chat_template, and named ones as tokenizer.chat_template.NAME
 // listed in tokenizer.chat_templates), from wherever the folder keeps it:
 // tokenizer_config.json (one template or a list), or chat_template.jinja.
-// Before, the expert had none, so a chat with it had no format.
+// Before, the expert had none, so a chat with it had no format. Its
+// general.name says what it is (source, target, ratio).
 func TestGGUFCarriesTheChatTemplate(t *testing.T) {
 	const chat = "{% for m in messages %}<|{{ m.role }}|>{{ m.content }}{% endfor %}"
 	const tool = "{{ tools }}"
@@ -61,6 +62,9 @@ func TestGGUFCarriesTheChatTemplate(t *testing.T) {
 			g, err := gguf.Parse(f)
 			if err != nil {
 				t.Fatal(err)
+			}
+			if name, _ := g.String("general.name"); name != "src de expert (cusprun 0.3)" {
+				t.Errorf("general.name %q, want the source, target and ratio", name)
 			}
 			got, _ := g.String("tokenizer.chat_template")
 			if got != c.want {
