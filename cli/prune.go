@@ -101,6 +101,24 @@ func parseRatios(s string) ([]float64, error) {
 	return out, nil
 }
 
+// formatOfOut takes the output format from --out's extension when
+// --format is not given (x.gguf: gguf, x.zip: zip), and refuses an
+// extension that names another format than --format does: writing a folder
+// called x.gguf is never what was meant.
+func formatOfOut(fs *flag.FlagSet, o *job.Options, out string) error {
+	given := false
+	fs.Visit(func(f *flag.Flag) { given = given || f.Name == "format" })
+	byExt := map[string]string{".gguf": "gguf", ".zip": "zip"}[strings.ToLower(filepath.Ext(out))]
+	switch {
+	case byExt == "" || byExt == o.Format:
+	case !given:
+		o.Format = byExt
+	default:
+		return fmt.Errorf("--out %s ends in %s, but --format is %s: use --format %s, or another name", out, filepath.Ext(out), o.Format, byExt)
+	}
+	return nil
+}
+
 // expertPaths gives each ratio its output path: --out itself for one,
 // --out with -PCT before the extension for several (x.gguf -> x-20.gguf).
 func expertPaths(out string, ratios []float64) []job.Expert {
@@ -175,6 +193,9 @@ func runPrune(args []string) (any, error) {
 	}
 	if a.out == "" && !a.plan {
 		return nil, fmt.Errorf("--out is required (where the expert goes)")
+	}
+	if err := formatOfOut(fs, &o, a.out); err != nil {
+		return nil, err
 	}
 	ratios, err := parseRatios(a.ratios)
 	if err != nil {
