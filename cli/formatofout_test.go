@@ -10,8 +10,8 @@ import (
 	"github.com/cusprun/cusprun/core/tensor"
 )
 
-// TestFormatFromOut: without --format, --out x.gguf writes a GGUF file and
-// y.zip a zip (before, each was a Hugging Face folder under that name); an
+// TestFormatFromOut: without --format, prune --out x.gguf writes a GGUF
+// file and y.zip a zip, and synth --out x.gguf a GGUF file (before, each was a Hugging Face folder under that name); an
 // extension that contradicts --format is refused in one line before any
 // work, and nothing is written.
 func TestFormatFromOut(t *testing.T) {
@@ -35,6 +35,12 @@ func TestFormatFromOut(t *testing.T) {
 		if err != nil || !strings.HasPrefix(string(b), c.magic) {
 			t.Errorf("%s is not a %s file (%v)", c.name, c.format, err)
 		}
+	}
+	// synth the same way
+	syn := filepath.Join(dir, "synth.gguf")
+	mustCall(t, "synth", "--out", syn)
+	if b, err := os.ReadFile(syn); err != nil || !strings.HasPrefix(string(b), "GGUF") {
+		t.Errorf("synth --out synth.gguf did not write a GGUF file (%v)", err)
 	}
 	for _, c := range []struct{ name, format, want string }{
 		{"z.gguf", "hf", "--out " + filepath.Join(dir, "z.gguf") + " ends in .gguf, but --format is hf: use --format gguf"},

@@ -105,16 +105,16 @@ func parseRatios(s string) ([]float64, error) {
 // --format is not given (x.gguf: gguf, x.zip: zip), and refuses an
 // extension that names another format than --format does: writing a folder
 // called x.gguf is never what was meant.
-func formatOfOut(fs *flag.FlagSet, o *job.Options, out string) error {
+func formatOfOut(fs *flag.FlagSet, format *string, out string) error {
 	given := false
 	fs.Visit(func(f *flag.Flag) { given = given || f.Name == "format" })
 	byExt := map[string]string{".gguf": "gguf", ".zip": "zip"}[strings.ToLower(filepath.Ext(out))]
 	switch {
-	case byExt == "" || byExt == o.Format:
+	case byExt == "" || byExt == *format:
 	case !given:
-		o.Format = byExt
+		*format = byExt
 	default:
-		return fmt.Errorf("--out %s ends in %s, but --format is %s: use --format %s, or another name", out, filepath.Ext(out), o.Format, byExt)
+		return fmt.Errorf("--out %s ends in %s, but --format is %s: use --format %s, or another name", out, filepath.Ext(out), *format, byExt)
 	}
 	return nil
 }
@@ -194,7 +194,7 @@ func runPrune(args []string) (any, error) {
 	if a.out == "" && !a.plan {
 		return nil, fmt.Errorf("--out is required (where the expert goes)")
 	}
-	if err := formatOfOut(fs, &o, a.out); err != nil {
+	if err := formatOfOut(fs, &o.Format, a.out); err != nil {
 		return nil, err
 	}
 	ratios, err := parseRatios(a.ratios)

@@ -30,6 +30,9 @@ func runSynth(args []string) (any, error) {
 	if *out == "" {
 		return nil, fmt.Errorf("--out is required")
 	}
+	if err := formatOfOut(fs, format, *out); err != nil {
+		return nil, err
+	}
 	d, err := tensor.ParseDType(*dt)
 	if err != nil {
 		return nil, err
