@@ -1,15 +1,12 @@
 package cli
 
 import (
-	"encoding/json"
 	"os"
 	"path/filepath"
 	"testing"
 
 	"github.com/cusprun/cusprun/core/gguf"
 	"github.com/cusprun/cusprun/core/source"
-	"github.com/cusprun/cusprun/core/synth"
-	"github.com/cusprun/cusprun/core/tensor"
 )
 
 // TestGGUFCarriesTheChatTemplate: a GGUF expert of a Hugging Face source
@@ -38,19 +35,9 @@ func TestGGUFCarriesTheChatTemplate(t *testing.T) {
 		{"none", func(dir string, cfg map[string]any) {}, "", nil},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			cf, _ := synth.Config(synth.Options{Family: "qwen2", Shape: "tiny"})
 			dir := t.TempDir()
-			src := filepath.Join(dir, "src")
-			if err := synth.WriteHF(src, cf, 3, tensor.BF16, ""); err != nil {
-				t.Fatal(err)
-			}
-			p := filepath.Join(src, "tokenizer_config.json")
-			b, _ := os.ReadFile(p)
-			var cfg map[string]any
-			json.Unmarshal(b, &cfg)
-			c.edit(src, cfg)
-			b, _ = json.Marshal(cfg)
-			os.WriteFile(p, b, 0o644)
+			src := synthSource(t, dir, "qwen2", "tiny", nil)
+			editJSON(t, filepath.Join(src, "tokenizer_config.json"), func(cfg map[string]any) { c.edit(src, cfg) })
 			out := filepath.Join(dir, "expert.gguf")
 			mustCall(t, "prune", "--model", src, "--language", "de", "--ratio", "0.3", "--format", "gguf",
 				"--out", out, "--eval=false", "--max-docs", "4", "--max-tokens", "32", "--cache", "off")

@@ -5,22 +5,15 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-
-	"github.com/cusprun/cusprun/core/synth"
-	"github.com/cusprun/cusprun/core/tensor"
 )
 
 // TestFormatFromOut: without --format, prune --out x.gguf writes a GGUF
-// file and y.zip a zip, and synth --out x.gguf a GGUF file (before, each was a Hugging Face folder under that name); an
-// extension that contradicts --format is refused in one line before any
-// work, and nothing is written.
+// file and y.zip a zip, and synth --out x.gguf a GGUF file (before, each was
+// a Hugging Face folder under that name); an extension that contradicts
+// --format is refused in one line before any work, and nothing is written.
 func TestFormatFromOut(t *testing.T) {
-	c, _ := synth.Config(synth.Options{Family: "llama", Shape: "tiny"})
 	dir := t.TempDir()
-	src := filepath.Join(dir, "src")
-	if err := synth.WriteHF(src, c, 3, tensor.BF16, ""); err != nil {
-		t.Fatal(err)
-	}
+	src := synthSource(t, dir, "llama", "tiny", nil)
 	args := func(out string, extra ...string) []string {
 		return append([]string{"prune", "--model", src, "--language", "de", "--ratio", "0.3", "--out", out,
 			"--eval=false", "--max-docs", "4", "--max-tokens", "32", "--cache", "off"}, extra...)

@@ -4,9 +4,6 @@ import (
 	"encoding/json"
 	"path/filepath"
 	"testing"
-
-	"github.com/cusprun/cusprun/core/synth"
-	"github.com/cusprun/cusprun/core/tensor"
 )
 
 // TestListQuantsArePruneable: every tensor-type choice `cusprun list`
@@ -16,12 +13,8 @@ func TestListQuantsArePruneable(t *testing.T) {
 	if err := json.Unmarshal(mustCall(t, "list")["quants"], &quants); err != nil || len(quants) < 2 {
 		t.Fatalf("list gives quants %v (%v)", quants, err)
 	}
-	c, _ := synth.Config(synth.Options{Family: "llama", Shape: "tiny"})
 	dir := t.TempDir()
-	src := filepath.Join(dir, "src")
-	if err := synth.WriteHF(src, c, 3, tensor.BF16, ""); err != nil {
-		t.Fatal(err)
-	}
+	src := synthSource(t, dir, "llama", "tiny", nil)
 	for _, q := range quants {
 		out := filepath.Join(dir, q+".gguf")
 		mustCall(t, "prune", "--model", src, "--language", "de", "--ratio", "0.3", "--format", "gguf", "--quant", q,

@@ -169,29 +169,22 @@ func TestUniformConfigKeys(t *testing.T) {
 // under the key the source used (transformers 5's dtype, or torch_dtype).
 func TestExportConfigSaysTiedAndDType(t *testing.T) {
 	for _, v5 := range []bool{false, true} {
-		c, _ := synth.Config(synth.Options{Family: "qwen2", Shape: "small"})
-		c.Tied = true
 		dir := t.TempDir()
-		src := filepath.Join(dir, "src")
-		if err := synth.WriteHF(src, c, 3, tensor.BF16, ""); err != nil {
-			t.Fatal(err)
-		}
-		p := filepath.Join(src, "config.json")
-		b, _ := os.ReadFile(p)
-		var cfg map[string]any
-		json.Unmarshal(b, &cfg)
-		delete(cfg, "tie_word_embeddings")
+		src := synthSource(t, dir, "qwen2", "small", func(c *model.Config) { c.Tied = true })
 		key := "torch_dtype"
 		if v5 {
-			cfg["dtype"] = cfg["torch_dtype"]
-			delete(cfg, "torch_dtype")
 			key = "dtype"
 		}
-		b, _ = json.Marshal(cfg)
-		os.WriteFile(p, b, 0o644)
+		editJSON(t, filepath.Join(src, "config.json"), func(cfg map[string]any) {
+			delete(cfg, "tie_word_embeddings")
+			if v5 {
+				cfg["dtype"] = cfg["torch_dtype"]
+				delete(cfg, "torch_dtype")
+			}
+		})
 		out := filepath.Join(dir, "out")
 		mustCall(t, "prune", "--model", src, "--language", "de", "--ratio", "0.3", "--quant", "f16", "--out", out, "--eval=false", "--max-docs", "4", "--max-tokens", "32")
-		b, _ = os.ReadFile(filepath.Join(out, "config.json"))
+		b, _ := os.ReadFile(filepath.Join(out, "config.json"))
 		var after map[string]any
 		json.Unmarshal(b, &after)
 		if after[key] != "float16" || after["tie_word_embeddings"] != true {
