@@ -130,7 +130,7 @@ func Read(r io.Reader, name string) ([]Doc, error) {
 		// A zstd decoder would add half a megabyte to the page.
 		return nil, fmt.Errorf("%s: a zstd-compressed corpus is not read; decompress it, or compress it with gzip", name)
 	}
-	src = &boundedText{r: io.LimitReader(src, MaxText+1)}
+	src = &boundedText{r: src}
 	if strings.HasSuffix(inner, ".jsonl") || strings.HasSuffix(inner, ".json") {
 		return ReadJSONL(src, name)
 	}

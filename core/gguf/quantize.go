@@ -86,13 +86,10 @@ func quantizeTensor(t Tensor, typ GGMLType) ([]byte, error) {
 // heads per KV head (head_count / head_count_kv; per-layer arrays give 0).
 func quantModel(f *File) QuantModel {
 	var m QuantModel
-	if kv, ok := f.Get("general.architecture"); ok {
-		if arch, ok := kv.Value.(string); ok {
-			if bc, ok := f.Get(arch + ".block_count"); ok {
-				if n, err := strconv.ParseUint(fmt.Sprint(bc.Value), 10, 31); err == nil {
-					m.Layers = int(n)
-				}
-			}
+	arch := f.Arch()
+	if bc, ok := f.Get(arch + ".block_count"); ok && arch != "" {
+		if n, err := strconv.ParseUint(fmt.Sprint(bc.Value), 10, 31); err == nil {
+			m.Layers = int(n)
 		}
 	}
 	if m.Layers == 0 {
@@ -104,16 +101,13 @@ func quantModel(f *File) QuantModel {
 	}
 	_, hasOut := f.Tensor("output.weight")
 	m.Tied = !hasOut
-	if kv, ok := f.Get("general.architecture"); ok {
-		arch, _ := kv.Value.(string)
-		heads, _ := f.Uint(arch + ".attention.head_count")
-		kv, _ := f.Uint(arch + ".attention.head_count_kv")
-		if kv == 0 {
-			kv = heads
-		}
-		if kv > 0 {
-			m.GQA = int(heads / kv)
-		}
+	heads, _ := f.Uint(arch + ".attention.head_count")
+	kv, _ := f.Uint(arch + ".attention.head_count_kv")
+	if kv == 0 {
+		kv = heads
+	}
+	if kv > 0 {
+		m.GQA = int(heads / kv)
 	}
 	return m
 }

@@ -21,9 +21,9 @@ func isReadme(name string) bool { return strings.EqualFold(name, "README.md") }
 // name, the target's values and the ratio, "Qwen2.5-0.5B de+law expert
 // (cusprun 0.3)".
 func expertName(o Options, ratio float64) string {
-	src := strings.TrimSuffix(o.SourceName, filepath.Ext(o.SourceName))
-	if !strings.EqualFold(filepath.Ext(o.SourceName), ".gguf") && !strings.EqualFold(filepath.Ext(o.SourceName), ".zip") {
-		src = o.SourceName // a folder name may hold dots (Qwen2.5-0.5B)
+	src := o.SourceName
+	if ext := filepath.Ext(src); strings.EqualFold(ext, ".gguf") || strings.EqualFold(ext, ".zip") {
+		src = strings.TrimSuffix(src, ext) // a folder's dots stay (Qwen2.5-0.5B)
 	}
 	var parts []string
 	if src != "" {

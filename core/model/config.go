@@ -274,9 +274,7 @@ func ParseHFConfig(data []byte) (*Config, error) {
 	switch h.ModelType {
 	case "llama", "mistral":
 		c.Family = "llama"
-		if h.Window != nil && *h.Window > 0 {
-			c.Window = *h.Window // Mistral-7B-v0.1: 4096
-		}
+		c.Window = h.window() // Mistral-7B-v0.1: 4096
 		c.QKVBias = h.AttnBias != nil && *h.AttnBias
 		c.OBias = c.QKVBias
 		c.MLPBias = h.MLPBias != nil && *h.MLPBias
@@ -304,9 +302,7 @@ func ParseHFConfig(data []byte) (*Config, error) {
 	case "phi3":
 		c.Family = "phi3"
 		c.NormEps = eps(h.RMSEps, 1e-5)
-		if h.Window != nil && *h.Window > 0 {
-			c.Window = *h.Window // Phi-3-mini-4k: 2047
-		}
+		c.Window = h.window() // Phi-3-mini-4k: 2047
 	case "phi":
 		c.Family = "phi"
 		c.LayerNorm, c.Gated, c.Parallel = true, false, true
@@ -332,7 +328,7 @@ func ParseHFConfig(data []byte) (*Config, error) {
 	// Without tie_word_embeddings the config alone cannot say (openHF
 	// decides from whether the files hold an lm_head); tied until then.
 	c.Tied = h.Tied == nil || *h.Tied
-	if len(h.Scaling) > 0 && string(h.Scaling) != "null" {
+	if given(h.Scaling) {
 		var s hfScaling
 		if err := json.Unmarshal(h.Scaling, &s); err != nil {
 			return nil, fmt.Errorf("config.json: rope_scaling: %v", err)
@@ -396,11 +392,22 @@ func (h *hfConfig) qwenWindow() (int, error) {
 	if !sliding {
 		return 0, nil
 	}
-	if h.Window == nil || *h.Window <= 0 {
+	if h.window() == 0 {
 		return 0, fmt.Errorf("config.json: %s uses sliding-window attention but gives no sliding_window", h.ModelType)
 	}
-	return *h.Window, nil
+	return h.window(), nil
 }
+
+// window is sliding_window, 0 where it is absent, null or not positive.
+func (h *hfConfig) window() int {
+	if h.Window != nil && *h.Window > 0 {
+		return *h.Window
+	}
+	return 0
+}
+
+// given says a raw field is present and not null.
+func given(raw json.RawMessage) bool { return len(raw) > 0 && string(raw) != "null" }
 
 // notQuantized refuses the quantized safetensors checkpoints, whose
 // weights are packed under other names and dtypes: transformers'
@@ -412,7 +419,7 @@ func (h *hfConfig) notQuantized() error {
 		Method string `json:"quant_method"`
 		Bits   int    `json:"bits"`
 	}
-	if len(h.Quant) > 0 && string(h.Quant) != "null" {
+	if given(h.Quant) {
 		json.Unmarshal(h.Quant, &q)
 		if q.Method == "" {
 			q.Method = "unnamed"
@@ -432,7 +439,7 @@ func (h *hfConfig) notQuantized() error {
 // reads. Ignoring it would silently run with the default θ of 10000, a
 // different model. Where both forms are given they must agree.
 func (h *hfConfig) foldRopeParameters() error {
-	if len(h.RopeParams) == 0 || string(h.RopeParams) == "null" {
+	if !given(h.RopeParams) {
 		return nil
 	}
 	var p struct {
@@ -469,7 +476,7 @@ func (h *hfConfig) foldRopeParameters() error {
 	if h.Partial, err = agree("partial_rotary_factor", h.Partial, p.Partial); err != nil {
 		return err
 	}
-	if len(h.Scaling) > 0 && string(h.Scaling) != "null" {
+	if given(h.Scaling) {
 		a, b := ropeScalingOf(h.Scaling), ropeScalingOf(h.RopeParams)
 		if a == nil || b == nil || !reflect.DeepEqual(*a, *b) {
 			return fmt.Errorf("config.json: rope_scaling and rope_parameters disagree")
