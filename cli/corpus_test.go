@@ -1,6 +1,9 @@
 package cli
 
 import (
+	"bytes"
+	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -61,5 +64,55 @@ func TestBadCorpora(t *testing.T) {
 				t.Fatal("something was written at --out")
 			}
 		})
+	}
+}
+
+// TestDatasetCorpora: a dataset given as it was downloaded (a JSON array
+// of instruction records, chat JSONL, a CSV table) calibrates exactly as
+// the same documents written as {"text": ...} lines do: the same expert,
+// byte for byte.
+func TestDatasetCorpora(t *testing.T) {
+	dir := t.TempDir()
+	src := synthSource(t, dir, "llama", "tiny", nil)
+	pairs := [][2]string{
+		{"Beantworte die Frage kurz.", "Die Kündigungsfrist beträgt drei Monate zum Monatsende."},
+		{"Was regelt der Mietvertrag?", "Er regelt Miete, Nebenkosten, Kaution und die Pflichten beider Seiten."},
+		{"Fasse zusammen: Der Vermieter muss Mängel beseitigen.", "Mängel beseitigt der Vermieter."},
+	}
+	var text, alpaca, chat, table strings.Builder
+	alpaca.WriteString("[\n")
+	table.WriteString("Instruction,Output\n")
+	for i, p := range pairs {
+		q, _ := json.Marshal(p[0])
+		a, _ := json.Marshal(p[1])
+		joined, _ := json.Marshal(p[0] + "\n\n" + p[1])
+		fmt.Fprintf(&text, "{\"text\": %s}\n", joined)
+		sep := ","
+		if i == len(pairs)-1 {
+			sep = ""
+		}
+		fmt.Fprintf(&alpaca, "  {\"instruction\": %s, \"input\": \"\", \"output\": %s}%s\n", q, a, sep)
+		fmt.Fprintf(&chat, "{\"messages\": [{\"role\": \"user\", \"content\": %s}, {\"role\": \"assistant\", \"content\": %s}]}\n", q, a)
+		fmt.Fprintf(&table, "%q,%q\r\n", p[0], p[1])
+	}
+	alpaca.WriteString("]\n")
+	prune := func(name, data string) map[string][]byte {
+		path := filepath.Join(dir, name)
+		if err := os.WriteFile(path, []byte(data), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		out := filepath.Join(dir, "out-"+name)
+		mustCall(t, "prune", "--model", src, "--language", "de", "--builtin=false", "--corpus", path,
+			"--ratio", "0.3", "--eval=false", "--out", out)
+		return readTree(t, out)
+	}
+	want := prune("text.jsonl", text.String())
+	for name, data := range map[string]string{"alpaca.json": alpaca.String(), "chat.jsonl": chat.String(), "table.csv": table.String()} {
+		got := prune(name, data)
+		for f, b := range want {
+			if f != "README.md" && !bytes.Equal(got[f], b) {
+				t.Errorf("%s: %s differs from the expert calibrated on the same text as JSONL", name, f)
+			}
+		}
 	}
 }

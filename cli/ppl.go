@@ -54,7 +54,7 @@ func fmtDuration(sec float64) string {
 func runPPL(args []string) (any, error) {
 	fs := newFlags("ppl")
 	path := fs.String("model", "", "model folder or .gguf file")
-	data := fs.String("data", "", "JSONL file, one {\"text\": ...} per line")
+	data := fs.String("data", "", "documents: JSONL (one {\"text\": ...} per line), a JSON array or CSV/TSV of records, or plain text")
 	maxDocs := fs.Int("max-docs", 0, "score only the first N documents (0: all)")
 	maxTokens := fs.Int("max-tokens", 512, "cut each document to this many tokens (BOS included)")
 	eng := engineFlag(fs)

@@ -45,7 +45,7 @@ func pruneFlags(fs *flag.FlagSet, o *job.Options, a *pruneArgs) {
 	fs.StringVar(&o.Language, "language", "", "expert language, ISO 639-1 (de, zh, ...), several comma-separated (de,en), or any")
 	fs.StringVar(&o.Domain, "domain", "", "expert domain (see cusprun list: law, medicine, finance, code, ...) or any")
 	fs.StringVar(&o.Task, "task", "", "expert task (qa, summarization, translation, classification, reasoning) or any")
-	fs.Var((*multi)(&o.Corpora), "corpus", "extra calibration JSONL (or plain text) file; repeatable")
+	fs.Var((*multi)(&o.Corpora), "corpus", "extra calibration file: JSONL, a JSON array or CSV/TSV of records, or plain text; repeatable")
 	fs.BoolVar(&a.builtin, "builtin", true, "calibrate on the built-in corpora too")
 	fs.StringVar(&a.ratios, "ratio", "", fmt.Sprintf("fraction of the decoder's attention+FFN parameters to remove, from 0 to %v; several comma-separated (0.1,0.2,0.3) write one expert each from one scoring pass", job.MaxRatio))
 	fs.StringVar(&o.Method, "method", "cusprun", "cusprun, wanda-sp, flap, magnitude or random")

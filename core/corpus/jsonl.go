@@ -28,9 +28,9 @@ type Doc struct {
 // tokens, so anything longer is a mistake (a file without newlines, say).
 const MaxLine = 4 << 20
 
-// ReadJSONL reads one document per line. Blank lines are skipped; anything
-// else that is not a JSON object with a non-empty "text" is an error that
-// names the file and line.
+// ReadJSONL reads one record per line (record.go says which fields make
+// its text). Blank lines are skipped; anything else that is not such a
+// JSON object is an error that names the file and line.
 func ReadJSONL(r io.Reader, name string) ([]Doc, error) {
 	br := bufio.NewReaderSize(r, 64<<10)
 	var docs []Doc
@@ -50,12 +50,20 @@ func ReadJSONL(r io.Reader, name string) ([]Doc, error) {
 			if !utf8.Valid(b) {
 				return nil, fmt.Errorf("%s:%d: not valid UTF-8 text; save the file as UTF-8", name, line)
 			}
-			var d Doc
-			if jerr := json.Unmarshal(b, &d); jerr != nil {
-				return nil, fmt.Errorf("%s:%d: not a JSON object like {\"text\": \"...\"}: %v", name, line, jerr)
+			var rec map[string]json.RawMessage
+			if jerr := json.Unmarshal(b, &rec); jerr != nil || rec == nil {
+				if jerr == nil {
+					jerr = fmt.Errorf("null")
+				}
+				hint := ""
+				if b[0] == '{' && !json.Valid(b) {
+					hint = " (JSONL holds one whole object per line)"
+				}
+				return nil, fmt.Errorf("%s:%d: not a JSON object like {\"text\": \"...\"}%s: %v", name, line, hint, jerr)
 			}
-			if d.Text == "" {
-				return nil, fmt.Errorf("%s:%d: no \"text\" field (or it is empty)", name, line)
+			d, derr := docOf(rec)
+			if derr != nil {
+				return nil, fmt.Errorf("%s:%d: %v", name, line, derr)
 			}
 			docs = append(docs, d)
 		}
@@ -65,6 +73,41 @@ func ReadJSONL(r io.Reader, name string) ([]Doc, error) {
 	}
 	if len(docs) == 0 {
 		return nil, fmt.Errorf("%s: no documents (expected one JSON object per line with a \"text\" field)", name)
+	}
+	return docs, nil
+}
+
+// readJSONArray reads a JSON array of records, as datasets saved with
+// json.dump are (alpaca_data.json, say); errors name the record by its
+// position in the array.
+func readJSONArray(r io.Reader, name string) ([]Doc, error) {
+	dec := json.NewDecoder(r)
+	if _, err := dec.Token(); err != nil { // the '[' the caller saw
+		return nil, fmt.Errorf("%s: %v", name, err)
+	}
+	var docs []Doc
+	for i := 1; dec.More(); i++ {
+		var rec map[string]json.RawMessage
+		if err := dec.Decode(&rec); err != nil || rec == nil {
+			if err == nil {
+				err = fmt.Errorf("null")
+			}
+			return nil, fmt.Errorf("%s: record %d of the array: not a JSON object like {\"text\": \"...\"}: %v", name, i, err)
+		}
+		d, err := docOf(rec)
+		if err != nil {
+			return nil, fmt.Errorf("%s: record %d of the array: %v", name, i, err)
+		}
+		docs = append(docs, d)
+	}
+	if _, err := dec.Token(); err != nil { // the closing ']'
+		return nil, fmt.Errorf("%s: the array does not end: %v", name, err)
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return nil, fmt.Errorf("%s: more after the array's end", name)
+	}
+	if len(docs) == 0 {
+		return nil, fmt.Errorf("%s: no documents (the array is empty)", name)
 	}
 	return docs, nil
 }
@@ -108,11 +151,16 @@ func ReadFile(path string) ([]Doc, error) {
 // MaxText bounds a corpus file's text (after decompression).
 const MaxText = 256 << 20
 
-// Read reads a corpus named name: JSONL when the name ends in .jsonl or
-// .json (any case), otherwise plain text, one document per
-// blank-line-separated block (ReadText). A gzip stream (told by its first
-// bytes) is decompressed first, and the name's .gz suffix dropped to
-// choose between the two.
+// Read reads a corpus named name, by its extension (any case):
+//   - .jsonl or .json: one JSON record per line, or one JSON array of
+//     records (told by its first character);
+//   - .csv or .tsv: a table with a header row (ReadCSV);
+//   - anything else: plain text, one document per blank-line-separated
+//     block (ReadText).
+//
+// record.go says which fields of a record make its text. A gzip stream
+// (told by its first bytes) is decompressed first, and the name's .gz
+// suffix dropped to choose the format.
 func Read(r io.Reader, name string) ([]Doc, error) {
 	br := bufio.NewReaderSize(r, 64<<10)
 	magic, _ := br.Peek(4)
@@ -129,12 +177,37 @@ func Read(r io.Reader, name string) ([]Doc, error) {
 	case bytes.HasPrefix(magic, []byte{0x28, 0xb5, 0x2f, 0xfd}):
 		// A zstd decoder would add half a megabyte to the page.
 		return nil, fmt.Errorf("%s: a zstd-compressed corpus is not read; decompress it, or compress it with gzip", name)
+	case bytes.Equal(magic, []byte("PAR1")):
+		return nil, fmt.Errorf("%s: a Parquet file is not read; save the dataset as JSONL (with datasets: ds.to_json(\"corpus.jsonl\"))", name)
 	}
 	src = &boundedText{r: src}
-	if strings.HasSuffix(inner, ".jsonl") || strings.HasSuffix(inner, ".json") {
-		return ReadJSONL(src, name)
+	switch {
+	case strings.HasSuffix(inner, ".jsonl") || strings.HasSuffix(inner, ".json"):
+		tb := bufio.NewReaderSize(src, 64<<10)
+		if firstChar(tb) == '[' {
+			if b, _ := tb.Peek(3); bytes.Equal(b, bom) {
+				tb.Discard(3)
+			}
+			return readJSONArray(tb, name)
+		}
+		return ReadJSONL(tb, name)
+	case strings.HasSuffix(inner, ".csv"):
+		return ReadCSV(src, name, ',')
+	case strings.HasSuffix(inner, ".tsv"):
+		return ReadCSV(src, name, '\t')
 	}
 	return ReadText(src, name)
+}
+
+// firstChar returns the first byte of the first 4 KiB that is not white
+// space or a byte order mark, without consuming anything (0 if none).
+func firstChar(br *bufio.Reader) byte {
+	b, _ := br.Peek(4096)
+	b = bytes.TrimLeft(bytes.TrimPrefix(b, bom), " \t\r\n")
+	if len(b) == 0 {
+		return 0
+	}
+	return b[0]
 }
 
 // boundedText says a read error comes from a damaged (compressed) file,

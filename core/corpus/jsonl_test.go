@@ -27,7 +27,15 @@ func TestReadJSONLBad(t *testing.T) {
 		{"blank", "\n\n  \n", "no documents"},
 		{"not utf8", "{\"text\":\"\xff\xfe\"}", "UTF-8"},
 		{"not json", "hello", "a.jsonl:1: not a JSON object"},
-		{"no text", "{\"text\":\"a\"}\n{\"language\":\"de\"}", "a.jsonl:2: no \"text\""},
+		{"no text", "{\"text\":\"a\"}\n{\"language\":\"de\"}", "a.jsonl:2: no text: expected a \"text\" field, chat \"messages\", or fields such as \"instruction\" and \"output\" (this one has fields \"language\")"},
+		{"empty text", "{\"text\":\" \"}", "a.jsonl:1: \"text\" is empty"},
+		{"text not a string", "{\"text\":[\"a\"]}", "a.jsonl:1: \"text\" is not a string"},
+		{"tag not a string", "{\"text\":\"a\",\"language\":7}", "a.jsonl:1: \"language\" is not a string"},
+		{"not an object", "[1,2]", "a.jsonl:1: not a JSON object"},
+		{"null", "null", "a.jsonl:1: not a JSON object"},
+		{"pretty printed", "{\n  \"text\": \"a\"\n}", "a.jsonl:1: not a JSON object like {\"text\": \"...\"} (JSONL holds one whole object per line)"},
+		{"bad turns", "{\"messages\":\"hi\"}", "a.jsonl:1: \"messages\": not a list of turns"},
+		{"bad content", "{\"messages\":[{\"role\":\"user\",\"content\":3}]}", "turn 1: content is neither a string nor a list of parts"},
 		{"long line", long, "a.jsonl:1: line is longer"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
