@@ -85,6 +85,9 @@ func TestBadModels(t *testing.T) {
 		{"no weights", func(t *testing.T, dir string) {
 			os.Remove(filepath.Join(dir, "model.safetensors"))
 		}, "safetensors"},
+		{"pickle weights", func(t *testing.T, dir string) {
+			os.Rename(filepath.Join(dir, "model.safetensors"), filepath.Join(dir, "pytorch_model.bin"))
+		}, "model folder has pytorch_model.bin, PyTorch's pickle format, which is not read"},
 		{"no model", func(t *testing.T, dir string) {
 			os.Remove(filepath.Join(dir, "config.json"))
 		}, "no model found"},
@@ -102,6 +105,25 @@ func TestBadModels(t *testing.T) {
 				t.Fatalf("error %q; want one line containing %q", msg, c.want)
 			}
 		})
+	}
+}
+
+// TestOneFileIsNotAModel: a path to one file of a model folder (its
+// config.json, its safetensors) says to give the folder, and a file that
+// is no model says what is expected; both before anything else is read.
+func TestOneFileIsNotAModel(t *testing.T) {
+	dir := writeModel(t)
+	other := filepath.Join(t.TempDir(), "notes.txt")
+	os.WriteFile(other, []byte("hello"), 0o644)
+	for path, want := range map[string]string{
+		filepath.Join(dir, "config.json"):       "config.json is one file of the model folder " + dir + ": give the folder",
+		filepath.Join(dir, "model.safetensors"): "model.safetensors is one file of the model folder " + dir + ": give the folder",
+		other:                                   "notes.txt is not a model: give a model folder (config.json and safetensors), a .gguf file or a .zip of a model folder",
+	} {
+		_, err := model.OpenPath(path)
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%s: error %v, want one containing %q", path, err, want)
+		}
 	}
 }
 

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"path/filepath"
 	"sort"
 	"strings"
 
@@ -58,6 +59,11 @@ func Open(f source.Folder) (*Model, error) {
 		return openSingle(f, st[0])
 	case len(st) > 1:
 		return nil, fmt.Errorf("model folder has %d .safetensors files (%s, ...) but no %s", len(st), st[0], IndexName)
+	}
+	for _, n := range names {
+		if ext := strings.ToLower(filepath.Ext(n)); ext == ".bin" || ext == ".pt" || ext == ".pth" || ext == ".ckpt" {
+			return nil, fmt.Errorf("model folder has %s, PyTorch's pickle format, which is not read (it can run code when loaded); it needs the weights as safetensors: convert them (transformers: model.save_pretrained(dir, safe_serialization=True))", n)
+		}
 	}
 	return nil, fmt.Errorf("model folder has no %s and no %s", SingleName, IndexName)
 }

@@ -190,7 +190,9 @@ func (m Mem) Open(name string) (Source, error) {
 
 // openSingleFile opens a model that is one file: a zip of a model folder,
 // or a GGUF file. Both are told by their name or, when the name says
-// nothing (an expert written to "--out expert"), by their first bytes.
+// nothing (an expert written to "--out expert"), by their first bytes. Any
+// other file is refused, saying which folder it belongs to when it is one
+// file of a model folder (its config.json, say).
 func openSingleFile(path string) (Folder, error) {
 	lower := strings.ToLower(path)
 	if strings.HasSuffix(lower, ".gguf") {
@@ -209,5 +211,9 @@ func openSingleFile(path string) (Folder, error) {
 		return Single(f, filepath.Base(path)+".gguf"), nil
 	}
 	f.Close()
-	return &Dir{Path: filepath.Dir(path), names: []string{filepath.Base(path)}}, nil
+	dir := filepath.Dir(path)
+	if _, err := os.Stat(filepath.Join(dir, "config.json")); err == nil {
+		return nil, fmt.Errorf("%s is one file of the model folder %s: give the folder", path, dir)
+	}
+	return nil, fmt.Errorf("%s is not a model: give a model folder (config.json and safetensors), a .gguf file or a .zip of a model folder", path)
 }

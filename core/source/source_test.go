@@ -125,12 +125,16 @@ func TestDir(t *testing.T) {
 		}
 	}
 	fo.(*Dir).Close()
-	// a single file is a folder of one
-	one, err := OpenPath(filepath.Join(dir, "b.json"))
+	// a single .gguf file is a folder of one; another file is no model
+	os.WriteFile(filepath.Join(dir, "d.gguf"), []byte("GGUF"), 0o644)
+	one, err := OpenPath(filepath.Join(dir, "d.gguf"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := one.Names(); len(got) != 1 || got[0] != "b.json" {
+	if _, err := OpenPath(filepath.Join(dir, "b.json")); err == nil || !strings.Contains(err.Error(), "b.json is not a model") {
+		t.Errorf("OpenPath of a JSON file: %v", err)
+	}
+	if got := one.Names(); len(got) != 1 || got[0] != "d.gguf" {
 		t.Errorf("a file's folder lists %v", got)
 	}
 	if _, err := one.Open("a.safetensors"); err == nil {
