@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"unicode"
 
 	"github.com/cusprun/cusprun/core/model"
 )
@@ -12,22 +13,23 @@ func init() {
 	Register("logits", "print the logits after the last of the given token ids", runLogits)
 }
 
-// parseIDs reads "1,2,3".
-func parseIDs(s string) ([]int, error) {
+// parseIDs reads token ids separated by commas or spaces, optionally in
+// brackets: "1,2,3", "1 2 3", or "[1, 2, 3]" as tokenize prints them.
+func parseIDs(flag, s string) ([]int, error) {
+	s = strings.TrimSpace(s)
+	if strings.HasPrefix(s, "[") && strings.HasSuffix(s, "]") {
+		s = s[1 : len(s)-1]
+	}
 	var ids []int
-	for _, f := range strings.Split(s, ",") {
-		f = strings.TrimSpace(f)
-		if f == "" {
-			continue
-		}
+	for _, f := range strings.FieldsFunc(s, func(r rune) bool { return r == ',' || unicode.IsSpace(r) }) {
 		n, err := strconv.Atoi(f)
 		if err != nil {
-			return nil, fmt.Errorf("--ids: %q is not a token id", f)
+			return nil, fmt.Errorf("%s: %q is not a token id", flag, f)
 		}
 		ids = append(ids, n)
 	}
 	if len(ids) == 0 {
-		return nil, fmt.Errorf("--ids: give at least one token id")
+		return nil, fmt.Errorf("%s: give at least one token id", flag)
 	}
 	return ids, nil
 }
@@ -35,7 +37,7 @@ func parseIDs(s string) ([]int, error) {
 func runLogits(args []string) (any, error) {
 	fs := newFlags("logits")
 	path := fs.String("model", "", "model folder or .gguf file")
-	idsFlag := fs.String("ids", "", "comma-separated token ids")
+	idsFlag := fs.String("ids", "", "token ids: 1,2,3 (or 1 2 3, or [1,2,3] as tokenize prints them)")
 	all := fs.Bool("all", false, "print the logits at every position ([positions][vocab])")
 	eng := engineFlag(fs)
 	if err := parse(fs, args); err != nil {
@@ -44,7 +46,7 @@ func runLogits(args []string) (any, error) {
 	if *path == "" {
 		return nil, fmt.Errorf("--model is required")
 	}
-	ids, err := parseIDs(*idsFlag)
+	ids, err := parseIDs("--ids", *idsFlag)
 	if err != nil {
 		return nil, err
 	}

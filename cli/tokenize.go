@@ -16,7 +16,7 @@ func runTokenize(args []string) (any, error) {
 	text := fs.String("text", "", "text to encode")
 	bos := fs.Bool("bos", false, "put the BOS token first")
 	special := fs.Bool("special", false, "let special-token text (\"<s>\", \"<|endoftext|>\") become those tokens")
-	decode := fs.String("decode", "", "comma-separated ids to turn back into text")
+	decode := fs.String("decode", "", "token ids to turn back into text: 1,2,3 (or 1 2 3, or [1,2,3])")
 	if err := parse(fs, args); err != nil {
 		return nil, err
 	}
@@ -28,7 +28,7 @@ func runTokenize(args []string) (any, error) {
 		return nil, err
 	}
 	if *decode != "" {
-		ids, err := parseIDs(*decode)
+		ids, err := parseIDs("--decode", *decode)
 		if err != nil {
 			return nil, err
 		}
