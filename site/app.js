@@ -516,9 +516,15 @@ async function clearOutput() {
 const hooks = {};
 window.cusprunHooks = hooks;
 
+// chosenLanguage is the language list's choice, or what is typed for
+// another language (a name or a code; the engine maps names to codes).
+function chosenLanguage() {
+  return $('language').value === 'other' ? $('language-other').value.trim() : $('language').value;
+}
+
 function options() {
   return {
-    language: $('language').value, domain: $('domain').value, task: $('task').value,
+    language: chosenLanguage(), domain: $('domain').value, task: $('task').value,
     ratio: Number($('ratio').value), method: $('method').value, placement: $('placement').value,
     format: $('format').value, compensate: $('compensate').checked, reselect: $('reselect').checked ? 0 : 1, quant: $('quant').value, vocab: $('vocab').value, corpora: [...$('corpus').files], sourceName: state.sourceName || '',
     // the CLI's --max-tokens and --max-docs (tests pass them to compare)
@@ -527,7 +533,7 @@ function options() {
 }
 
 function lockForm(on) {
-  for (const id of ['files', 'folder', 'language', 'domain', 'task', 'ratio', 'method', 'placement', 'format', 'quant', 'vocab', 'corpus', 'engine-choice', 'generate', 'measure', 'compensate'])
+  for (const id of ['files', 'folder', 'language', 'language-other', 'domain', 'task', 'ratio', 'method', 'placement', 'format', 'quant', 'vocab', 'corpus', 'engine-choice', 'generate', 'measure', 'compensate'])
     $(id).disabled = on;
   $('reselect').disabled = on || !$('compensate').checked; // the reselection is a part of the refit
   $('prune').disabled = on || !state.desc;
@@ -657,7 +663,9 @@ async function refitOnWorkers(res, o, prog, split) {
 async function runJob() {
   if (state.running || !state.desc) return;
   const o = options();
-  const bad = await engine.call('validate', o);
+  const bad = $('language').value === 'other' && !o.language
+    ? 'Type the language’s name or code (Italiano, pt-BR, ko), or choose one from the list.'
+    : await engine.call('validate', o);
   if (bad) { $('step-progress').hidden = false; showError($('job-error'), '', bad); return; }
   state.running = true;
   state.phase = 'job';
@@ -1009,6 +1017,11 @@ async function main() {
   drop.addEventListener('dragleave', () => drop.classList.remove('over'));
   drop.addEventListener('drop', async (e) => { e.preventDefault(); drop.classList.remove('over'); const d = await droppedFiles(e.dataTransfer); openFiles(d.files, d.folder); });
   $('ratio').addEventListener('input', describeRatio);
+  $('language').addEventListener('change', () => {
+    const other = $('language').value === 'other';
+    $('language-other').hidden = $('language-other-help').hidden = !other;
+    if (other) $('language-other').focus();
+  });
   $('prune').addEventListener('click', runJob);
   $('cancel').addEventListener('click', cancelRunning);
   $('generate').addEventListener('click', generateAgain);

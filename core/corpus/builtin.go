@@ -101,22 +101,14 @@ func OneOf(values, tag string) bool {
 	return false
 }
 
-// synonyms are other names people and corpora use for the built-in values.
+// synonyms are other names people and corpora use for the built-in values
+// of domains and tasks; languages' names are in languages.go.
 var synonyms = map[string]string{
 	"legal": "law", "laws": "law",
 	"medical": "medicine", "health": "medicine",
 	"programming": "code", "coding": "code",
 	"financial":          "finance",
 	"question-answering": "qa", "summarisation": "summarization", "summary": "summarization",
-	// Languages by their English names, their own names and ISO 639-2 codes.
-	"arabic": "ar", "العربية": "ar", "ara": "ar",
-	"german": "de", "deutsch": "de", "deu": "de", "ger": "de",
-	"english": "en", "eng": "en",
-	"spanish": "es", "español": "es", "espanol": "es", "castellano": "es", "spa": "es",
-	"french": "fr", "français": "fr", "francais": "fr", "fra": "fr", "fre": "fr",
-	"japanese": "ja", "日本語": "ja", "jpn": "ja",
-	"russian": "ru", "русский": "ru", "rus": "ru",
-	"chinese": "zh", "mandarin": "zh", "中文": "zh", "汉语": "zh", "zho": "zh", "chi": "zh",
 }
 
 // languageOfTag returns the language subtag of a lower-case language tag
@@ -156,6 +148,9 @@ func Canonical(v string) string {
 	if c, ok := synonyms[v]; ok {
 		return c
 	}
+	if c, ok := languageNames[v]; ok {
+		return c
+	}
 	return v
 }
 
@@ -184,7 +179,7 @@ func (t Target) Calibration(docs []Doc) ([]Doc, error) {
 			}
 		}
 		if n == 0 {
-			return nil, fmt.Errorf("no calibration document has %s %q (known: %v); add a --corpus file with such documents", dim, v, Values(docs, dim))
+			return nil, fmt.Errorf("no calibration document has %s %q (known: %v); add your own calibration text with such documents (--corpus FILE)", dim, v, Values(docs, dim))
 		}
 	}
 	var out []Doc

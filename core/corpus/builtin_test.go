@@ -1,6 +1,9 @@
 package corpus
 
-import "testing"
+import (
+	"strings"
+	"testing"
+)
 
 // TestCanonical: the names people give a target (language names in
 // English and their own script, ISO 639-2 codes, tags with a region or
@@ -13,6 +16,8 @@ func TestCanonical(t *testing.T) {
 		"Русский": "ru", "ru-RU": "ru", "Español": "es", "es-419": "es", "日本語": "ja", "FRA": "fr",
 		"pt-BR": "pt", "Legal": "law", "medical": "medicine", "Question-Answering": "qa",
 		"law": "law", "science": "science", "klingon": "klingon", "any": "any",
+		"Italian": "it", "italiano": "it", "Português": "pt", "Bahasa Indonesia": "id", "한국어": "ko",
+		"iw": "he", "nb": "no", "Tiếng Việt": "vi", "TÜRKÇE": "tr", "Ελληνικά": "el", "hin": "hi",
 	} {
 		if got := Canonical(in); got != want {
 			t.Errorf("Canonical(%q) = %q, want %q", in, got, want)
@@ -20,6 +25,31 @@ func TestCanonical(t *testing.T) {
 	}
 	if !OneOf("German,fr", "de") || !OneOf("pt", "pt-BR") || OneOf("de", "en") {
 		t.Error("OneOf does not compare by canonical names")
+	}
+}
+
+// TestLanguageTable: every line of the table starts with a two-letter code
+// and no name stands for two languages, or for a domain or task.
+func TestLanguageTable(t *testing.T) {
+	seen := map[string]string{}
+	for _, line := range languages {
+		f := strings.Fields(line)
+		if len(f) < 2 || len(f[0]) != 2 || strings.ToLower(f[0]) != f[0] {
+			t.Errorf("line %q: want a two-letter lower-case code and names", line)
+			continue
+		}
+		for _, name := range f {
+			if name != strings.ToLower(name) {
+				t.Errorf("%q: names are lower case", name)
+			}
+			if other, ok := seen[name]; ok && other != f[0] {
+				t.Errorf("%q names both %s and %s", name, other, f[0])
+			}
+			if _, ok := synonyms[name]; ok {
+				t.Errorf("%q names a language and a domain or task", name)
+			}
+			seen[name] = f[0]
+		}
 	}
 }
 

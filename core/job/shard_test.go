@@ -104,8 +104,8 @@ func TestShardedJobWritesTheSameExpert(t *testing.T) {
 // its Gram matrices; saved, added up and given to the job with the parts'
 // scores they make the refit only solve (no pass of its own), and the
 // expert is the one-engine expert: the same kept units, and every refitted
-// weight the same up to the order of the float additions (within one step
-// of the stored bf16, nearly all bit for bit).
+// weight the same up to the order of the float64 additions (within one
+// step of the stored bf16; on these documents all bit for bit).
 func TestShardedRefitSolvesFromTheParts(t *testing.T) {
 	folder, m, tok := openSynth(t)
 	ctx := context.Background()
@@ -200,8 +200,13 @@ func TestShardedRefitSolvesFromTheParts(t *testing.T) {
 			}
 		}
 	}
+	// The parts' float32 blocks are the one engine's (each document's own,
+	// gram.add), so only the float64 additions of the parts' sums come in
+	// another order; on these documents (48 tokens each, three documents to
+	// a 256-token block before the blocks followed the documents, when 5
+	// weights differed) no stored weight differs.
 	t.Logf("refitted weights bit for bit the same: %d of %d", same, total)
-	if same < total*99/100 {
+	if same != total {
 		t.Fatalf("only %d of %d refitted weights are the same bit for bit", same, total)
 	}
 

@@ -8,14 +8,15 @@ import (
 
 // BenchmarkGramUpper reports multiply-adds per second (upper triangle
 // only) of GramUpper at the widths of Qwen2.5-0.5B's o_proj and down_proj
-// inputs.
+// inputs, for 1024 rows and for a document of 300 tokens (a whole block
+// and a short one: blocks start at each document's first token).
 //
 //	go test ./core/ops -run '^$' -bench 'GramUpper|SubABt64'
 func BenchmarkGramUpper(b *testing.B) {
-	for _, d := range []int{896, 4864} {
-		b.Run(fmt.Sprintf("d%d_n1024", d), func(b *testing.B) {
+	for _, s := range [][2]int{{896, 1024}, {4864, 1024}, {4864, 300}} {
+		d, n := s[0], s[1]
+		b.Run(fmt.Sprintf("d%d_n%d", d, n), func(b *testing.B) {
 			r := rand.New(rand.NewSource(1))
-			n := 1024
 			x := randSlice(r, n*d)
 			g := make([]float64, d*d)
 			b.ResetTimer()

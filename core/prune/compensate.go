@@ -206,6 +206,8 @@ func Compensate(ctx context.Context, m *model.Model, be model.Backend, seqs [][]
 			}
 			st := model.NewStats(L, c.HeadDim, docs[i])
 			st.InputsOnly = true
+			gz.batch(spans[i])
+			ga.batch(spans[i])
 			st.OInputs = func(z []float32, n int) { tg := time.Now(); gz.add(z, n); comp.GramSeconds += time.Since(tg).Seconds() }
 			row := 0 // the batch's first row this call reports
 			st.DownInputs = func(a []float32, n int) {

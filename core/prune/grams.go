@@ -184,6 +184,8 @@ func ScoreWithGrams(ctx context.Context, m *model.Model, be model.Backend, seqs 
 			}
 			st := model.NewStats(L, c.HeadDim, cb.docs[i])
 			if gs != nil {
+				gz.batch(cb.spans[i])
+				ga.batch(cb.spans[i])
 				st.OInputs = func(z []float32, n int) { gz.add(z, n) }
 				st.DownInputs = func(a []float32, n int) { ga.add(a, n) }
 			}

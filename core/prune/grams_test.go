@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/cusprun/cusprun/core/ops"
 	"math"
 	"math/rand/v2"
 	"os"
@@ -250,5 +251,70 @@ func TestScoreWithGramsOnAFullDisk(t *testing.T) {
 	want.Save(&b)
 	if !bytes.Equal(a.Bytes(), b.Bytes()) {
 		t.Fatal("scores after a failed spill differ from Score's")
+	}
+}
+
+// TestGramBlocksFollowDocuments: the Gram matrix of a set of documents is
+// the same to the bit however they are batched and however a batch's rows
+// are handed to add (whole, or in parts that cut documents and blocks, as
+// the GPU backend's parts do): each document's rows are summed in float32
+// blocks counted from its first token, as ops.GramUpper of that document
+// alone sums them.
+func TestGramBlocksFollowDocuments(t *testing.T) {
+	const d = 12
+	rng := rand.New(rand.NewPCG(3, 4))
+	lens := []int{3, 300, 256, 1, 513, 40, 257, 90}
+	docs := make([][]float32, len(lens))
+	for i, n := range lens {
+		docs[i] = make([]float32, n*d)
+		for j := range docs[i] {
+			docs[i][j] = float32(rng.NormFloat64())
+		}
+	}
+	// The definition: each document alone, in order.
+	want := make([]float64, d*d)
+	for i, n := range lens {
+		ops.GramUpper(want, d, d, docs[i], d, n, nil)
+	}
+	for _, c := range []struct {
+		name    string
+		batches [][]int // documents per batch
+		part    int     // rows per add call (0: the whole batch)
+	}{
+		{"one batch", [][]int{{0, 1, 2, 3, 4, 5, 6, 7}}, 0},
+		{"one batch in parts of 7", [][]int{{0, 1, 2, 3, 4, 5, 6, 7}}, 7},
+		{"one batch in parts of 256", [][]int{{0, 1, 2, 3, 4, 5, 6, 7}}, 256},
+		{"three batches", [][]int{{0, 1}, {2, 3, 4}, {5, 6, 7}}, 0},
+		{"a batch per document, in parts of 100", [][]int{{0}, {1}, {2}, {3}, {4}, {5}, {6}, {7}}, 100},
+	} {
+		g := newGram(d, nil)
+		for _, b := range c.batches {
+			var x []float32
+			var spans []ops.Span
+			for _, i := range b {
+				spans = append(spans, ops.Span{Start: len(x) / d, Len: lens[i]})
+				x = append(x, docs[i]...)
+			}
+			g.batch(spans)
+			n := len(x) / d
+			step := c.part
+			if step == 0 {
+				step = n
+			}
+			for r := 0; r < n; r += step {
+				k := min(step, n-r)
+				g.add(x[r*d:(r+k)*d], k)
+			}
+		}
+		for i := 0; i < d; i++ {
+			for j := i; j < d; j++ {
+				if g.g[i*d+j] != want[i*d+j] {
+					t.Fatalf("%s: G[%d][%d] = %v, want %v (the documents' own blocks)", c.name, i, j, g.g[i*d+j], want[i*d+j])
+				}
+			}
+		}
+		if g.n != 1460 || g.pendN != 0 {
+			t.Fatalf("%s: %d rows, %d pending", c.name, g.n, g.pendN)
+		}
 	}
 }

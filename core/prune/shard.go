@@ -11,7 +11,8 @@ import (
 // exactly one part; a part may be empty when there are fewer documents
 // than parts. Every per-document statistic is the same in whichever part
 // it is measured, so merging the parts' Scorers (Merge) gives what one
-// engine scoring everything gives, up to the order of float64 additions.
+// engine scoring everything gives, up to the order of float64 additions
+// (the Gram matrices too: their float32 blocks are each document's own).
 func Shard(seqs [][]int, i, n int) [][]int {
 	if n <= 1 {
 		return seqs

@@ -16,7 +16,9 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"unicode"
 
+	"github.com/cusprun/cusprun/core/corpus"
 	"github.com/cusprun/cusprun/core/job"
 	"github.com/cusprun/cusprun/core/model"
 	"github.com/cusprun/cusprun/core/prune"
@@ -129,12 +131,22 @@ func (s *Session) Prune(ctx context.Context, o Options, progress prune.Progress)
 		CostMACs: [3]int64{job.LayerMACs(c), job.HeadMACs(c), int64(j.Result.Calibration["tokens"]) * job.LayerMACs(c)}}, nil
 }
 
-// FileName is the download's name: cusprun-expert-de-law-25.zip.
+// FileName is the download's name: cusprun-expert-de-law-25.zip. A
+// target is named by its canonical value ("Italiano" gives "it"), and
+// a run of anything but letters and digits in a name typed on the page
+// becomes one "-".
 func FileName(o Options) string {
 	parts := []string{"cusprun-expert"}
 	for _, v := range []string{o.Language, o.Domain, o.Task} {
 		if v != "" && v != "any" {
-			parts = append(parts, v)
+			for _, one := range strings.Split(v, ",") {
+				name := strings.Join(strings.FieldsFunc(corpus.Canonical(one), func(r rune) bool {
+					return !unicode.IsLetter(r) && !unicode.IsDigit(r)
+				}), "-")
+				if name != "" {
+					parts = append(parts, name)
+				}
+			}
 		}
 	}
 	parts = append(parts, fmt.Sprintf("%d", int(o.Ratio*100+0.5)))

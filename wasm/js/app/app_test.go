@@ -157,3 +157,23 @@ func TestSameJobAsCLI(t *testing.T) {
 		})
 	}
 }
+
+// TestFileName: the download is named by the target's canonical values,
+// also when the page's "another language" box holds a name with spaces or
+// signs.
+func TestFileName(t *testing.T) {
+	for _, c := range []struct {
+		o    Options
+		want string
+	}{
+		{Options{Language: "de", Domain: "law", Ratio: 0.25}, "cusprun-expert-de-law-25.zip"},
+		{Options{Language: "Italiano", Task: "qa", Ratio: 0.3, Format: "gguf"}, "cusprun-expert-it-qa-30.gguf"},
+		{Options{Language: "Bahasa Indonesia", Ratio: 0.2}, "cusprun-expert-id-20.zip"},
+		{Options{Language: "de,fr", Domain: "any", Ratio: 0.2}, "cusprun-expert-de-fr-20.zip"},
+		{Options{Language: "Klingon (tlh)/../x", Ratio: 0.2}, "cusprun-expert-klingon-tlh-x-20.zip"},
+	} {
+		if got := FileName(c.o); got != c.want {
+			t.Errorf("%+v: %q, want %q", c.o, got, c.want)
+		}
+	}
+}
