@@ -77,7 +77,7 @@ func (g *gram) add(x []float32, n int) {
 			g.doc++
 		}
 		sp := g.spans[g.doc]
-		p := g.row - sp.Start                     // the position in the document
+		p := g.row - sp.Start                    // the position in the document
 		inDoc := min(n-r, sp.Start+sp.Len-g.row) // this call's rows of the document
 		if inDoc <= 0 {
 			panic("prune: gram.add past the batch's documents")
