@@ -29,9 +29,9 @@ func runEval(args []string) (any, error) {
 	data := fs.String("data", "", "held-out JSONL; without it the built-in held-out text (expert slice and general mix)")
 	mcPath := fs.String("mc", "", "multiple-choice JSONL: {\"question\", \"choices\": [...], \"answer\": index} per line")
 	var t corpus.Target
-	fs.StringVar(&t.Language, "language", "", "expert language for the built-in expert slice")
-	fs.StringVar(&t.Domain, "domain", "", "expert domain for the built-in expert slice")
-	fs.StringVar(&t.Task, "task", "", "expert task for the built-in expert slice")
+	fs.Var(values{&t.Language}, "language", "expert language for the built-in expert slice")
+	fs.Var(values{&t.Domain}, "domain", "expert domain for the built-in expert slice")
+	fs.Var(values{&t.Task}, "task", "expert task for the built-in expert slice")
 	maxDocs := fs.Int("max-docs", 0, "use at most N documents per slice (0: all)")
 	maxTokens := fs.Int("max-tokens", 512, "cut each document to this many tokens (BOS included)")
 	eng := engineFlag(fs)

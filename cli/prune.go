@@ -31,6 +31,26 @@ type multi []string
 func (m *multi) String() string     { return strings.Join(*m, ",") }
 func (m *multi) Set(v string) error { *m = append(*m, v); return nil }
 
+// values is a target flag (--language, --domain, --task): given more than
+// once, its values add up as a comma-separated list (--language de
+// --language fr is de,fr), rather than the last one silently winning.
+type values struct{ p *string }
+
+func (v values) String() string {
+	if v.p == nil {
+		return ""
+	}
+	return *v.p
+}
+
+func (v values) Set(s string) error {
+	if *v.p != "" {
+		s = *v.p + "," + s
+	}
+	*v.p = s
+	return nil
+}
+
 // pruneArgs are prune's flags beyond job.Options.
 type pruneArgs struct {
 	model, out, ratios, engine, cache string
@@ -42,9 +62,9 @@ type pruneArgs struct {
 func pruneFlags(fs *flag.FlagSet, o *job.Options, a *pruneArgs) {
 	fs.StringVar(&a.model, "model", "", "model folder, .gguf or .zip")
 	fs.StringVar(&a.out, "out", "", "output path (must not exist; with several ratios, each expert's path gets -PCT before its extension)")
-	fs.StringVar(&o.Language, "language", "", "expert language, ISO 639-1 (de, zh, ...), several comma-separated (de,en), or any")
-	fs.StringVar(&o.Domain, "domain", "", "expert domain (see cusprun list: law, medicine, finance, code, ...) or any")
-	fs.StringVar(&o.Task, "task", "", "expert task (qa, summarization, translation, classification, reasoning) or any")
+	fs.Var(values{&o.Language}, "language", "expert language, ISO 639-1 (de, zh, ...) or its name (German, Deutsch), several comma-separated or repeated (de,en), or any")
+	fs.Var(values{&o.Domain}, "domain", "expert domain (see cusprun list: law, medicine, finance, code, ...), several comma-separated or repeated, or any")
+	fs.Var(values{&o.Task}, "task", "expert task (qa, summarization, translation, classification, reasoning), several comma-separated or repeated, or any")
 	fs.Var((*multi)(&o.Corpora), "corpus", "extra calibration file: JSONL, a JSON array or CSV/TSV of records, or plain text; repeatable")
 	fs.BoolVar(&a.builtin, "builtin", true, "calibrate on the built-in corpora too")
 	fs.StringVar(&a.ratios, "ratio", "", fmt.Sprintf("fraction of the decoder's attention+FFN parameters to remove, from 0 to %v; several comma-separated (0.1,0.2,0.3) write one expert each from one scoring pass", job.MaxRatio))
