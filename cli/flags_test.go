@@ -13,7 +13,7 @@ func TestRepeatedTargetFlags(t *testing.T) {
 	src := synthSource(t, dir, "llama", "tiny", nil)
 	prune := func(name string, target ...string) (map[string][]byte, string) {
 		out := filepath.Join(dir, name)
-		res := mustCall(t, append(append([]string{"prune", "--model", src, "--ratio", "0.3", "--eval=false", "--out", out}, target...))...)
+		res := mustCall(t, append([]string{"prune", "--model", src, "--ratio", "0.3", "--eval=false", "--out", out}, target...)...)
 		return readTree(t, out), string(res["calibration"])
 	}
 	want, wantCal := prune("list", "--language", "de,fr", "--domain", "law,medicine")
