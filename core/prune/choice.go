@@ -1,12 +1,7 @@
 package prune
 
 import (
-	"bufio"
-	"bytes"
 	"context"
-	"encoding/json"
-	"fmt"
-	"io"
 
 	"github.com/cusprun/cusprun/core/model"
 	"github.com/cusprun/cusprun/core/tokenizer"
@@ -18,35 +13,6 @@ type Question struct {
 	Question string   `json:"question"`
 	Choices  []string `json:"choices"`
 	Answer   int      `json:"answer"`
-}
-
-// ReadQuestions reads one question per JSONL line, with errors that name
-// the line.
-func ReadQuestions(r io.Reader, name string) ([]Question, error) {
-	sc := bufio.NewScanner(r)
-	sc.Buffer(make([]byte, 64<<10), 4<<20)
-	var qs []Question
-	for line := 1; sc.Scan(); line++ {
-		b := bytes.TrimSpace(sc.Bytes())
-		if len(b) == 0 {
-			continue
-		}
-		var q Question
-		if err := json.Unmarshal(b, &q); err != nil {
-			return nil, fmt.Errorf("%s:%d: not a {question, choices, answer} object: %v", name, line, err)
-		}
-		if q.Question == "" || len(q.Choices) < 2 || q.Answer < 0 || q.Answer >= len(q.Choices) {
-			return nil, fmt.Errorf("%s:%d: needs a question, at least two choices and an answer index among them", name, line)
-		}
-		qs = append(qs, q)
-	}
-	if err := sc.Err(); err != nil {
-		return nil, fmt.Errorf("%s: %v", name, err)
-	}
-	if len(qs) == 0 {
-		return nil, fmt.Errorf("%s: no questions", name)
-	}
-	return qs, nil
 }
 
 // Accuracy is multiple-choice accuracy by log-likelihood: each choice is

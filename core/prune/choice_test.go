@@ -2,6 +2,7 @@ package prune
 
 import (
 	"math"
+	"slices"
 	"strings"
 	"testing"
 
@@ -51,6 +52,44 @@ func TestReadQuestionsBad(t *testing.T) {
 	} {
 		if _, err := ReadQuestions(strings.NewReader(c.in), "q.jsonl"); err == nil || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("%q: error %v, want %q", c.in, err, c.want)
+		}
+	}
+}
+
+// TestReadQuestionsForms: the forms benchmarks are downloaded in (MMLU,
+// AI2's ARC and OpenBookQA, ARC on the Hub, HellaSwag) give the same
+// question, choices and answer; answers by index, label, letter, numeral
+// or text.
+func TestReadQuestionsForms(t *testing.T) {
+	want := Question{Question: "Wo liegt Paris?", Choices: []string{"Italien", "Frankreich", "Spanien"}, Answer: 1}
+	for _, in := range []string{
+		`{"question": "Wo liegt Paris?", "choices": ["Italien", "Frankreich", "Spanien"], "answer": 1, "subject": "geo"}`,
+		`{"id": "x", "question": {"stem": "Wo liegt Paris?", "choices": [{"text": "Italien", "label": "A"}, {"text": "Frankreich", "label": "B"}, {"text": "Spanien", "label": "C"}]}, "answerKey": "B"}`,
+		`{"question": "Wo liegt Paris?", "choices": {"text": ["Italien", "Frankreich", "Spanien"], "label": ["1", "2", "3"]}, "answerKey": "2"}`,
+		`{"ctx": "Wo liegt Paris?", "endings": ["Italien", "Frankreich", "Spanien"], "label": "1"}`,
+		`{"question": "Wo liegt Paris?", "options": ["Italien", "Frankreich", "Spanien"], "answer": "b"}`,
+		`{"question": "Wo liegt Paris?", "choices": ["Italien", "Frankreich", "Spanien"], "answer": "Frankreich"}`,
+	} {
+		qs, err := ReadQuestions(strings.NewReader("\n"+in+"\n"), "q.jsonl")
+		if err != nil {
+			t.Errorf("%s: %v", in, err)
+			continue
+		}
+		if len(qs) != 1 || qs[0].Question != want.Question || !slices.Equal(qs[0].Choices, want.Choices) || qs[0].Answer != want.Answer {
+			t.Errorf("%s: read %+v, want %+v", in, qs, want)
+		}
+	}
+	for in, msg := range map[string]string{
+		`{"question": 3, "choices": ["a", "b"], "answer": 0}`:                             `q.jsonl:1: "question" is neither text nor {"stem": ...}`,
+		`{"choices": ["a", "b"], "answer": 0}`:                                            "q.jsonl:1: no question",
+		`{"question": "q", "choices": "ab", "answer": 0}`:                                 `q.jsonl:1: "choices" is not a list of choices`,
+		`{"question": "q", "choices": ["a", "b"]}`:                                        "q.jsonl:1: no answer",
+		`{"question": "q", "choices": ["a", "b"], "answerKey": "E"}`:                      `q.jsonl:1: "answerKey": answer "E" is not one of the 2 choices`,
+		`{"question": "q", "choices": ["a", "b"], "answer": 1.5}`:                         "q.jsonl:1: \"answer\": the answer is neither an index nor a label: 1.5",
+		`{"question": "q", "choices": {"text": ["a"], "label": ["A"]}, "answerKey": "A"}`: "needs at least two choices",
+	} {
+		if _, err := ReadQuestions(strings.NewReader(in), "q.jsonl"); err == nil || !strings.Contains(err.Error(), msg) {
+			t.Errorf("%s: error %v, want %q", in, err, msg)
 		}
 	}
 }
