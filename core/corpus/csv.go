@@ -7,7 +7,6 @@ import (
 	"io"
 	"slices"
 	"strings"
-	"unicode/utf8"
 )
 
 // ReadCSV reads a table whose first row names its columns, one record per
@@ -22,16 +21,9 @@ import (
 // The table is parsed here rather than by encoding/csv, which would add
 // 90 KB to the page for the same rules.
 func ReadCSV(r io.Reader, name string, sep byte) ([]Doc, error) {
-	b, err := io.ReadAll(io.LimitReader(r, MaxText+1))
+	b, err := readAllText(r, name)
 	if err != nil {
-		return nil, fmt.Errorf("%s: %v", name, err)
-	}
-	if len(b) > MaxText {
-		return nil, fmt.Errorf("%s: more than %d MiB of text", name, MaxText>>20)
-	}
-	b = bytes.TrimPrefix(b, bom)
-	if !utf8.Valid(b) {
-		return nil, fmt.Errorf("%s: not valid UTF-8 text; save the file as UTF-8", name)
+		return nil, err
 	}
 	t := table{rest: b, sep: sep, line: 1}
 	header, _, err := t.row()

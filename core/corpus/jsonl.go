@@ -232,16 +232,9 @@ func (c *boundedText) Read(p []byte) (int, error) {
 // ReadText splits plain text into documents at blank lines, joining short
 // paragraphs so that each document has at least about 600 bytes.
 func ReadText(r io.Reader, name string) ([]Doc, error) {
-	b, err := io.ReadAll(io.LimitReader(r, MaxText+1))
+	b, err := readAllText(r, name)
 	if err != nil {
-		return nil, fmt.Errorf("%s: %v", name, err)
-	}
-	if len(b) > MaxText {
-		return nil, fmt.Errorf("%s: more than %d MiB of text", name, MaxText>>20)
-	}
-	b = bytes.TrimPrefix(b, bom)
-	if !utf8.Valid(b) {
-		return nil, fmt.Errorf("%s: not valid UTF-8 text; save the file as UTF-8", name)
+		return nil, err
 	}
 	var docs []Doc
 	var cur []byte
@@ -266,4 +259,21 @@ func ReadText(r io.Reader, name string) ([]Doc, error) {
 		return nil, fmt.Errorf("%s: no text", name)
 	}
 	return docs, nil
+}
+
+// readAllText reads a whole text file of at most MaxText bytes, without
+// its byte order mark, and refuses one that is not UTF-8.
+func readAllText(r io.Reader, name string) ([]byte, error) {
+	b, err := io.ReadAll(io.LimitReader(r, MaxText+1))
+	if err != nil {
+		return nil, fmt.Errorf("%s: %v", name, err)
+	}
+	if len(b) > MaxText {
+		return nil, fmt.Errorf("%s: more than %d MiB of text", name, MaxText>>20)
+	}
+	b = bytes.TrimPrefix(b, bom)
+	if !utf8.Valid(b) {
+		return nil, fmt.Errorf("%s: not valid UTF-8 text; save the file as UTF-8", name)
+	}
+	return b, nil
 }
