@@ -314,15 +314,15 @@ test('a Q8_0 GGUF pruned to a Q4_K_M expert in the browser (cpu), same as cuspru
 });
 
 // A language without built-in documents: "another language" takes a typed
-// name (Italiano), the user's own text (a CSV of question-answer records)
-// calibrates it, and the download is the file `cusprun prune --language it
-// --corpus it.csv` writes. An empty box is refused before any work.
+// name (Nederlands), the user's own text (a CSV of question-answer records)
+// calibrates it, and the download is the file `cusprun prune --language nl
+// --corpus nl.csv` writes. An empty box is refused before any work.
 test('another language from your own text (a CSV) in the browser (cpu), same as cusprun prune', { skip, timeout: 2 * JOB_TIMEOUT }, async () => {
-  const csv = path.join(work, 'it.csv');
+  const csv = path.join(work, 'nl.csv');
   fs.writeFileSync(csv, 'question,answer\n' +
-    '"Che cosa stabilisce il contratto di locazione?","Stabilisce il canone, la durata e gli obblighi del conduttore e del locatore."\n' +
-    '"Quando scade il termine per il ricorso?","Il ricorso va presentato entro sessanta giorni dalla notifica della decisione."\n' +
-    '"Chi paga le spese condominiali straordinarie?","Di regola le paga il proprietario, salvo un accordo diverso scritto nel contratto."\n');
+    '"Wat regelt een huurcontract?","Het regelt de huurprijs, de duur en de plichten van huurder en verhuurder."\n' +
+    '"Wanneer moet het bezwaar binnen zijn?","Binnen zes weken nadat het besluit is bekendgemaakt, anders is het te laat."\n' +
+    '"Wie betaalt groot onderhoud aan het dak?","Meestal de verhuurder, tenzij in het contract schriftelijk iets anders is afgesproken."\n');
   const page = await open('cpu');
   await loadModel(page, models.llama);
   await page.getByLabel('Language').selectOption('other');
@@ -330,7 +330,7 @@ test('another language from your own text (a CSV) in the browser (cpu), same as 
   await page.getByRole('button', { name: 'Prune' }).click();
   assert.match(await page.locator('#job-error').textContent(), /Type the language/);
   assert.equal(await page.evaluate(() => document.body.dataset.state), 'loaded', 'an empty language started a job');
-  await page.getByLabel('Other: its name or code').fill('Italiano');
+  await page.getByLabel('Other: its name or code').fill('Nederlands');
   await page.getByText('More options', { exact: false }).click();
   await page.locator('#corpus').setInputFiles([csv]);
   await page.getByLabel('Domain').selectOption('any');
@@ -341,14 +341,14 @@ test('another language from your own text (a CSV) in the browser (cpu), same as 
   await page.waitForSelector('body[data-state="done"], body[data-state="error"]', { timeout: JOB_TIMEOUT });
   assert.equal(await page.evaluate(() => document.body.dataset.state), 'done', 'job failed: ' + (await page.locator('#job-error').textContent()));
   const [dl] = await Promise.all([page.waitForEvent('download'), page.getByRole('link', { name: 'Download' }).click()]);
-  assert.equal(dl.suggestedFilename(), 'cusprun-expert-it-25.zip');
-  const file = path.join(work, 'it-page.zip');
+  assert.equal(dl.suggestedFilename(), 'cusprun-expert-nl-25.zip');
+  const file = path.join(work, 'nl-page.zip');
   await dl.saveAs(file);
-  const out = path.join(work, 'it-cli.zip');
-  const want = cli('prune', '--model', models.llama, '--language', 'it', '--corpus', csv, '--ratio', '0.25', '--format', 'zip', '--eval=false', '--out', out);
+  const out = path.join(work, 'nl-cli.zip');
+  const want = cli('prune', '--model', models.llama, '--language', 'nl', '--corpus', csv, '--ratio', '0.25', '--format', 'zip', '--eval=false', '--out', out);
   const got = await page.evaluate(() => window.cusprunState.result);
   assert.equal(got.calibration.docs, want.calibration.docs, 'the page calibrated on other documents than the CLI');
-  assert.equal(got.target.language, 'it', 'the typed name did not become the language code');
+  assert.equal(got.target.language, 'nl', 'the typed name did not become the language code');
   const a = fs.readFileSync(file), b = fs.readFileSync(out);
   assert.ok(a.equals(b), `the downloaded zip (${a.length} bytes) differs from cusprun prune's (${b.length} bytes)`);
   await page.close();
