@@ -24,7 +24,7 @@ const PHASES = [
 const PROMPTS = {
   en: 'The doctor told the patient that', de: 'Der Vertrag regelt, dass', zh: '今天的天气', fr: 'Le médecin a expliqué que',
   es: 'El contrato establece que', ja: '今日は', ru: 'Врач сказал, что', ar: 'قال الطبيب إن',
-  it: 'Il contratto stabilisce che', pt: 'O médico explicou que', ko: '오늘 날씨는', any: 'The main idea is that',
+  it: 'Il contratto stabilisce che', pt: 'O médico explicou que', ko: '오늘 날씨는', hi: 'डॉक्टर ने बताया कि', any: 'The main idea is that',
 };
 
 const state = {
@@ -665,7 +665,7 @@ async function runJob() {
   if (state.running || !state.desc) return;
   const o = options();
   const bad = $('language').value === 'other' && !o.language
-    ? 'Type the language’s name or code (Nederlands, tr, hi), or choose one from the list.'
+    ? 'Type the language’s name or code (Nederlands, tr, pl), or choose one from the list.'
     : await engine.call('validate', o);
   if (bad) { $('step-progress').hidden = false; showError($('job-error'), '', bad); return; }
   state.running = true;
