@@ -24,7 +24,8 @@ const PHASES = [
 const PROMPTS = {
   en: 'The doctor told the patient that', de: 'Der Vertrag regelt, dass', zh: '今天的天气', fr: 'Le médecin a expliqué que',
   es: 'El contrato establece que', ja: '今日は', ru: 'Врач сказал, что', ar: 'قال الطبيب إن',
-  it: 'Il contratto stabilisce che', pt: 'O médico explicou que', ko: '오늘 날씨는', hi: 'डॉक्टर ने बताया कि', any: 'The main idea is that',
+  it: 'Il contratto stabilisce che', pt: 'O médico explicou que', ko: '오늘 날씨는', hi: 'डॉक्टर ने बताया कि',
+  vi: 'Bác sĩ nói rằng', th: 'แพทย์อธิบายว่า', any: 'The main idea is that',
 };
 
 const state = {

@@ -67,3 +67,48 @@ func TestLanguageOfTag(t *testing.T) {
 		}
 	}
 }
+
+// TestBuiltinFollowsThePlan: PLAN.tsv lists every built-in document's split
+// and tags in file order, and every language has 12 calibration and 4
+// held-out documents, one per line of its plan.
+func TestBuiltinFollowsThePlan(t *testing.T) {
+	plan, err := builtin.ReadFile("builtin/PLAN.tsv")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string][]string{}
+	for _, line := range strings.Split(strings.TrimSpace(string(plan)), "\n") {
+		f := strings.Split(line, "\t")
+		if len(f) != 4 {
+			t.Fatalf("PLAN.tsv line %q: want split, language, domain, task", line)
+		}
+		want[f[0]+"/"+f[1]] = append(want[f[0]+"/"+f[1]], f[2]+"/"+f[3])
+	}
+	for _, split := range []string{"calib", "heldout"} {
+		docs, err := Builtin(split)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := map[string][]string{}
+		for _, d := range docs {
+			if d.Language == "" || d.Domain == "" || d.Task == "" || len(d.Text) < 400 {
+				t.Errorf("%s: a %d-byte document tagged %q/%q/%q", split, len(d.Text), d.Language, d.Domain, d.Task)
+			}
+			got[split+"/"+d.Language] = append(got[split+"/"+d.Language], d.Domain+"/"+d.Task)
+		}
+		per := map[string]int{"calib": 12, "heldout": 4}[split]
+		for k, tags := range got {
+			if strings.Join(tags, ",") != strings.Join(want[k], ",") {
+				t.Errorf("%s: documents tagged %v, PLAN.tsv says %v", k, tags, want[k])
+			}
+			if len(tags) != per {
+				t.Errorf("%s: %d documents, want %d", k, len(tags), per)
+			}
+		}
+		for k := range want {
+			if strings.HasPrefix(k, split+"/") && got[k] == nil {
+				t.Errorf("PLAN.tsv lists %s, which has no documents", k)
+			}
+		}
+	}
+}
