@@ -94,13 +94,21 @@ func saveCached(dir, key string, sc *prune.Scorer) error {
 }
 
 // denseCachePath names the dense model's held-out evaluation for one
-// engine, target and evaluation size: the "before" half of every later
-// job's evaluation on the same model.
-func denseCachePath(dir string, hashes map[string]string, be model.Backend, o Options) string {
-	t := o.Target()
-	k := cacheKey(hashes, be, nil)
-	h := sha256.Sum256([]byte(fmt.Sprintf("%s\x00%s\x00%s\x00%s\x00%d\x00%d", k, t.Language, t.Domain, t.Task, o.EvalDocs, o.EvalTokens)))
-	return filepath.Join(dir, "dense-"+hex.EncodeToString(h[:16])+".json")
+// engine, set of held-out slices and document length: the "before" half of
+// every later job's evaluation on the same model. The slices' documents
+// themselves are in the key, not only the target that chose them, so a
+// cusprun whose built-in held-out text differs (a newer version, another
+// capping rule) never reads an evaluation of other documents.
+func denseCachePath(dir string, hashes map[string]string, be model.Backend, slices []Slice, evalTokens int) string {
+	h := sha256.New()
+	fmt.Fprintf(h, "%s\x00%d\x00", cacheKey(hashes, be, nil), evalTokens)
+	for _, sl := range slices {
+		fmt.Fprintf(h, "%s\x00%d\x00", sl.Name, len(sl.Docs))
+		for _, d := range sl.Docs {
+			fmt.Fprintf(h, "%d\x00%s\x00", len(d.Text), d.Text)
+		}
+	}
+	return filepath.Join(dir, "dense-"+hex.EncodeToString(h.Sum(nil)[:16])+".json")
 }
 
 func loadDense(path string) map[string]prune.Perplexity {

@@ -11,32 +11,62 @@ import (
 	"github.com/cusprun/cusprun/core/tokenizer"
 )
 
-// Cap keeps at most n documents (all when n <= 0), taken in turn from each
-// language-and-domain group in the order the groups first appear, so a
-// capped slice still covers every language and domain it had. It is the
-// one capping rule for calibration and held-out slices alike.
+// Cap keeps at most n documents (all when n <= 0), spread over languages
+// first and then over domains: in turns, each language (in the order they
+// first appear) gives its next document, and a language's documents come
+// in turns from its domains. So a capped slice covers as many languages as
+// it has room for, each with as many of its domains as it gets documents;
+// taking whole language-and-domain groups in turn would give the first
+// languages all their domains before the last ones got any. It is the one
+// capping rule for calibration and held-out slices alike.
 func Cap(docs []corpus.Doc, n int) []corpus.Doc {
 	if n <= 0 || len(docs) <= n {
 		return docs
 	}
-	var keys []string
-	groups := map[string][]corpus.Doc{}
+	var langs []string
+	byLang := map[string][][]corpus.Doc{} // per language, its domains' documents
+	domainAt := map[string]int{}          // language and domain -> index in byLang
 	for _, d := range docs {
-		k := d.Tag("language") + "\x00" + d.Tag("domain")
-		if _, ok := groups[k]; !ok {
-			keys = append(keys, k)
+		l, k := d.Tag("language"), d.Tag("language")+"\x00"+d.Tag("domain")
+		if _, ok := byLang[l]; !ok {
+			langs = append(langs, l)
 		}
-		groups[k] = append(groups[k], d)
+		at, ok := domainAt[k]
+		if !ok {
+			at = len(byLang[l])
+			domainAt[k] = at
+			byLang[l] = append(byLang[l], nil)
+		}
+		byLang[l][at] = append(byLang[l][at], d)
+	}
+	// Each language's documents in turns from its domains.
+	turns := make([][]corpus.Doc, len(langs))
+	for i, l := range langs {
+		for r := 0; len(turns[i]) < countDocs(byLang[l]); r++ {
+			for _, g := range byLang[l] {
+				if r < len(g) {
+					turns[i] = append(turns[i], g[r])
+				}
+			}
+		}
 	}
 	out := make([]corpus.Doc, 0, n)
-	for i := 0; len(out) < n; i++ {
-		for _, k := range keys {
-			if g := groups[k]; i < len(g) && len(out) < n {
-				out = append(out, g[i])
+	for r := 0; len(out) < n; r++ {
+		for _, t := range turns {
+			if r < len(t) && len(out) < n {
+				out = append(out, t[r])
 			}
 		}
 	}
 	return out
+}
+
+func countDocs(groups [][]corpus.Doc) int {
+	n := 0
+	for _, g := range groups {
+		n += len(g)
+	}
+	return n
 }
 
 // Slice is a named set of held-out documents.

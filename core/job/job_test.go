@@ -31,14 +31,33 @@ func TestCap(t *testing.T) {
 		docs = append(docs, doc("de", "law", i))
 	}
 	docs = append(docs, doc("de", "code", 0), doc("zh", "law", 0))
+	// Turns over the languages (ar, de, zh), each language's documents in
+	// turns over its domains (de: law, code, law, law).
 	got := Cap(docs, 5)
-	want := []string{"arlawa", "delawa", "decodea", "zhlawa", "arlawb"}
+	want := []string{"arlawa", "delawa", "zhlawa", "arlawb", "decodea"}
 	if len(got) != len(want) {
 		t.Fatalf("Cap kept %d docs, want %d", len(got), len(want))
 	}
 	for i, d := range got {
 		if d.Text != want[i] {
 			t.Errorf("doc %d = %q, want %q", i, d.Text, want[i])
+		}
+	}
+	// Three languages of three domains each: three documents are one per
+	// language, six are two domains of each.
+	var wide []corpus.Doc
+	for _, l := range []string{"ar", "de", "zh"} {
+		for _, dom := range []string{"law", "code", "medicine"} {
+			wide = append(wide, doc(l, dom, 0))
+		}
+	}
+	for n, want := range map[int]string{3: "arlawa,delawa,zhlawa", 6: "arlawa,delawa,zhlawa,arcodea,decodea,zhcodea"} {
+		var texts []string
+		for _, d := range Cap(wide, n) {
+			texts = append(texts, d.Text)
+		}
+		if strings.Join(texts, ",") != want {
+			t.Errorf("Cap(%d) of three languages by three domains: %v, want %s", n, texts, want)
 		}
 	}
 	if n := len(Cap(docs, 0)); n != len(docs) {
@@ -199,4 +218,29 @@ func synthFolder(t *testing.T, c *model.Config) source.Folder {
 		t.Fatal(err)
 	}
 	return folder
+}
+
+// TestDenseCacheNamesTheDocuments: the dense model's cached evaluation is
+// named by the held-out documents themselves, so other documents under the
+// same target (built-in text of another version, another capping rule) or
+// another length never read it; the same ones do.
+func TestDenseCacheNamesTheDocuments(t *testing.T) {
+	hashes := map[string]string{"model.safetensors": "ab", "config.json": "cd"}
+	a := []Slice{{"expert", []corpus.Doc{doc("de", "law", 0), doc("de", "law", 1)}}, {"general", []corpus.Doc{doc("en", "code", 0)}}}
+	b := []Slice{{"expert", []corpus.Doc{doc("de", "law", 0), doc("de", "law", 2)}}, {"general", []corpus.Doc{doc("en", "code", 0)}}}
+	c := []Slice{{"expert", []corpus.Doc{doc("de", "law", 0)}}, {"general", []corpus.Doc{doc("de", "law", 1), doc("en", "code", 0)}}}
+	p := denseCachePath("/c", hashes, model.CPU{}, a, 512)
+	if q := denseCachePath("/c", map[string]string{"config.json": "cd", "model.safetensors": "ab"}, model.CPU{}, a, 512); q != p {
+		t.Errorf("the same documents name two entries: %s, %s", p, q)
+	}
+	for name, q := range map[string]string{
+		"another document":            denseCachePath("/c", hashes, model.CPU{}, b, 512),
+		"a document in another slice": denseCachePath("/c", hashes, model.CPU{}, c, 512),
+		"another length":              denseCachePath("/c", hashes, model.CPU{}, a, 256),
+		"another model":               denseCachePath("/c", map[string]string{"model.safetensors": "ff", "config.json": "cd"}, model.CPU{}, a, 512),
+	} {
+		if q == p {
+			t.Errorf("%s reads the same cached evaluation (%s)", name, p)
+		}
+	}
 }

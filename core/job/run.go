@@ -259,7 +259,7 @@ func (j *Job) Evaluate(ctx context.Context, be model.Backend, expert *model.Mode
 	}
 	var cached string
 	if s != nil && dense.Known == nil && o.CacheDir != "" && s.Hashes != nil {
-		cached = denseCachePath(o.CacheDir, s.Hashes, be, o)
+		cached = denseCachePath(o.CacheDir, s.Hashes, be, slices, o.EvalTokens)
 		dense.Known = loadDense(cached)
 	}
 	ev, err := EvaluateBeforeAfter(ctx, be, dense, Side{Model: expert, Tok: j.TokAfter}, slices, o.EvalTokens, progress)
