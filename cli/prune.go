@@ -65,7 +65,7 @@ func pruneFlags(fs *flag.FlagSet, o *job.Options, a *pruneArgs) {
 	fs.Var(values{&o.Language}, "language", "expert language, ISO 639-1 (de, zh, ...) or its name (German, Deutsch), several comma-separated or repeated (de,en), or any")
 	fs.Var(values{&o.Domain}, "domain", "expert domain (see cusprun list: law, medicine, finance, code, ...), several comma-separated or repeated, or any")
 	fs.Var(values{&o.Task}, "task", "expert task (qa, summarization, translation, classification, reasoning), several comma-separated or repeated, or any")
-	fs.Var((*multi)(&o.Corpora), "corpus", "extra calibration file: JSONL, a JSON array or CSV/TSV of records, or plain text; repeatable")
+	fs.Var((*multi)(&o.Corpora), "corpus", "extra calibration file (JSONL, a JSON array or CSV/TSV of records, or plain text) or a folder of them; repeatable")
 	fs.BoolVar(&a.builtin, "builtin", true, "calibrate on the built-in corpora too")
 	fs.StringVar(&a.ratios, "ratio", "", fmt.Sprintf("fraction of the decoder's attention+FFN parameters to remove, from 0 to %v; several comma-separated (0.1,0.2,0.3) write one expert each from one scoring pass", job.MaxRatio))
 	fs.StringVar(&o.Method, "method", "cusprun", "cusprun, wanda-sp, flap, magnitude or random")

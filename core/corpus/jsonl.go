@@ -10,6 +10,8 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
+	"slices"
 	"strings"
 	"unicode/utf8"
 
@@ -138,14 +140,47 @@ func readLine(br *bufio.Reader) ([]byte, error) {
 	}
 }
 
-// ReadFile reads a corpus file (see Read).
+// ReadFile reads a corpus file (see Read), or every corpus file of a
+// folder: those whose names end in an extension Read knows (.gz of them
+// too), in name order, hidden files and subfolders left out.
 func ReadFile(path string) ([]Doc, error) {
+	if st, err := os.Stat(path); err == nil && st.IsDir() {
+		return readFolder(path)
+	}
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, err
 	}
 	defer f.Close()
 	return Read(f, path)
+}
+
+// corpusExts are the extensions a folder's corpus files have.
+var corpusExts = []string{".jsonl", ".json", ".csv", ".tsv", ".txt", ".md", ".text"}
+
+func readFolder(dir string) ([]Doc, error) {
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		return nil, err
+	}
+	var docs []Doc
+	read := 0
+	for _, e := range ents { // os.ReadDir sorts by name
+		name := strings.TrimSuffix(strings.ToLower(e.Name()), ".gz")
+		if strings.HasPrefix(e.Name(), ".") || !e.Type().IsRegular() || !slices.Contains(corpusExts, filepath.Ext(name)) {
+			continue
+		}
+		d, err := ReadFile(filepath.Join(dir, e.Name()))
+		if err != nil {
+			return nil, err
+		}
+		docs = append(docs, d...)
+		read++
+	}
+	if read == 0 {
+		return nil, fmt.Errorf("%s: a folder with no corpus files (%s, or those gzip compressed)", dir, strings.Join(corpusExts, ", "))
+	}
+	return docs, nil
 }
 
 // MaxText bounds a corpus file's text (after decompression).

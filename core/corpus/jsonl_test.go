@@ -2,6 +2,8 @@ package corpus
 
 import (
 	"bytes"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -119,5 +121,49 @@ func TestRead(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), name) || strings.Contains(err.Error(), "\n") {
 			t.Errorf("%s (cut short): error %v; want one line naming the file", name, err)
 		}
+	}
+}
+
+// TestReadFolder: --corpus DIR reads the folder's corpus files in name
+// order (compressed ones too), and leaves out hidden files, other files and
+// subfolders; a folder without corpus files says what it looked for.
+func TestReadFolder(t *testing.T) {
+	dir := t.TempDir()
+	var gz bytes.Buffer
+	w := gzip.NewWriter(&gz)
+	w.Write([]byte("Zweites Dokument, komprimiert."))
+	w.Close()
+	for name, data := range map[string][]byte{
+		"a.jsonl":       []byte(`{"text": "Erstes Dokument."}` + "\n"),
+		"B.TXT.GZ":      gz.Bytes(),
+		".hidden.jsonl": []byte(`{"text": "versteckt"}` + "\n"),
+		"notes.bin":     []byte("binary"),
+		"sub/c.jsonl":   []byte(`{"text": "im Unterordner"}` + "\n"),
+		"z.csv":         []byte("question,answer\nWarum?,Darum.\n"),
+	} {
+		p := filepath.Join(dir, name)
+		os.MkdirAll(filepath.Dir(p), 0o755)
+		if err := os.WriteFile(p, data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	docs, err := ReadFile(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, d := range docs {
+		got = append(got, d.Text)
+	}
+	// os.ReadDir's order is by bytes: upper case before lower case.
+	want := []string{"Zweites Dokument, komprimiert.", "Erstes Dokument.", "Warum?\n\nDarum."}
+	if !slices.Equal(got, want) {
+		t.Fatalf("documents %q, want %q", got, want)
+	}
+	empty := filepath.Join(dir, "sub2")
+	os.MkdirAll(empty, 0o755)
+	os.WriteFile(filepath.Join(empty, "x.bin"), nil, 0o644)
+	if _, err := ReadFile(empty); err == nil || !strings.Contains(err.Error(), "a folder with no corpus files") {
+		t.Fatalf("a folder without corpus files: %v", err)
 	}
 }
