@@ -105,10 +105,13 @@ func OneOf(values, tag string) bool {
 // of domains and tasks; languages' names are in languages.go.
 var synonyms = map[string]string{
 	"legal": "law", "laws": "law",
-	"medical": "medicine", "health": "medicine",
-	"programming": "code", "coding": "code",
-	"financial":          "finance",
-	"question-answering": "qa", "summarisation": "summarization", "summary": "summarization",
+	"medical": "medicine", "health": "medicine", "healthcare": "medicine", "clinical": "medicine",
+	"programming": "code", "coding": "code", "software": "code",
+	"financial": "finance", "banking": "finance",
+	"scientific":         "science",
+	"question-answering": "qa", "question answering": "qa", "q&a": "qa", "questions": "qa",
+	"summarisation": "summarization", "summary": "summarization", "summarize": "summarization", "summarise": "summarization",
+	"translate": "translation", "classify": "classification", "reason": "reasoning",
 }
 
 // languageOfTag returns the language subtag of a lower-case language tag

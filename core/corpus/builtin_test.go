@@ -17,6 +17,7 @@ func TestCanonical(t *testing.T) {
 		"pt-BR": "pt", "Legal": "law", "medical": "medicine", "Question-Answering": "qa",
 		"law": "law", "science": "science", "klingon": "klingon", "any": "any",
 		"Italian": "it", "italiano": "it", "Português": "pt", "Bahasa Indonesia": "id", "한국어": "ko",
+		"Question Answering": "qa", "Q&A": "qa", "summarise": "summarization", "Healthcare": "medicine", "software": "code",
 		"iw": "he", "nb": "no", "Tiếng Việt": "vi", "TÜRKÇE": "tr", "Ελληνικά": "el", "hin": "hi",
 	} {
 		if got := Canonical(in); got != want {
