@@ -528,14 +528,14 @@ function options() {
   return {
     language: chosenLanguage(), domain: $('domain').value, task: $('task').value,
     ratio: Number($('ratio').value), method: $('method').value, placement: $('placement').value,
-    format: $('format').value, compensate: $('compensate').checked, reselect: $('reselect').checked ? 0 : 1, quant: $('quant').value, vocab: $('vocab').value, corpora: [...$('corpus').files], sourceName: state.sourceName || '',
+    format: $('format').value, compensate: $('compensate').checked, reselect: $('reselect').checked ? 0 : 1, quant: $('quant').value, vocab: $('vocab').value, corpora: [...$('corpus').files], noBuiltin: $('only-mine').checked, sourceName: state.sourceName || '',
     // the CLI's --max-tokens and --max-docs (tests pass them to compare)
     maxTokens: Number(params.get('maxtokens') || 0), maxDocs: Number(params.get('maxdocs') || 0),
   };
 }
 
 function lockForm(on) {
-  for (const id of ['files', 'folder', 'language', 'language-other', 'domain', 'task', 'ratio', 'method', 'placement', 'format', 'quant', 'vocab', 'corpus', 'engine-choice', 'generate', 'measure', 'compensate'])
+  for (const id of ['files', 'folder', 'language', 'language-other', 'domain', 'task', 'ratio', 'method', 'placement', 'format', 'quant', 'vocab', 'corpus', 'only-mine', 'engine-choice', 'generate', 'measure', 'compensate'])
     $(id).disabled = on;
   $('reselect').disabled = on || !$('compensate').checked; // the reselection is a part of the refit
   $('prune').disabled = on || !state.desc;

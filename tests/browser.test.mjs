@@ -316,7 +316,8 @@ test('a Q8_0 GGUF pruned to a Q4_K_M expert in the browser (cpu), same as cuspru
 // A language without built-in documents: "another language" takes a typed
 // name (Nederlands), the user's own text (a CSV of question-answer records)
 // calibrates it, and the download is the file `cusprun prune --language nl
-// --corpus nl.csv` writes. An empty box is refused before any work.
+// --corpus nl.csv` writes. An empty box is refused before any work. Then
+// "my text only" is `--builtin=false`.
 test('another language from your own text (a CSV) in the browser (cpu), same as cusprun prune', { skip, timeout: 2 * JOB_TIMEOUT }, async () => {
   const csv = path.join(work, 'nl.csv');
   fs.writeFileSync(csv, 'question,answer\n' +
@@ -351,6 +352,23 @@ test('another language from your own text (a CSV) in the browser (cpu), same as 
   assert.equal(got.target.language, 'nl', 'the typed name did not become the language code');
   const a = fs.readFileSync(file), b = fs.readFileSync(out);
   assert.ok(a.equals(b), `the downloaded zip (${a.length} bytes) differs from cusprun prune's (${b.length} bytes)`);
+  // "my text only" leaves the built-in German documents out, as
+  // --builtin=false does: the three rows calibrate German alone
+  await page.getByLabel('Language').selectOption('de');
+  await page.getByLabel(/Calibrate on my text only/).setChecked(true);
+  await page.getByRole('button', { name: 'Prune' }).click();
+  await page.waitForSelector('body[data-state="running"]');
+  await page.waitForSelector('body[data-state="done"], body[data-state="error"]', { timeout: JOB_TIMEOUT });
+  assert.equal(await page.evaluate(() => document.body.dataset.state), 'done', 'job failed: ' + (await page.locator('#job-error').textContent()));
+  const [dl2] = await Promise.all([page.waitForEvent('download'), page.getByRole('link', { name: 'Download' }).click()]);
+  const file2 = path.join(work, 'mine-page.zip');
+  await dl2.saveAs(file2);
+  const out2 = path.join(work, 'mine-cli.zip');
+  const want2 = cli('prune', '--model', models.llama, '--language', 'de', '--corpus', csv, '--builtin=false', '--ratio', '0.25', '--format', 'zip', '--eval=false', '--out', out2);
+  const got2 = await page.evaluate(() => window.cusprunState.result);
+  assert.equal(got2.calibration.docs, 3, 'the built-in text was not left out');
+  assert.equal(want2.calibration.docs, 3);
+  assert.ok(fs.readFileSync(file2).equals(fs.readFileSync(out2)), 'the "my text only" download differs from cusprun prune --builtin=false');
   await page.close();
 });
 
