@@ -518,6 +518,36 @@ async function clearOutput() {
 const hooks = {};
 window.cusprunHooks = hooks;
 
+// describeCorpora says, as soon as calibration files are chosen, what a
+// prune will read from them (documents and language tags per file), or the
+// one line it would stop with.
+async function describeCorpora() {
+  const files = [...$('corpus').files];
+  const out = $('corpus-info');
+  out.hidden = !files.length;
+  out.classList.remove('error');
+  if (!files.length) { out.textContent = ''; return; }
+  out.textContent = 'reading…';
+  try {
+    await engineReady;
+    const info = await engine.call('corpusInfo', files);
+    out.textContent = info.map(describeCorpus).join(' · ');
+    out.classList.toggle('error', info.some((f) => f.error));
+  } catch (e) {
+    out.textContent = e.message;
+    out.classList.add('error');
+  }
+}
+
+function describeCorpus(f) {
+  if (f.error) return f.error;
+  const langs = f.tags.language || {};
+  const tagged = Object.entries(langs).filter(([k]) => k).map(([k, n]) => `${k} ${n}`);
+  const docs = `${f.name}: ${f.docs} document${f.docs === 1 ? '' : 's'}`;
+  if (!tagged.length) return `${docs}, without a language tag (they count for the language you choose)`;
+  return `${docs} (${tagged.join(', ')}${langs[''] ? `, ${langs['']} untagged` : ''})`;
+}
+
 // chosenLanguage is the language list's choice, or what is typed for
 // another language (a name or a code; the engine maps names to codes).
 function chosenLanguage() {
@@ -1019,6 +1049,7 @@ async function main() {
   drop.addEventListener('dragleave', () => drop.classList.remove('over'));
   drop.addEventListener('drop', async (e) => { e.preventDefault(); drop.classList.remove('over'); const d = await droppedFiles(e.dataTransfer); openFiles(d.files, d.folder); });
   $('ratio').addEventListener('input', describeRatio);
+  $('corpus').addEventListener('change', describeCorpora);
   $('language').addEventListener('change', () => {
     const other = $('language').value === 'other';
     $('language-other').hidden = $('language-other-help').hidden = !other;

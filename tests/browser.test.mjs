@@ -333,7 +333,14 @@ test('another language from your own text (a CSV) in the browser (cpu), same as 
   assert.equal(await page.evaluate(() => document.body.dataset.state), 'loaded', 'an empty language started a job');
   await page.getByLabel('Other: its name or code').fill('Nederlands');
   await page.getByText('More options', { exact: false }).click();
+  // what the page read from the files is said before any work, and a
+  // file a prune would refuse says why
+  const bad = path.join(work, 'bad.csv');
+  fs.writeFileSync(bad, 'title,body\nx,y\n');
+  await page.locator('#corpus').setInputFiles([bad]);
+  await page.waitForFunction(() => /no column for the text/.test(document.getElementById('corpus-info').textContent));
   await page.locator('#corpus').setInputFiles([csv]);
+  await page.waitForFunction(() => document.getElementById('corpus-info').textContent.includes('nl.csv: 3 documents, without a language tag'));
   await page.getByLabel('Domain').selectOption('any');
   await page.getByLabel('Task').selectOption('any');
   await page.getByLabel('Prune ratio').fill('0.25');

@@ -20,6 +20,7 @@
 //	cusprun.validate(options)                   -> "" or why the options are refused (job.Validate)
 //	cusprun.estimate(options)                   -> {tokens, score_macs, refit_macs}: the job's size, for its estimate
 //	cusprun.limits()                            -> {maxRatio}
+//	cusprun.corpusInfo(files)                   -> [{name, docs, tags, error}]: what a prune would read from them
 //	cusprun.evaluate({maxDocs, maxTokens}, onProgress) -> perplexity before/after
 //	cusprun.generate(which, prompt, n, onText)  -> text ("original" or "expert")
 //	cusprun.logits(which, ids)                  -> Float32Array, every position
@@ -371,6 +372,13 @@ func main() {
 				return err.Error(), nil
 			}
 			return "", nil
+		},
+		"corpusInfo": func(a []js.Value) (any, error) {
+			files, err := readCorpora(arg(a, 0))
+			if err != nil {
+				return nil, err
+			}
+			return toJS(app.CorpusInfo(files))
 		},
 		"limits": func(a []js.Value) (any, error) {
 			return toJS(map[string]float64{"maxRatio": job.MaxRatio})

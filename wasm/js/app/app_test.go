@@ -177,3 +177,23 @@ func TestFileName(t *testing.T) {
 		}
 	}
 }
+
+// TestCorpusInfo: the page's summary of the user's files counts documents
+// and tags (by canonical value, "" for untagged) as a prune reads them,
+// and a file a prune would refuse carries the prune's error.
+func TestCorpusInfo(t *testing.T) {
+	got := CorpusInfo([]UserCorpus{
+		{Name: "a.jsonl", Data: []byte("{\"text\": \"Hallo\", \"language\": \"German\", \"domain\": \"legal\"}\n{\"text\": \"Welt\", \"language\": \"de\"}\n")},
+		{Name: "b.csv", Data: []byte("question,answer\nWarum?,Darum.\n")},
+		{Name: "c.csv", Data: []byte("title,body\nx,y\n")},
+	})
+	if len(got) != 3 || got[0].Docs != 2 || got[0].Tags["language"]["de"] != 2 || got[0].Tags["domain"]["law"] != 1 || got[0].Tags["domain"][""] != 1 {
+		t.Fatalf("a.jsonl: %+v", got[0])
+	}
+	if got[1].Docs != 1 || got[1].Tags["language"][""] != 1 || got[1].Error != "" {
+		t.Fatalf("b.csv: %+v", got[1])
+	}
+	if got[2].Docs != 0 || !strings.Contains(got[2].Error, "c.csv: no column for the text") {
+		t.Fatalf("c.csv: %+v", got[2])
+	}
+}
