@@ -116,3 +116,26 @@ func TestDatasetCorpora(t *testing.T) {
 		}
 	}
 }
+
+// TestCorpusSummaryOnStderr: prune says what it read from each --corpus
+// file before any work: documents and language tags, or none.
+func TestCorpusSummaryOnStderr(t *testing.T) {
+	dir := t.TempDir()
+	src := synthSource(t, dir, "llama", "tiny", nil)
+	tagged := filepath.Join(dir, "t.jsonl")
+	os.WriteFile(tagged, []byte(`{"text": "Guten Tag.", "language": "German"}`+"\n"+`{"text": "Bonjour.", "language": "fr"}`+"\n"+`{"text": "Hallo."}`+"\n"), 0o644)
+	plain := filepath.Join(dir, "p.csv")
+	os.WriteFile(plain, []byte("question,answer\nWarum?,Darum.\n"), 0o644)
+	_, errs, code := call("prune", "--model", src, "--ratio", "0.2", "--corpus", tagged, "--corpus", plain, "--eval=false", "--out", filepath.Join(dir, "o"))
+	if code != 0 {
+		t.Fatalf("prune failed: %s", errs)
+	}
+	for _, want := range []string{
+		"corpus " + tagged + ": 3 documents (de 1, fr 1, 1 untagged)",
+		"corpus " + plain + ": 1 document, without a language tag (they count for the target's language)",
+	} {
+		if !strings.Contains(errs, want) {
+			t.Errorf("stderr lacks %q:\n%s", want, errs)
+		}
+	}
+}

@@ -14,6 +14,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/cusprun/cusprun/core/corpus"
 	"github.com/cusprun/cusprun/core/export"
 	"github.com/cusprun/cusprun/core/job"
 	"github.com/cusprun/cusprun/core/model"
@@ -241,6 +242,14 @@ func runPrune(args []string) (any, error) {
 		if _, err := os.Stat(c); err != nil {
 			return nil, fmt.Errorf("--corpus %s: %w", c, err)
 		}
+		// Read now, so that a bad file stops the job before the model is
+		// opened, and say what was read (the job reads it again: corpora
+		// are small next to a model).
+		docs, err := corpus.ReadFile(c)
+		if err != nil {
+			return nil, err
+		}
+		Logf("corpus %s: %s", c, describeDocs(docs))
 	}
 	for _, r := range ratios {
 		if r == 0 {
@@ -388,4 +397,32 @@ func ReportPath(out string) string {
 	out = filepath.Clean(out)
 	ext := filepath.Ext(out)
 	return strings.TrimSuffix(out, ext) + ".report.json"
+}
+
+// describeDocs says how many documents a corpus holds and their language
+// tags: "12 documents (de 12)", or that they have none and so count for
+// the target's language.
+func describeDocs(docs []corpus.Doc) string {
+	n := map[string]int{}
+	for _, d := range docs {
+		n[corpus.Canonical(d.Language)]++
+	}
+	var tags []string
+	for l, k := range n {
+		if l != "" {
+			tags = append(tags, fmt.Sprintf("%s %d", l, k))
+		}
+	}
+	sort.Strings(tags)
+	s := fmt.Sprintf("%d document", len(docs))
+	if len(docs) != 1 {
+		s += "s"
+	}
+	switch {
+	case len(tags) == 0:
+		return s + ", without a language tag (they count for the target's language)"
+	case n[""] > 0:
+		tags = append(tags, fmt.Sprintf("%d untagged", n[""]))
+	}
+	return s + " (" + strings.Join(tags, ", ") + ")"
 }
