@@ -79,7 +79,14 @@ func TestReadQuestionsForms(t *testing.T) {
 			t.Errorf("%s: read %+v, want %+v", in, qs, want)
 		}
 	}
+	// The same question in a JSON array, as json.dump writes it.
+	arr := "\ufeff[\n  {\"question\": \"Wo liegt Paris?\", \"choices\": [\"Italien\", \"Frankreich\", \"Spanien\"], \"answer\": \"B\"}\n]\n"
+	if qs, err := ReadQuestions(strings.NewReader(arr), "q.json"); err != nil || len(qs) != 1 || qs[0].Answer != 1 || qs[0].Question != want.Question {
+		t.Errorf("a JSON array: %+v, %v", qs, err)
+	}
 	for in, msg := range map[string]string{
+		`[{"question": "q", "choices": ["a", "b"], "answer": 0}, {"question": "q", "choices": ["a"]}]`: "q.jsonl: record 2 of the array: needs at least two choices",
+		`[{"question": "q"`: "q.jsonl: not a JSON array",
 		`{"question": 3, "choices": ["a", "b"], "answer": 0}`:                             `q.jsonl:1: "question" is neither text nor {"stem": ...}`,
 		`{"choices": ["a", "b"], "answer": 0}`:                                            "q.jsonl:1: no question",
 		`{"question": "q", "choices": "ab", "answer": 0}`:                                 `q.jsonl:1: "choices" is not a list of choices`,

@@ -19,9 +19,15 @@ import (
 //	{"ctx": "...", "endings": ["...", ...], "label": "2"}                     HellaSwag
 //
 // An answer is an index (a number or a numeral), a choice's label, a letter
-// (A is the first choice) or the text of a choice. Errors name the line.
+// (A is the first choice) or the text of a choice. A file that is one JSON
+// array of such objects is read too. Errors name the line (or the record
+// of the array).
 func ReadQuestions(r io.Reader, name string) ([]Question, error) {
-	sc := bufio.NewScanner(r)
+	br := bufio.NewReader(r)
+	if head, _ := br.Peek(4096); bytes.HasPrefix(bytes.TrimLeft(bytes.TrimPrefix(head, []byte("\ufeff")), " \t\r\n"), []byte("[")) {
+		return readQuestionArray(br, name)
+	}
+	sc := bufio.NewScanner(br)
 	sc.Buffer(make([]byte, 64<<10), 4<<20)
 	var qs []Question
 	for line := 1; sc.Scan(); line++ {
@@ -47,6 +53,32 @@ func ReadQuestions(r io.Reader, name string) ([]Question, error) {
 	}
 	if err := sc.Err(); err != nil {
 		return nil, fmt.Errorf("%s: %v", name, err)
+	}
+	if len(qs) == 0 {
+		return nil, fmt.Errorf("%s: no questions", name)
+	}
+	return qs, nil
+}
+
+// readQuestionArray reads a JSON array of question objects.
+func readQuestionArray(r *bufio.Reader, name string) ([]Question, error) {
+	if b, _ := r.Peek(3); bytes.Equal(b, []byte("\ufeff")) {
+		r.Discard(3)
+	}
+	var recs []map[string]json.RawMessage
+	if err := json.NewDecoder(r).Decode(&recs); err != nil {
+		return nil, fmt.Errorf("%s: not a JSON array of {question, choices, answer} objects: %v", name, err)
+	}
+	var qs []Question
+	for i, rec := range recs {
+		if rec == nil {
+			return nil, fmt.Errorf("%s: record %d of the array: not an object", name, i+1)
+		}
+		q, err := questionOf(rec)
+		if err != nil {
+			return nil, fmt.Errorf("%s: record %d of the array: %v", name, i+1, err)
+		}
+		qs = append(qs, q)
 	}
 	if len(qs) == 0 {
 		return nil, fmt.Errorf("%s: no questions", name)
