@@ -26,8 +26,8 @@ func runEval(args []string) (any, error) {
 	fs := newFlags("eval")
 	path := fs.String("model", "", "model folder, .gguf or .zip (the expert)")
 	base := fs.String("base", "", "the dense model it was pruned from: adds retention = base ppl / model ppl")
-	data := fs.String("data", "", "held-out JSONL; without it the built-in held-out text (expert slice and general mix)")
-	mcPath := fs.String("mc", "", "multiple-choice JSONL, one question per line: {\"question\", \"choices\": [...], \"answer\": index}, or as MMLU, ARC, OpenBookQA or HellaSwag are downloaded (answers by index, label, letter or text)")
+	data := fs.String("data", "", "held-out documents (JSONL, a JSON array or CSV/TSV of records, plain text, or a folder of them); without it the built-in held-out text (expert slice and general mix)")
+	mcPath := fs.String("mc", "", "multiple-choice questions, one JSON object per line (or a JSON array of them): {\"question\", \"choices\": [...], \"answer\": index}, or as MMLU, ARC, OpenBookQA or HellaSwag are downloaded (answers by index, label, letter or text)")
 	var t corpus.Target
 	fs.Var(values{&t.Language}, "language", "expert language for the built-in expert slice")
 	fs.Var(values{&t.Domain}, "domain", "expert domain for the built-in expert slice")
