@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"math"
+	"sort"
 
 	"github.com/cusprun/cusprun/core/corpus"
 	"github.com/cusprun/cusprun/core/model"
@@ -11,62 +12,56 @@ import (
 	"github.com/cusprun/cusprun/core/tokenizer"
 )
 
-// Cap keeps at most n documents (all when n <= 0), spread over languages
-// first and then over domains: in turns, each language (in the order they
-// first appear) gives its next document, and a language's documents come
-// in turns from its domains. So a capped slice covers as many languages as
-// it has room for, each with as many of its domains as it gets documents;
-// taking whole language-and-domain groups in turn would give the first
-// languages all their domains before the last ones got any. It is the one
-// capping rule for calibration and held-out slices alike.
+// Cap keeps at most n documents (all when n <= 0), taken in turn from each
+// language-and-domain group, so every group gets as many as every other
+// (give or take one). The groups take their turns with the languages
+// interleaved (each language's first domain, then each one's second, ...),
+// so a cap smaller than the number of groups still covers as many
+// languages as it has room for; in the order the groups first appear,
+// the first languages got all their domains before the last ones got any.
+// It is the one capping rule for calibration and held-out slices alike.
 func Cap(docs []corpus.Doc, n int) []corpus.Doc {
 	if n <= 0 || len(docs) <= n {
 		return docs
 	}
-	var langs []string
-	byLang := map[string][][]corpus.Doc{} // per language, its domains' documents
-	domainAt := map[string]int{}          // language and domain -> index in byLang
+	type group struct {
+		lang, rank int // the language's first appearance; the group's among its language's
+		docs       []corpus.Doc
+	}
+	var groups []*group
+	byKey := map[string]*group{}
+	langAt := map[string]int{}
+	perLang := map[string]int{}
 	for _, d := range docs {
-		l, k := d.Tag("language"), d.Tag("language")+"\x00"+d.Tag("domain")
-		if _, ok := byLang[l]; !ok {
-			langs = append(langs, l)
-		}
-		at, ok := domainAt[k]
+		l := d.Tag("language")
+		k := l + "\x00" + d.Tag("domain")
+		g, ok := byKey[k]
 		if !ok {
-			at = len(byLang[l])
-			domainAt[k] = at
-			byLang[l] = append(byLang[l], nil)
-		}
-		byLang[l][at] = append(byLang[l][at], d)
-	}
-	// Each language's documents in turns from its domains.
-	turns := make([][]corpus.Doc, len(langs))
-	for i, l := range langs {
-		for r := 0; len(turns[i]) < countDocs(byLang[l]); r++ {
-			for _, g := range byLang[l] {
-				if r < len(g) {
-					turns[i] = append(turns[i], g[r])
-				}
+			if _, seen := langAt[l]; !seen {
+				langAt[l] = len(langAt)
 			}
+			g = &group{lang: langAt[l], rank: perLang[l]}
+			perLang[l]++
+			byKey[k] = g
+			groups = append(groups, g)
 		}
+		g.docs = append(g.docs, d)
 	}
+	sort.SliceStable(groups, func(a, b int) bool {
+		if groups[a].rank != groups[b].rank {
+			return groups[a].rank < groups[b].rank
+		}
+		return groups[a].lang < groups[b].lang
+	})
 	out := make([]corpus.Doc, 0, n)
-	for r := 0; len(out) < n; r++ {
-		for _, t := range turns {
-			if r < len(t) && len(out) < n {
-				out = append(out, t[r])
+	for i := 0; len(out) < n; i++ {
+		for _, g := range groups {
+			if i < len(g.docs) && len(out) < n {
+				out = append(out, g.docs[i])
 			}
 		}
 	}
 	return out
-}
-
-func countDocs(groups [][]corpus.Doc) int {
-	n := 0
-	for _, g := range groups {
-		n += len(g)
-	}
-	return n
 }
 
 // Slice is a named set of held-out documents.

@@ -31,10 +31,10 @@ func TestCap(t *testing.T) {
 		docs = append(docs, doc("de", "law", i))
 	}
 	docs = append(docs, doc("de", "code", 0), doc("zh", "law", 0))
-	// Turns over the languages (ar, de, zh), each language's documents in
-	// turns over its domains (de: law, code, law, law).
+	// Turns over the groups, languages interleaved: ar law, de law, zh law,
+	// then de code (de's second group), then ar law again.
 	got := Cap(docs, 5)
-	want := []string{"arlawa", "delawa", "zhlawa", "arlawb", "decodea"}
+	want := []string{"arlawa", "delawa", "zhlawa", "decodea", "arlawb"}
 	if len(got) != len(want) {
 		t.Fatalf("Cap kept %d docs, want %d", len(got), len(want))
 	}
@@ -59,6 +59,23 @@ func TestCap(t *testing.T) {
 		if strings.Join(texts, ",") != want {
 			t.Errorf("Cap(%d) of three languages by three domains: %v, want %s", n, texts, want)
 		}
+	}
+	// A German legal target's union: German documents of six domains and
+	// the legal ones of three other languages. Every group gets its turn,
+	// so nine documents are one per group: six German.
+	var union []corpus.Doc
+	for _, dom := range []string{"law", "code", "medicine", "finance", "science", "general"} {
+		union = append(union, doc("de", dom, 0), doc("de", dom, 1))
+	}
+	for _, l := range []string{"en", "fr", "zh"} {
+		union = append(union, doc(l, "law", 0), doc(l, "law", 1))
+	}
+	perLang := map[string]int{}
+	for _, d := range Cap(union, 9) {
+		perLang[d.Language]++
+	}
+	if perLang["de"] != 6 || perLang["en"] != 1 || perLang["fr"] != 1 || perLang["zh"] != 1 {
+		t.Errorf("Cap(9) of the de+law union: %v, want one document per group (de 6, en 1, fr 1, zh 1)", perLang)
 	}
 	if n := len(Cap(docs, 0)); n != len(docs) {
 		t.Errorf("Cap(0) kept %d of %d", n, len(docs))
