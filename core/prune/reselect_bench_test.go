@@ -3,11 +3,14 @@ package prune
 import (
 	"math/rand/v2"
 	"testing"
+	"time"
 )
 
 // BenchmarkReselect times the reselection of one layer of the Qwen2.5-0.5B
 // shape (F 4864 neurons, H 896 outputs, ratio 0.2: 973 removed among a pool
-// of 1.25 × as many) on a well-conditioned Gram matrix:
+// of 1.25 × as many) on a well-conditioned Gram matrix, and the refit of
+// down_proj that follows it on its factor (s/refit), as Compensate runs
+// them:
 //
 //	go test ./core/prune -run '^$' -bench Reselect -benchtime 1x
 func BenchmarkReselect(b *testing.B) {
@@ -33,15 +36,21 @@ func BenchmarkReselect(b *testing.B) {
 	sortInts(keep)
 	sortInts(pool)
 	M := make([]float64, len(G))
+	var refit float64
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
 		b.StopTimer()
 		copy(M, G) // reselect overwrites its matrix
 		b.StartTimer()
-		if _, err := reselect(w, H, F, M, keep, pool, DefaultRidge); err != nil {
+		rs, err := reselect(w, H, F, M, keep, pool, DefaultRidge)
+		if err != nil {
 			b.Fatal(err)
 		}
+		t0 := time.Now()
+		rs.refit(w, H, F)
+		refit += time.Since(t0).Seconds()
 	}
+	b.ReportMetric(refit/float64(b.N), "s/refit")
 }
 
 func sortInts(v []int) {
