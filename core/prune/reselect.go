@@ -37,13 +37,14 @@ import (
 // factor's first block), the kept rows of Xᵀ (X = L_NN⁻¹ G_NC, the
 // factor's lower left block) and the factor of S's kept block, so
 // reselect hands it over (reselection.refit) instead of the refit factoring
-// G_KK again. λ is then the reselection's (ridge times the mean of G's
+// G_KK again, with most of the refit's forward solve, which X_R already is
+// (see below). λ is then the reselection's (ridge times the mean of G's
 // whole diagonal) rather than the mean of G_KK's.
 //
 // G is the layer's [F, F] Gram matrix (natural order, both triangles),
 // which reselect overwrites: the factor is formed in its place, so one
-// layer's reselection holds one F×F matrix (and the pool's F×c columns,
-// which the refit reads), not two. w is down_proj ([H, F]), keep the
+// layer's reselection holds one F×F matrix (and the refit's [H, K]
+// right-hand side), not two. w is down_proj ([H, F]), keep the
 // method's kept set (its size is kept), cand the candidates, ascending
 // (every removed neuron among them).
 func reselect(w []float32, H, F int, G []float64, keep, cand []int, ridge float64) (*reselection, error) {
@@ -82,19 +83,13 @@ func reselect(w []float32, H, F int, G []float64, keep, cand []int, ridge float6
 	// [[L_NN, 0], [Xᵀ, L_S]]: L_NN the factor of G_NN + λI, X = L_NN⁻¹
 	// G_NC, and L_S the factor of S, which the factorisation's trailing
 	// updates form on the way (only its lower triangle: half of what
-	// S = G_CC + λI − XᵀX costs as a separate product). Before the
-	// factorisation overwrites them, the pool's columns are kept for the
-	// refit (G_KR, R ⊂ C).
+	// S = G_CC + λI − XᵀX costs as a separate product).
 	ord := append(append(make([]int, 0, F), N...), C...)
 	M := G
 	permuteSym(M, F, ord)
-	gc := make([]float64, F*c) // row i: G[i, C], natural order
-	ops.Parallel(F, 64, func(lo, hi int) {
-		for a := lo; a < hi; a++ {
-			copy(gc[ord[a]*c:ord[a]*c+c], M[a*F+n:a*F+F])
-			M[a*F+a] += lambda
-		}
-	})
+	for a := 0; a < F; a++ {
+		M[a*F+a] += lambda
+	}
 	if err := cholesky(M, F, F); err != nil {
 		return nil, err
 	}
@@ -162,18 +157,49 @@ func reselect(w []float32, H, F int, G []float64, keep, cand []int, ridge float6
 	}
 	ck := append([]int(nil), slot[:c-remove]...) // the pool's kept, as indices into C
 	sort.Ints(ck)
+	var rk []int // the pool's removed, as indices into C, ascending
+	for a, k := 0, 0; a < c; a++ {
+		if k < len(ck) && ck[k] == a {
+			k++
+		} else {
+			rk = append(rk, a)
+		}
+	}
 
 	// The factor of G_KK + λI in the order N then the pool's kept is M's
 	// first n rows, then for each kept candidate its row of Xᵀ and the
-	// factor of S's kept block. That block, S_ab = Σ_t L_S[a,t] L_S[b,t],
-	// is read from L_S before its rows are overwritten; the rows move up
-	// in ascending order, so none is read after it is written.
-	q := len(ck)
+	// factor of S's kept block. The refit's right-hand side needs
+	// Y = L_KK⁻¹ G_KR, which the factorisation has mostly formed: its
+	// first n rows are X's removed columns (X_R = L_NN⁻¹ G_NR), and the
+	// rest is L_q⁻¹ S_qR with L_q the factor of S's kept block
+	// (G_qR − X_qᵀ X_R = S_qR off the diagonal). So the forward solve of the
+	// refit (K²·H/2 multiply-adds) is not repeated: refit only solves
+	// backwards. S's blocks, S_ab = Σ_t L_S[a,t] L_S[b,t], and the rows of
+	// X_R are read from the factor before its rows are overwritten; the
+	// kept rows move up in ascending order, so none is read after it is
+	// written.
+	q, r := len(ck), len(rk)
+	sdot := func(a, b int) float64 { // S[a, b] from L_S's rows
+		t := min(a, b) + 1
+		return dot64(LS[a*F:a*F+t], LS[b*F:b*F+t])
+	}
 	Sk := make([]float64, q*q)
 	for i, a := range ck {
 		for j, b := range ck[:i+1] {
-			Sk[i*q+j] = dot64(LS[a*F:a*F+b+1], LS[b*F:b*F+b+1])
+			Sk[i*q+j] = sdot(a, b)
 		}
+	}
+	SR := make([]float64, r*q) // row b: S[rk[b], ck]
+	ops.Parallel(r, 16, func(lo, hi int) {
+		for b := lo; b < hi; b++ {
+			for i, a := range ck {
+				SR[b*q+i] = sdot(rk[b], a)
+			}
+		}
+	})
+	XR := make([]float64, r*n) // row b: X's column rk[b]
+	for b, a := range rk {
+		copy(XR[b*n:(b+1)*n], M[(n+a)*F:(n+a)*F+n])
 	}
 	for i, a := range ck {
 		row := M[(n+i)*F:]
@@ -184,6 +210,23 @@ func reselect(w []float32, H, F int, G []float64, keep, cand []int, ridge float6
 		if err := cholesky(M[n*F+n:], q, F); err != nil {
 			return nil, err
 		}
+		cholForward(M[n*F+n:], q, F, SR, r) // row b: (L_q⁻¹ S_qR)'s column b
+	}
+	// rhs = W_R Yᵀ ([H, K]: one right-hand side per output), as
+	// rhs −= (−W_R) Yᵀ.
+	k := n + q
+	negWR := make([]float64, H*r)
+	for i := 0; i < H; i++ {
+		for b, a := range rk {
+			negWR[i*r+b] = -float64(w[i*F+C[a]])
+		}
+	}
+	rhs := make([]float64, H*k)
+	if n > 0 {
+		ops.SubAB64(rhs, k, negWR, r, XR, n, H, n, r)
+	}
+	if q > 0 {
+		ops.SubAB64(rhs[n:], k, negWR, r, SR, q, H, q, r)
 	}
 	order := append([]int(nil), N...)
 	for _, a := range ck {
@@ -191,7 +234,7 @@ func reselect(w []float32, H, F int, G []float64, keep, cand []int, ridge float6
 	}
 	out := append([]int(nil), order...)
 	sort.Ints(out)
-	return &reselection{keep: out, order: order, L: M, ld: F, lambda: lambda, cand: C, gc: gc}, nil
+	return &reselection{keep: out, order: order, L: M, ld: F, lambda: lambda, rhs: rhs}, nil
 }
 
 // permuteSym reorders the symmetric A ([n, n]) in place to A[ord[a],
@@ -273,36 +316,31 @@ type reselection struct {
 	L      []float64 // [k, k] at row stride ld, lower triangle: the factor of G_KK + λI in that order (nil: the weights stay)
 	ld     int
 	lambda float64
-	cand   []int     // the pool, ascending
-	gc     []float64 // [F, len(cand)]: G's columns of the pool, rows in the natural order
+	rhs    []float64 // [H, k]: row i is Σ_b W[i, R_b] (L⁻¹ G_KR)[:, b], the refit's forward-solved right-hand side
 }
 
 // refit is refitCols for the kept set the reselection chose, on the same
-// G (the pool's columns of it that reselect kept: every removed neuron is
-// in the pool), with its factor: the refitted columns [rows, len(keep)],
-// ascending.
+// G and the same w (down_proj, [rows, cols]) that reselect had: its factor
+// and its right-hand side, which only the backward solve is left to turn
+// into the correction (G_KK + λI)⁻¹ G_KR W_Rᵀ. It returns the refitted
+// columns [rows, len(keep)], ascending.
 func (r *reselection) refit(w []float32, rows, cols int) []float64 {
 	k := len(r.keep)
-	rem := removed(r.keep, cols)
 	out := make([]float64, rows*k)
 	for i := 0; i < rows; i++ {
 		for a, j := range r.order {
 			out[i*k+a] = float64(w[i*cols+j])
 		}
 	}
-	if len(rem) > 0 && k > 0 && r.L != nil {
-		at := make([]int, cols) // neuron → its column in gc
-		for q, j := range r.cand {
-			at[j] = q
+	if k < cols && k > 0 && r.L != nil {
+		if r.rhs == nil {
+			panic("reselection.refit called twice: its right-hand side is solved in place")
 		}
-		c := len(r.cand)
-		GKR := make([]float64, k*len(rem))
-		for a, i := range r.order {
-			for b, j := range rem {
-				GKR[a*len(rem)+b] = r.gc[i*c+at[j]]
-			}
+		cholBackward(r.L, k, r.ld, r.rhs, rows)
+		for i := range out {
+			out[i] += r.rhs[i]
 		}
-		refitSolve(out, w, rows, cols, r.L, r.ld, k, rem, GKR, len(rem))
+		r.rhs = nil
 	}
 	// From the factor's order to the ascending one.
 	pos := make([]int, cols)
