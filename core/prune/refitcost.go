@@ -32,7 +32,7 @@ func LayerRefitMACs(c *model.Config, l, kf, kq, pool int) (forward, grams, solve
 		}
 		if d == F && int64(pool) > d-K {
 			grams += d * (d + 1) / 2
-			solves += ReselectMACs(H, F, K, int64(pool)) + K*K*H + K*(d-K)*H
+			solves += ReselectMACs(H, F, K, int64(pool)) + K*K*H/2 + K*(d-K)*H
 			continue
 		}
 		grams += K*d - K*K/2
@@ -43,21 +43,23 @@ func LayerRefitMACs(c *model.Config, l, kf, kq, pool int) (forward, grams, solve
 
 // ReselectMACs is the reselection's work on a layer of F neurons and H
 // outputs that keeps K, choosing among pool candidates (reselect.go), with
-// n = F − pool outside the pool and c = pool: the factorisation of the
-// whole G + λI with the pool last (F³/6; it leaves the Schur complement's
-// factor), the inverse of the Schur complement from it (c³), the greedy's
-// updates as the candidates still there shrink from c to c − R (m² + 2mH
-// each), and the kept candidates' block of the Schur complement and its
-// factor (q²c/2 + q³/6 for q = K − n); the refit's own factorisation is
-// not needed then.
+// n = F − pool outside the pool, c = pool, R = F − K removed and q = K − n
+// candidates kept: the factorisation of the whole G + λI with the pool
+// last (F³/6; it leaves the Schur complement's factor), the inverse of the
+// Schur complement from it (c³), the greedy's updates as the candidates
+// still there shrink from c to c − R (m² + 2mH each), the kept
+// candidates' block of the Schur complement and its factor (q²c/2 +
+// q³/6), and the refit's forward-solved right-hand side for the removed
+// (Rqc/2 + q²R/2); the refit's own factorisation and forward solve are not
+// needed then.
 func ReselectMACs(H, F, K, pool int64) int64 {
-	c := pool
+	c, R := pool, F-K
 	macs := F*F*F/6 + c*c*c
-	for m := c; m > c-(F-K); m-- {
+	for m := c; m > c-R; m-- {
 		macs += m*m + 2*m*H
 	}
 	q := K - (F - pool)
-	return macs + q*q*c/2 + q*q*q/6
+	return macs + q*q*c/2 + q*q*q/6 + R*q*c/2 + q*q*R/2
 }
 
 // refitWork is the refit pass's progress in multiply-adds: per layer, the

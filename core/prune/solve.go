@@ -163,17 +163,26 @@ func cholesky(A []float64, n, lda int) error {
 		if k1 == n {
 			break
 		}
-		// Panel: rows below the block, L21 = A21 L11⁻ᵀ, row by row.
-		ops.Parallel(n-k1, 16, func(lo, hi int) {
-			for i := k1 + lo; i < k1+hi; i++ {
-				for j := k0; j < k1; j++ {
-					A[i*lda+j] = (A[i*lda+j] - dot64(A[i*lda+k0:i*lda+j], A[j*lda+k0:j*lda+j])) / A[j*lda+j]
-				}
-			}
-		})
+		// Panel: rows below the block, L21 = A21 L11⁻ᵀ, as one product of
+		// panels with the block's inverse (w³/6 to form) rather than a
+		// substitution per row, which short dot products make several
+		// times slower: the rows are copied out, the panel zeroed and
+		// lowered by A21 (−L11⁻¹)ᵀ.
+		m := n - k1
+		w := k1 - k0
+		inv := lowerInverse(A[k0*lda+k0:], lda, w)
+		for i := range inv {
+			inv[i] = -inv[i]
+		}
+		a21 := make([]float64, m*w)
+		for i := 0; i < m; i++ {
+			row := A[(k1+i)*lda+k0 : (k1+i)*lda+k1]
+			copy(a21[i*w:(i+1)*w], row)
+			clear(row)
+		}
+		ops.SubABt64(A[k1*lda+k0:], lda, a21, w, inv, w, m, w, w)
 		// Trailing update A22 -= L21 L21ᵀ (lower triangle, by row blocks;
 		// L21 packed once for all of them).
-		m := n - k1
 		pb := ops.PackBt64(A[k1*lda+k0:], lda, m, k1-k0)
 		ops.Parallel((m+cholBlock-1)/cholBlock, 1, func(lo, hi int) {
 			for b := lo; b < hi; b++ {
@@ -184,6 +193,24 @@ func cholesky(A []float64, n, lda int) error {
 		})
 	}
 	return nil
+}
+
+// lowerInverse returns the inverse of the lower triangle of L ([n, n], row
+// stride ld) as [n, n], zero above the diagonal: column by column,
+// forward substitution on the unit vectors.
+func lowerInverse(L []float64, ld, n int) []float64 {
+	inv := make([]float64, n*n)
+	for j := 0; j < n; j++ {
+		inv[j*n+j] = 1 / L[j*ld+j]
+		for i := j + 1; i < n; i++ {
+			s := 0.0
+			for t := j; t < i; t++ {
+				s += L[i*ld+t] * inv[t*n+j]
+			}
+			inv[i*n+j] = -s / L[i*ld+i]
+		}
+	}
+	return inv
 }
 
 // cholSolve overwrites each of the m rows of B ([m, n]) with the solution x
