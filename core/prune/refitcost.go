@@ -46,17 +46,20 @@ func LayerRefitMACs(c *model.Config, l, kf, kq, pool int) (forward, grams, solve
 // n = F − pool outside the pool, c = pool, R = F − K removed and q = K − n
 // candidates kept: the factorisation of the whole G + λI with the pool
 // last (F³/6; it leaves the Schur complement's factor), the inverse of the
-// Schur complement from it (c³), the greedy's updates as the candidates
-// still there shrink from c to c − R (m² + 2mH each), the kept
+// Schur complement from it (c³), the candidates' Gram matrix of down_proj
+// columns for the greedy (c²H), the greedy's deferred updates of both its
+// matrices as the candidates still there shrink from c to c − R (3m² per
+// removal, as products of panels; the few corrections between them are
+// not counted), the kept
 // candidates' block of the Schur complement and its factor (q²c/2 +
 // q³/6), and the refit's forward-solved right-hand side for the removed
 // (Rqc/2 + q²R/2); the refit's own factorisation and forward solve are not
 // needed then.
 func ReselectMACs(H, F, K, pool int64) int64 {
 	c, R := pool, F-K
-	macs := F*F*F/6 + c*c*c
+	macs := F*F*F/6 + c*c*c + c*c*H
 	for m := c; m > c-R; m-- {
-		macs += m*m + 2*m*H
+		macs += 3 * m * m
 	}
 	q := K - (F - pool)
 	return macs + q*q*c/2 + q*q*q/6 + R*q*c/2 + q*q*R/2

@@ -28,13 +28,14 @@ func TestLayerRefitMACsByHand(t *testing.T) {
 	// With a reselection pool of 6 (n = 10 outside it, c = 6, R = 4
 	// removed, q = 2 candidates kept): the FFN's whole Gram matrix,
 	// 16·17/2 = 136 (+ o_proj's 24); its solves: the whole factor
-	// 4096/6 = 682, the pool's inverse 216, the greedy from 6 to 3
-	// candidates (36+96 + 25+80 + 16+64 + 9+48 = 374), the kept
-	// candidates' block 4·6/2 = 12 and its factor 8/6 = 1, the right-hand
-	// side's Schur part 4·2·6/2 + 4·4/2 = 32, and the refit's backward
-	// solve and product 144·8/2 + 12·4·8 = 960: 2277 (+ o_proj's 266).
-	if _, g, s := LayerRefitMACs(c, 0, 12, 4, 6); g != 160 || s != 266+2277 {
-		t.Fatalf("with the pool: grams %d, solves %d; want 160, 2543", g, s)
+	// 4096/6 = 682, the pool's inverse 216, the candidates' Gram matrix of
+	// down_proj 36·8 = 288, the greedy from 6 to 3 candidates
+	// (3·(36+25+16+9) = 258), the kept candidates' block 4·6/2 = 12 and
+	// its factor 8/6 = 1, the right-hand side's Schur part 4·2·6/2 +
+	// 4·4/2 = 32, and the refit's backward solve and product 144·8/2 +
+	// 12·4·8 = 960: 2449 (+ o_proj's 266).
+	if _, g, s := LayerRefitMACs(c, 0, 12, 4, 6); g != 160 || s != 266+2449 {
+		t.Fatalf("with the pool: grams %d, solves %d; want 160, 2715", g, s)
 	}
 }
 

@@ -19,9 +19,9 @@ import (
 // weights take the refit (W -= W[:,k] P_k: / P_kk) and P becomes the
 // inverse of the smaller Gram matrix (P -= P_:k P_k: / P_kk).
 //
-// Only the candidates' entries of P and columns of W are ever read, and
-// both updates keep to them, so neither the whole inverse nor the whole W
-// is formed. With N the inputs outside the pool (always kept) and C the
+// Only the candidates' entries of P and columns of W (through their Gram
+// matrix Q = W_Cᵀ W_C) are ever read, and both updates keep to them, so
+// neither the whole inverse nor the refitted W is formed. With N the inputs outside the pool (always kept) and C the
 // candidates, P_CC is the inverse of the Schur complement
 //
 //	S = (G_CC + λI) − G_CN (G_NN + λI)⁻¹ G_NC,
@@ -29,8 +29,8 @@ import (
 // and the Cholesky factorisation of G + λI with the pool's rows last
 // leaves S's factor in its last block (F³/6 multiply-adds, against F³ for
 // the whole inverse); P_CC then costs c³ for c candidates, and the greedy
-// m² + 2mH per removal while m candidates are left (ReselectMACs counts it
-// all).
+// (obsGreedy) about 3m² per removal while m candidates are left, in
+// products of panels (ReselectMACs counts it all).
 //
 // The refit that follows needs the Cholesky factor of G_KK + λI for the
 // kept set K; in the order N then the pool's kept neurons it is L_NN (the
@@ -101,62 +101,23 @@ func reselect(w []float32, H, F int, G []float64, keep, cand []int, ridge float6
 	}
 	cholSolve(LS, c, F, P, c)
 
-	// The greedy, on the candidates still there: slots 0..m-1 of P (row
-	// stride c) and of Wt (the candidates' columns of down_proj, one row
-	// each); a removed candidate's slot takes the last one's, so the work
-	// shrinks with m. P is symmetric, and only its lower triangle (P[i*c+j]
-	// for j ≤ i) is kept up to date.
-	Wt := make([]float64, c*H)
-	norm := make([]float64, c)
-	slot := make([]int, c) // slot → index into C
+	// Q = W_Cᵀ W_C, W_C the candidates' columns of down_proj: its diagonal
+	// is their squared norms, which the greedy needs as the refit moves
+	// the columns.
+	Wt := make([]float64, c*H) // the candidates' columns, as rows
+	negWt := make([]float64, c*H)
 	for a := 0; a < c; a++ {
 		for i := 0; i < H; i++ {
-			Wt[a*H+i] = float64(w[i*F+C[a]])
-		}
-		norm[a] = dot64(Wt[a*H:(a+1)*H], Wt[a*H:(a+1)*H])
-		slot[a] = a
-	}
-	pk, wk := make([]float64, c), make([]float64, H)
-	for m := c; m > c-remove; m-- {
-		s := -1
-		bestE := math.Inf(1)
-		for q := 0; q < m; q++ {
-			// The smallest error; on a tie, the lower neuron.
-			if e := norm[q] / P[q*c+q]; e < bestE || (e == bestE && slot[q] < slot[s]) {
-				s, bestE = q, e
-			}
-		}
-		if s < 0 {
-			return nil, fmt.Errorf("reselection: no candidate can go (%d left)", m)
-		}
-		// pk is P's row s: left of the diagonal in row s, below it in column s.
-		copy(pk, P[s*c:s*c+s+1])
-		for q := s + 1; q < m; q++ {
-			pk[q] = P[q*c+s]
-		}
-		copy(wk, Wt[s*H:(s+1)*H])
-		pkk := pk[s]
-		ops.Parallel(m, 16, func(lo, hi int) {
-			for i := lo; i < hi; i++ {
-				f := pk[i] / pkk
-				axpy(P[i*c:i*c+i+1], pk[:i+1], f)
-				norm[i] = axpyNorm(Wt[i*H:(i+1)*H], wk, f)
-			}
-		})
-		last := m - 1
-		if s != last {
-			// Slot s takes the last slot's row and column of P.
-			copy(P[s*c:s*c+s], P[last*c:last*c+s])
-			P[s*c+s] = P[last*c+last]
-			for i := s + 1; i < last; i++ {
-				P[i*c+s] = P[last*c+i]
-			}
-			copy(Wt[s*H:(s+1)*H], Wt[last*H:(last+1)*H])
-			norm[s], slot[s] = norm[last], slot[last]
+			v := float64(w[i*F+C[a]])
+			Wt[a*H+i], negWt[a*H+i] = v, -v
 		}
 	}
-	ck := append([]int(nil), slot[:c-remove]...) // the pool's kept, as indices into C
-	sort.Ints(ck)
+	Q := make([]float64, c*c)
+	ops.SubABt64(Q, c, negWt, H, Wt, H, c, c, H) // Q −= (−W_C)ᵀ W_C
+	ck, err := obsGreedy(P, Q, c, remove)
+	if err != nil {
+		return nil, err
+	}
 	var rk []int // the pool's removed, as indices into C, ascending
 	for a, k := 0, 0; a < c; a++ {
 		if k < len(ck) && ck[k] == a {
@@ -237,6 +198,123 @@ func reselect(w []float32, H, F int, G []float64, keep, cand []int, ridge float6
 	return &reselection{keep: out, order: order, L: M, ld: F, lambda: lambda, rhs: rhs}, nil
 }
 
+// greedyBlock is how many removals obsGreedy defers before it applies
+// them to its matrices, as one product of panels.
+const greedyBlock = 32
+
+// obsGreedy removes remove of c candidates one at a time, each time the
+// one whose removal the refit of the others repairs best, and returns the
+// kept ones (their indices, ascending). P ([c, c], its lower triangle read)
+// is the candidates' block of the inverse Gram matrix and Q ([c, c],
+// symmetric) = W_Cᵀ W_C; both are overwritten.
+//
+// Removing s raises the error by Q_ss / P_ss; the refit moves every other
+// column as W_i −= f_i W_s (f = P_:s / P_ss), so P loses p_s p_sᵀ / P_ss
+// and Q becomes Q − f q_sᵀ − q_s fᵀ + Q_ss f fᵀ = Q − f gᵀ − g fᵀ with
+// g = q_s − (Q_ss/2) f. Applied at every removal these updates stream
+// both matrices each time; instead they are kept as the columns of U
+// (p_s / √P_ss), Fm and Gm for up to greedyBlock removals, the diagonals
+// and the chosen row of each matrix are corrected from them (m·t
+// multiply-adds for t deferred), and then P −= U Uᵀ and Q −= Fm Gmᵀ +
+// Gm Fmᵀ run as products of panels, and the removed candidates leave the
+// matrices.
+func obsGreedy(P, Q []float64, c, remove int) ([]int, error) {
+	for i := 0; i < c; i++ { // P symmetric, from its lower triangle
+		for j := i + 1; j < c; j++ {
+			P[i*c+j] = P[j*c+i]
+		}
+	}
+	const k = greedyBlock
+	m := c                 // candidates in P and Q (their row stride)
+	slot := make([]int, c) // slot → candidate
+	gone := make([]bool, c)
+	dP, dQ := make([]float64, c), make([]float64, c)
+	for i := range slot {
+		slot[i] = i
+		dP[i], dQ[i] = P[i*c+i], Q[i*c+i]
+	}
+	U, Fm, Gm := make([]float64, c*k), make([]float64, c*k), make([]float64, c*k) // [m, k]
+	pv, qv := make([]float64, c), make([]float64, c)
+	t := 0 // removals deferred
+	for done := 0; done < remove; done++ {
+		s := -1
+		bestE := math.Inf(1)
+		for i := 0; i < m; i++ {
+			// The smallest error; on a tie, the lower candidate (slots stay
+			// in the candidates' order).
+			if e := dQ[i] / dP[i]; !gone[i] && e < bestE {
+				s, bestE = i, e
+			}
+		}
+		if s < 0 {
+			return nil, fmt.Errorf("reselection: no candidate can go (%d left)", c-done)
+		}
+		// Row s of P and of Q as they are now.
+		us, fs, gs := U[s*k:s*k+t], Fm[s*k:s*k+t], Gm[s*k:s*k+t]
+		for i := 0; i < m; i++ {
+			p, q := P[s*m+i], Q[s*m+i]
+			for τ := 0; τ < t; τ++ {
+				p -= U[i*k+τ] * us[τ]
+				q -= Fm[i*k+τ]*gs[τ] + Gm[i*k+τ]*fs[τ]
+			}
+			pv[i], qv[i] = p, q
+		}
+		pss, half := dP[s], dQ[s]/2
+		rs := 1 / math.Sqrt(pss)
+		for i := 0; i < m; i++ {
+			f := pv[i] / pss
+			g := qv[i] - half*f
+			U[i*k+t], Fm[i*k+t], Gm[i*k+t] = pv[i]*rs, f, g
+			dP[i] -= f * pv[i]
+			dQ[i] -= 2 * f * g
+		}
+		gone[s] = true
+		if t++; t == k && done+1 < remove {
+			m = applyDeferred(P, Q, m, t, U, Fm, Gm, slot, gone, dP, dQ)
+			t = 0
+		}
+	}
+	var kept []int
+	for i := 0; i < m; i++ {
+		if !gone[i] {
+			kept = append(kept, slot[i])
+		}
+	}
+	return kept, nil
+}
+
+// applyDeferred applies obsGreedy's t deferred removals to P and Q ([m, m])
+// and drops the removed candidates from them and from the slots; it
+// returns how many are left. The rows and columns move down in place, in
+// ascending order, so none is read after it is written.
+func applyDeferred(P, Q []float64, m, t int, U, Fm, Gm []float64, slot []int, gone []bool, dP, dQ []float64) int {
+	const k = greedyBlock
+	ops.SubABt64(P, m, U, k, U, k, m, m, t)
+	FG, GF := make([]float64, m*2*t), make([]float64, m*2*t) // [Fm Gm] and [Gm Fm]
+	for i := 0; i < m; i++ {
+		copy(FG[i*2*t:], Fm[i*k:i*k+t])
+		copy(FG[i*2*t+t:], Gm[i*k:i*k+t])
+		copy(GF[i*2*t:], Gm[i*k:i*k+t])
+		copy(GF[i*2*t+t:], Fm[i*k:i*k+t])
+	}
+	ops.SubABt64(Q, m, FG, 2*t, GF, 2*t, m, m, 2*t)
+	var live []int
+	for i := 0; i < m; i++ {
+		if !gone[i] {
+			live = append(live, i)
+		}
+	}
+	n := len(live)
+	for a, i := range live {
+		for b, j := range live {
+			P[a*n+b], Q[a*n+b] = P[i*m+j], Q[i*m+j]
+		}
+		slot[a], gone[a] = slot[i], false
+		dP[a], dQ[a] = P[a*n+a], Q[a*n+a]
+	}
+	return n
+}
+
 // permuteSym reorders the symmetric A ([n, n]) in place to A[ord[a],
 // ord[b]] at (a, b): its rows by following the permutation's cycles (one
 // row moved at a time), then each row's columns.
@@ -270,43 +348,6 @@ func permuteSym(A []float64, n int, ord []int) {
 			copy(row, t)
 		}
 	})
-}
-
-// axpy lowers dst by f·src, four at a time.
-func axpy(dst, src []float64, f float64) {
-	src = src[:len(dst)]
-	i := 0
-	for ; i+4 <= len(dst); i += 4 {
-		dst[i] -= f * src[i]
-		dst[i+1] -= f * src[i+1]
-		dst[i+2] -= f * src[i+2]
-		dst[i+3] -= f * src[i+3]
-	}
-	for ; i < len(dst); i++ {
-		dst[i] -= f * src[i]
-	}
-}
-
-// axpyNorm is axpy, returning dst's squared norm afterwards, summed as
-// dot64 sums (the same bits as dot64(dst, dst)).
-func axpyNorm(dst, src []float64, f float64) float64 {
-	src = src[:len(dst)]
-	var s0, s1, s2, s3 float64
-	i := 0
-	for ; i+4 <= len(dst); i += 4 {
-		d0, d1, d2, d3 := dst[i]-f*src[i], dst[i+1]-f*src[i+1], dst[i+2]-f*src[i+2], dst[i+3]-f*src[i+3]
-		dst[i], dst[i+1], dst[i+2], dst[i+3] = d0, d1, d2, d3
-		s0 += d0 * d0
-		s1 += d1 * d1
-		s2 += d2 * d2
-		s3 += d3 * d3
-	}
-	for ; i < len(dst); i++ {
-		d := dst[i] - f*src[i]
-		dst[i] = d
-		s0 += d * d
-	}
-	return (s0 + s1) + (s2 + s3)
 }
 
 // reselection is what reselect chose, and the factor its refit reuses.
