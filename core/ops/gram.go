@@ -44,7 +44,6 @@ func GramUpper(g []float64, ldg, rows int, x []float32, ldx, n int, cols []int) 
 	}
 	_, _ = g[(rows-1)*ldg+d-1], x[(n-1)*ldx+ldx-1]
 	np := (d + 31) / 32
-	tiles := (rows + 7) / 8
 	pack := make([]float32, np*min(gramChunk, n)*32)
 	for t0 := 0; t0 < n; t0 += gramChunk {
 		nb := min(gramChunk, n-t0)
@@ -66,43 +65,51 @@ func GramUpper(g []float64, ldg, rows int, x []float32, ldx, n int, cols []int) 
 				}
 			}
 		})
-		// Row tile it has np - it/4 panels to its right: pairing the
-		// first with the last evens the work per item.
-		Parallel((tiles+1)/2, 1, func(lo, hi int) {
+		// Row panel p (32 rows, four row tiles) has np - p panels to its
+		// right: pairing the first with the last evens the work per item.
+		rp := (rows + 31) / 32
+		Parallel((rp+1)/2, 1, func(lo, hi int) {
 			tmp := make([]float64, 8*32)
-			for it := lo; it < hi; it++ {
-				gramRowTile(g, ldg, rows, d, pack, nb, np, it, tmp)
-				if o := tiles - 1 - it; o != it {
-					gramRowTile(g, ldg, rows, d, pack, nb, np, o, tmp)
+			for p := lo; p < hi; p++ {
+				gramRowPanel(g, ldg, rows, d, pack, nb, np, p, tmp)
+				if o := rp - 1 - p; o != p {
+					gramRowPanel(g, ldg, rows, d, pack, nb, np, o, tmp)
 				}
 			}
 		})
 	}
 }
 
-// gramRowTile adds rows [8it, 8it+8) of one packed chunk's Gram matrix,
-// from the panel of the diagonal to the last.
-func gramRowTile(g []float64, ldg, rows, d int, pack []float32, nb, np, it int, tmp []float64) {
-	i0 := it * 8
-	mi := min(8, rows-i0)
-	qa := i0 / 32
-	a := pack[qa*nb*32+i0%32:]
-	for q := qa; q < np; q++ {
+// gramRowPanel adds rows [32p, 32p+32) of one packed chunk's Gram matrix,
+// from the panel of the diagonal to the last. The four row tiles take each
+// column panel in turn while it is in cache: the packed chunk (20 MB for
+// 1024 tokens of 4864 columns) is then streamed from memory once per row
+// panel instead of once per row tile.
+func gramRowPanel(g []float64, ldg, rows, d int, pack []float32, nb, np, p int, tmp []float64) {
+	a := pack[p*nb*32 : (p+1)*nb*32]
+	for q := p; q < np; q++ {
 		j := q * 32
 		nj := min(32, d-j)
 		b := pack[q*nb*32 : (q+1)*nb*32]
-		if mi == 8 && nj == 32 {
-			gramTile(a, b, nb, g[i0*ldg+j:], ldg)
-			continue
-		}
-		// An edge tile adds into a copy of the valid part of g.
-		clear(tmp)
-		for r := 0; r < mi; r++ {
-			copy(tmp[r*32:r*32+nj], g[(i0+r)*ldg+j:(i0+r)*ldg+j+nj])
-		}
-		gramTile(a, b, nb, tmp, 32)
-		for r := 0; r < mi; r++ {
-			copy(g[(i0+r)*ldg+j:(i0+r)*ldg+j+nj], tmp[r*32:r*32+nj])
+		for r0 := 0; r0 < 32; r0 += 8 {
+			i0 := p*32 + r0
+			if i0 >= rows {
+				break
+			}
+			mi := min(8, rows-i0)
+			if mi == 8 && nj == 32 {
+				gramTile(a[r0:], b, nb, g[i0*ldg+j:], ldg)
+				continue
+			}
+			// An edge tile adds into a copy of the valid part of g.
+			clear(tmp)
+			for r := 0; r < mi; r++ {
+				copy(tmp[r*32:r*32+nj], g[(i0+r)*ldg+j:(i0+r)*ldg+j+nj])
+			}
+			gramTile(a[r0:], b, nb, tmp, 32)
+			for r := 0; r < mi; r++ {
+				copy(g[(i0+r)*ldg+j:(i0+r)*ldg+j+nj], tmp[r*32:r*32+nj])
+			}
 		}
 	}
 }
