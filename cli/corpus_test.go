@@ -44,6 +44,7 @@ func TestBadCorpora(t *testing.T) {
 		{"not json", write("bad.jsonl", []byte("{\"text\": \"ok\"}\nnot json\n")), nil, "bad.jsonl:2"},
 		{"100 MB line", write("huge.jsonl", huge), nil, "line is longer than"},
 		{"unknown tag", write("tags.jsonl", []byte("{\"text\": \"Hallo Welt\", \"language\": \"de\"}\n")), []string{"--language", "xx", "--builtin=false"}, `no calibration document has language "xx"`},
+		{"one value of a list without a doc", write("de2.jsonl", []byte("{\"text\": \"Hallo Welt\", \"language\": \"de\"}\n")), []string{"--language", "de,xx", "--builtin=false"}, `no calibration document has language "xx"`},
 		{"no doc for a dimension", write("de.jsonl", []byte("{\"text\": \"Hallo Welt\", \"language\": \"de\", \"domain\": \"law\"}\n")), []string{"--domain", "medicine", "--builtin=false"}, `no calibration document has domain "medicine"`},
 		{"missing file", filepath.Join(dir, "nope.jsonl"), nil, "nope.jsonl"},
 	}

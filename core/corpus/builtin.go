@@ -174,15 +174,19 @@ func (t Target) Calibration(docs []Doc) ([]Doc, error) {
 	}
 	in := make([]bool, len(docs))
 	for _, dim := range chosen {
-		v, n := t.Get(dim), 0
-		for i, d := range docs {
-			if tag := d.Tag(dim); tag == "" || OneOf(v, tag) {
-				in[i] = true
-				n++
+		// Each value of a list ("de,xx") needs a document of its own: one
+		// without any would otherwise be dropped without a word.
+		for _, v := range strings.Split(t.Get(dim), ",") {
+			n := 0
+			for i, d := range docs {
+				if tag := d.Tag(dim); tag == "" || OneOf(v, tag) {
+					in[i] = true
+					n++
+				}
 			}
-		}
-		if n == 0 {
-			return nil, fmt.Errorf("no calibration document has %s %q (known: %v); add your own calibration text with such documents (--corpus FILE)", dim, v, Values(docs, dim))
+			if n == 0 {
+				return nil, fmt.Errorf("no calibration document has %s %q (known: %v); add your own calibration text with such documents (--corpus FILE)", dim, strings.TrimSpace(v), Values(docs, dim))
+			}
 		}
 	}
 	var out []Doc

@@ -113,3 +113,37 @@ func TestBuiltinFollowsThePlan(t *testing.T) {
 		}
 	}
 }
+
+// TestCalibrationNeedsEveryValue: a target of several values takes the
+// documents of each, and one value with no document is an error naming it
+// (before, "de,xx" calibrated on German alone without a word); a document
+// without a tag counts for every value.
+func TestCalibrationNeedsEveryValue(t *testing.T) {
+	docs := []Doc{
+		{Text: "a", Language: "de", Domain: "news"},
+		{Text: "b", Language: "fr", Domain: "law"},
+		{Text: "c", Language: "en", Domain: "news"},
+	}
+	got, err := Target{Language: "de,fr"}.Calibration(docs)
+	if err != nil || len(got) != 2 || got[0].Text != "a" || got[1].Text != "b" {
+		t.Fatalf("de,fr: %v, %v", got, err)
+	}
+	for _, k := range []struct {
+		target Target
+		want   string
+	}{
+		{Target{Language: "de,xx"}, `language "xx"`},
+		{Target{Language: "xx,de"}, `language "xx"`},
+		{Target{Language: "de", Domain: "law,medicine"}, `domain "medicine"`},
+	} {
+		_, err := k.target.Calibration(docs)
+		if err == nil || !strings.Contains(err.Error(), k.want) {
+			t.Errorf("%+v: error %v, want one naming %s", k.target, err, k.want)
+		}
+	}
+	// An untagged document stands for any value.
+	withUser := append(docs, Doc{Text: "mine"})
+	if got, err := (Target{Language: "de,xx"}).Calibration(withUser); err != nil || len(got) != 2 {
+		t.Errorf("de,xx with an untagged document: %d docs, %v", len(got), err)
+	}
+}
