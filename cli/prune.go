@@ -76,7 +76,7 @@ func pruneFlags(fs *flag.FlagSet, o *job.Options, a *pruneArgs) {
 	fs.Uint64Var(&o.Seed, "seed", 1, "seed of the random baseline")
 	fs.BoolVar(&o.Compensate, "compensate", true, "refit o_proj and down_proj of the kept units by least squares on the calibration text, a better expert (the scoring pass keeps the Gram matrices for it where a temporary file can hold them; otherwise a second pass over the text); --compensate=false writes the kept weights unchanged")
 	fs.Float64Var(&o.Reselect, "reselect", prune.DefaultPool, "with --compensate, the refit rechooses each layer's removed FFN neurons among this many times their count of the lowest ranked, keeping those whose loss the refit cannot repair (1 to 4; 1 keeps the method's choice)")
-	fs.IntVar(&o.MaxTokens, "max-tokens", job.DefaultMaxTokens, "cut each calibration and held-out document to this many tokens")
+	fs.IntVar(&o.MaxTokens, "max-tokens", job.DefaultMaxTokens, "cut each calibration and held-out document to this many tokens (at least 2)")
 	fs.IntVar(&o.MaxDocs, "max-docs", 0, "use at most this many calibration documents, spread over languages and domains (0: all)")
 	fs.BoolVar(&a.eval, "eval", true, "measure perplexity before and after on held-out text")
 	fs.IntVar(&o.EvalDocs, "eval-docs", 0, "evaluate on at most this many held-out documents per slice, spread over languages and domains (0: all)")

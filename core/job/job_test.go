@@ -106,6 +106,9 @@ func TestValidate(t *testing.T) {
 		{Options{Ratio: 0.2, Reselect: 0.5}, nil, "reselect"},
 		{Options{Ratio: 0.2, Reselect: 4.5}, nil, "reselect"},
 		{Options{Ratio: 0.2, Reselect: math.NaN()}, nil, "reselect"},
+		{Options{Ratio: 0.2, MaxTokens: -5}, nil, "max tokens -5"},
+		{Options{Ratio: 0.2, MaxTokens: 1}, nil, "max tokens 1"},
+		{Options{Ratio: 0.2, EvalTokens: -1}, nil, "eval tokens -1"},
 	} {
 		o := tc.o
 		o.Defaults()

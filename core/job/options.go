@@ -97,10 +97,10 @@ func (o *Options) Defaults() {
 	if o.Seed == 0 {
 		o.Seed = 1
 	}
-	if o.MaxTokens <= 0 {
+	if o.MaxTokens == 0 {
 		o.MaxTokens = DefaultMaxTokens
 	}
-	if o.EvalTokens <= 0 {
+	if o.EvalTokens == 0 {
 		o.EvalTokens = o.MaxTokens
 	}
 	for _, p := range []*string{&o.Language, &o.Domain, &o.Task} {
@@ -144,6 +144,17 @@ func (o *Options) Validate(c *model.Config) error {
 	}
 	if o.MaxDocs < 0 || o.EvalDocs < 0 {
 		return fmt.Errorf("document counts cannot be negative")
+	}
+	// A document cut to its BOS token alone predicts nothing: scoring would
+	// stop later with "tokenize to nothing", and a negative length used to
+	// become the default without a word.
+	for _, n := range []struct {
+		name string
+		v    int
+	}{{"max tokens", o.MaxTokens}, {"eval tokens", o.EvalTokens}} {
+		if n.v < 2 {
+			return fmt.Errorf("%s %d is too few: a document needs at least 2 tokens (the BOS token and one more); 0 gives the default %d", n.name, n.v, DefaultMaxTokens)
+		}
 	}
 	if c == nil {
 		return nil
