@@ -131,3 +131,16 @@ func Logf(format string, a ...any) {
 		fmt.Fprintf(Stderr, format+"\n", a...)
 	}
 }
+
+// checkSizes refuses --max-docs and --max-tokens values that select
+// nothing (eval and ppl): a negative count, or documents cut to their BOS
+// token alone, which predict no token.
+func checkSizes(maxDocs, maxTokens int) error {
+	if maxDocs < 0 {
+		return fmt.Errorf("--max-docs %d: give a count of documents, or 0 for all", maxDocs)
+	}
+	if maxTokens < 2 {
+		return fmt.Errorf("--max-tokens %d: a document needs at least 2 tokens (the BOS token and one more)", maxTokens)
+	}
+	return nil
+}

@@ -41,6 +41,9 @@ func runEval(args []string) (any, error) {
 	if *path == "" {
 		return nil, fmt.Errorf("--model is required")
 	}
+	if err := checkSizes(*maxDocs, *maxTokens); err != nil {
+		return nil, err
+	}
 	if inWasm(*eng) {
 		return WasmRunner("eval", args)
 	}

@@ -2,7 +2,9 @@ package cli
 
 import (
 	"bytes"
+	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 )
 
@@ -28,6 +30,45 @@ func TestRepeatedTargetFlags(t *testing.T) {
 	for f, b := range want {
 		if f != "README.md" && !bytes.Equal(got[f], b) {
 			t.Errorf("%s differs between repeated flags and the comma list", f)
+		}
+	}
+}
+
+// TestSizesRefused: document counts and lengths that select nothing stop
+// with one line naming the flag, in every verb that takes them (before,
+// --max-tokens -1 made ppl and eval panic, and prune took it as 512).
+func TestSizesRefused(t *testing.T) {
+	dir := t.TempDir()
+	src := synthSource(t, dir, "llama", "tiny", nil)
+	data := filepath.Join(dir, "d.jsonl")
+	if err := os.WriteFile(data, []byte("{\"text\": \"Guten Morgen, wie geht es dir heute?\"}\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"ppl", "--model", src, "--data", data, "--max-tokens", "-1"}, "--max-tokens -1"},
+		{[]string{"ppl", "--model", src, "--data", data, "--max-tokens", "1"}, "--max-tokens 1"},
+		{[]string{"ppl", "--model", src, "--data", data, "--max-docs", "-2"}, "--max-docs -2"},
+		{[]string{"eval", "--model", src, "--data", data, "--max-tokens", "-3"}, "--max-tokens -3"},
+		{[]string{"eval", "--model", src, "--data", data, "--max-docs", "-1"}, "--max-docs -1"},
+		{[]string{"prune", "--model", src, "--ratio", "0.2", "--out", filepath.Join(dir, "o1"), "--max-tokens", "-5"}, "max tokens -5"},
+		{[]string{"prune", "--model", src, "--ratio", "0.2", "--out", filepath.Join(dir, "o2"), "--max-tokens", "1"}, "max tokens 1"},
+	} {
+		_, errs, code := call(k.args...)
+		lines := strings.Split(strings.TrimSpace(errs), "\n")
+		if code == 0 || !strings.Contains(lines[len(lines)-1], k.want) {
+			t.Errorf("%v: exit %d, last line %q, want one naming %q", k.args, code, lines[len(lines)-1], k.want)
+		}
+	}
+	// The smallest allowed length still scores.
+	if _, errs, code := call("ppl", "--model", src, "--data", data, "--max-tokens", "2"); code != 0 {
+		t.Errorf("--max-tokens 2: %s", errs)
+	}
+	for _, o := range []string{"o1", "o2"} {
+		if _, err := os.Stat(filepath.Join(dir, o)); !os.IsNotExist(err) {
+			t.Errorf("%s was written: %v", o, err)
 		}
 	}
 }

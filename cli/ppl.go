@@ -64,6 +64,9 @@ func runPPL(args []string) (any, error) {
 	if *path == "" || *data == "" {
 		return nil, fmt.Errorf("--model and --data are required")
 	}
+	if err := checkSizes(*maxDocs, *maxTokens); err != nil {
+		return nil, err
+	}
 	if inWasm(*eng) {
 		return WasmRunner("ppl", args)
 	}
