@@ -53,6 +53,7 @@ func TestSizesRefused(t *testing.T) {
 		{[]string{"ppl", "--model", src, "--data", data, "--max-docs", "-2"}, "--max-docs -2"},
 		{[]string{"eval", "--model", src, "--data", data, "--max-tokens", "-3"}, "--max-tokens -3"},
 		{[]string{"eval", "--model", src, "--data", data, "--max-docs", "-1"}, "--max-docs -1"},
+		{[]string{"synth", "--family", "llama", "--shape", "tiny", "--layers", "-1", "--out", filepath.Join(dir, "o3")}, "--layers -1"},
 		{[]string{"prune", "--model", src, "--ratio", "0.2", "--out", filepath.Join(dir, "o1"), "--max-tokens", "-5"}, "max tokens -5"},
 		{[]string{"prune", "--model", src, "--ratio", "0.2", "--out", filepath.Join(dir, "o2"), "--max-tokens", "1"}, "max tokens 1"},
 	} {
@@ -66,7 +67,7 @@ func TestSizesRefused(t *testing.T) {
 	if _, errs, code := call("ppl", "--model", src, "--data", data, "--max-tokens", "2"); code != 0 {
 		t.Errorf("--max-tokens 2: %s", errs)
 	}
-	for _, o := range []string{"o1", "o2"} {
+	for _, o := range []string{"o1", "o2", "o3"} {
 		if _, err := os.Stat(filepath.Join(dir, o)); !os.IsNotExist(err) {
 			t.Errorf("%s was written: %v", o, err)
 		}

@@ -18,7 +18,7 @@ func runSynth(args []string) (any, error) {
 	fs.StringVar(&o.Shape, "shape", "tiny", "model size: "+fmt.Sprint(synth.ShapeNames()))
 	fs.StringVar(&o.Rope, "rope", "", "rope scaling: default, linear, llama3, longrope")
 	fs.Float64Var(&o.Partial, "partial-rotary", 0, "partial rotary factor (0: the family's default)")
-	fs.IntVar(&o.Layers, "layers", 0, "override the shape's layer count")
+	fs.IntVar(&o.Layers, "layers", 0, "override the shape's layer count (0: the shape's)")
 	fs.Uint64Var(&o.Seed, "seed", 1, "random seed")
 	out := fs.String("out", "", "output folder (hf) or file (gguf)")
 	dt := fs.String("dtype", "bf16", "bf16, f16 or f32")
@@ -29,6 +29,9 @@ func runSynth(args []string) (any, error) {
 	}
 	if *out == "" {
 		return nil, fmt.Errorf("--out is required")
+	}
+	if o.Layers < 0 {
+		return nil, fmt.Errorf("--layers %d: give a layer count, or 0 for the shape's", o.Layers)
 	}
 	if err := formatOfOut(fs, format, *out); err != nil {
 		return nil, err
