@@ -15,6 +15,7 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/cusprun/cusprun/core/job"
 	"github.com/cusprun/cusprun/core/model"
 )
 
@@ -139,8 +140,8 @@ func checkSizes(maxDocs, maxTokens int) error {
 	if maxDocs < 0 {
 		return fmt.Errorf("--max-docs %d: give a count of documents, or 0 for all", maxDocs)
 	}
-	if maxTokens < 2 {
-		return fmt.Errorf("--max-tokens %d: a document needs at least 2 tokens (the BOS token and one more)", maxTokens)
+	if maxTokens < job.MinTokens {
+		return fmt.Errorf("--max-tokens %d: a document needs at least %d tokens (the BOS token and one more)", maxTokens, job.MinTokens)
 	}
 	return nil
 }

@@ -82,6 +82,10 @@ var Placements = []string{"uniform", "adaptive"}
 // DefaultMaxTokens is the calibration and evaluation document length.
 const DefaultMaxTokens = 512
 
+// MinTokens is the shortest document length allowed: the BOS token and one
+// more, as a document cut to its BOS token alone predicts nothing.
+const MinTokens = 2
+
 // Defaults fills every unset field with its default, in place.
 func (o *Options) Defaults() {
 	def := func(p *string, v string) {
@@ -145,15 +149,14 @@ func (o *Options) Validate(c *model.Config) error {
 	if o.MaxDocs < 0 || o.EvalDocs < 0 {
 		return fmt.Errorf("document counts cannot be negative")
 	}
-	// A document cut to its BOS token alone predicts nothing: scoring would
-	// stop later with "tokenize to nothing", and a negative length used to
-	// become the default without a word.
+	// Shorter, scoring would stop later with "tokenize to nothing"; a
+	// negative length used to become the default without a word.
 	for _, n := range []struct {
 		name string
 		v    int
 	}{{"max tokens", o.MaxTokens}, {"eval tokens", o.EvalTokens}} {
-		if n.v < 2 {
-			return fmt.Errorf("%s %d is too few: a document needs at least 2 tokens (the BOS token and one more); 0 gives the default %d", n.name, n.v, DefaultMaxTokens)
+		if n.v < MinTokens {
+			return fmt.Errorf("%s %d is too few: a document needs at least %d tokens (the BOS token and one more); 0 gives the default %d", n.name, n.v, MinTokens, DefaultMaxTokens)
 		}
 	}
 	if c == nil {
