@@ -49,13 +49,22 @@ func runEval(args []string) (any, error) {
 	}
 	var slices []job.Slice
 	if *data != "" {
+		if t != (corpus.Target{}) {
+			return nil, fmt.Errorf("--language, --domain and --task choose the slice of the built-in held-out text; with --data every document is measured: leave them out")
+		}
 		d, err := corpus.ReadFile(*data)
 		if err != nil {
 			return nil, err
 		}
 		slices = []job.Slice{{Name: "data", Docs: job.Cap(d, *maxDocs)}}
 	} else {
-		var err error
+		held, err := corpus.Builtin("heldout")
+		if err != nil {
+			return nil, err
+		}
+		if m := t.Missing(held); len(m) > 0 {
+			return nil, fmt.Errorf("no built-in held-out document has %s; measure your own held-out text with --data FILE", m[0].Known(held))
+		}
 		if slices, err = job.HeldOut(t, *maxDocs); err != nil {
 			return nil, err
 		}

@@ -55,6 +55,7 @@ func (v values) Set(s string) error {
 // pruneArgs are prune's flags beyond job.Options.
 type pruneArgs struct {
 	model, out, ratios, engine, cache string
+	evalData                          string
 	builtin, eval, plan, quiet        bool
 }
 
@@ -79,6 +80,7 @@ func pruneFlags(fs *flag.FlagSet, o *job.Options, a *pruneArgs) {
 	fs.IntVar(&o.MaxTokens, "max-tokens", job.DefaultMaxTokens, "cut each calibration and held-out document to this many tokens (at least 2)")
 	fs.IntVar(&o.MaxDocs, "max-docs", 0, "use at most this many calibration documents, spread over languages and domains (0: all)")
 	fs.BoolVar(&a.eval, "eval", true, "measure perplexity before and after on held-out text")
+	fs.StringVar(&a.evalData, "eval-data", "", "your expert's own held-out documents (a file or folder, as --corpus reads them): the expert slice of the evaluation measures them instead of the built-in held-out text (the general mix stays built in)")
 	fs.IntVar(&o.EvalDocs, "eval-docs", 0, "evaluate on at most this many held-out documents per slice, spread over languages and domains (0: all)")
 	fs.StringVar(&o.Vocab, "vocab", "off", "off (keep the vocabulary) or target (keep only the tokens the target's corpora need; docs/VOCAB.md)")
 	fs.StringVar(&a.cache, "cache", defaultCache(), "folder of cached scores (a later prune of the same model and calibration skips scoring); off to disable")
@@ -251,6 +253,20 @@ func runPrune(args []string) (any, error) {
 		}
 		Logf("corpus %s: %s", c, describeDocs(docs))
 	}
+	if a.evalData != "" {
+		if !a.eval {
+			return nil, fmt.Errorf("--eval-data gives held-out text to --eval, which is off")
+		}
+		docs, err := corpus.ReadFile(a.evalData)
+		if err != nil {
+			return nil, fmt.Errorf("--eval-data: %w", err)
+		}
+		if len(docs) == 0 {
+			return nil, fmt.Errorf("--eval-data %s holds no document", a.evalData)
+		}
+		o.EvalData = docs
+		Logf("held-out %s: %s", a.evalData, describeDocs(docs))
+	}
 	for _, r := range ratios {
 		if r == 0 {
 			Logf("warning: --ratio 0 removes nothing: the expert is a re-export of the source")
@@ -296,6 +312,9 @@ func runPrune(args []string) (any, error) {
 	for _, res := range results {
 		if res.Eval != nil {
 			Logf("evaluation took %s (--eval=false skips it)", fmtDuration(res.Seconds["evaluate"]))
+		}
+		for _, n := range res.Notes {
+			Logf("note: %s", n)
 		}
 		if hashes == nil {
 			if hashes, err = job.HashSources(folder); err != nil {
@@ -362,13 +381,14 @@ type Summary struct {
 	Retention    map[string]float64  `json:"retention,omitempty"`
 	Eval         map[string]job.Eval `json:"eval,omitempty"`
 	Seconds      map[string]float64  `json:"seconds"`
+	Notes        []string            `json:"notes,omitempty"`
 }
 
 func summarize(r *job.Result) *Summary {
 	s := &Summary{Out: r.Out, Report: ReportPath(r.Out), Format: r.Format, Family: r.Family, Method: r.Method,
 		Placement: r.Placement, Quant: r.Quant, BytesBefore: r.BytesBefore, BytesAfter: r.BytesAfter, Ratio: r.Ratio, RatioActual: r.RatioActual, ParamsBefore: r.ParamsBefore,
 		ParamsAfter: r.ParamsAfter, Pruned: r.Pruned, Kept: r.Kept, Calibration: r.Calibration, ScoresCached: r.ScoresCached,
-		Eval: r.Eval, Seconds: r.Seconds}
+		Eval: r.Eval, Seconds: r.Seconds, Notes: r.Notes}
 	if len(r.Eval) > 0 {
 		s.Retention = map[string]float64{}
 		names := make([]string, 0, len(r.Eval))

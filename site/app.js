@@ -918,7 +918,14 @@ function showEval(res, o) {
   const labels = { expert: 'Expert text (' + targetText(res) + ')', general: 'General mixed text' };
   for (const k of ['expert', 'general']) {
     const e = res.eval[k];
-    if (!e) continue;
+    if (!e) {
+      // An own language or domain the built-in held-out text has nothing for.
+      const tr = document.createElement('tr');
+      const td = document.createElement('td'); td.colSpan = 4;
+      td.textContent = labels[k] + ': not measured (the built-in held-out text has no document for this target; `cusprun prune --eval-data FILE` measures your own)';
+      tr.append(td); tb.append(tr);
+      continue;
+    }
     const tr = document.createElement('tr');
     for (const v of [labels[k] + ` · ${e.docs} docs, ${e.tokens} tokens`, fmtPPL(e.ppl_before), fmtPPL(e.ppl_after), (100 * e.retention).toFixed(0) + '%']) {
       const td = document.createElement('td'); td.textContent = v; tr.append(td);

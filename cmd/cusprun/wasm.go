@@ -39,7 +39,7 @@ func wasmPath() (string, error) {
 }
 
 // pathFlags are the flags whose values are host paths the guest must see.
-var pathFlags = map[string]bool{"model": true, "data": true, "out": true, "corpus": true, "tokenizer": true, "mc": true}
+var pathFlags = map[string]bool{"model": true, "data": true, "out": true, "corpus": true, "eval-data": true, "tokenizer": true, "mc": true}
 
 // hostArgs makes path flags absolute and drops --engine, and returns the
 // folders the guest needs write access to.

@@ -163,39 +163,63 @@ func Canonical(v string) string {
 // for the chosen value). With no dimension chosen, every document. A chosen
 // value with no document is an error that says what to add.
 func (t Target) Calibration(docs []Doc) ([]Doc, error) {
-	var chosen []string
-	for _, dim := range Dims {
-		if t.Get(dim) != "" {
-			chosen = append(chosen, dim)
-		}
-	}
-	if len(chosen) == 0 {
+	if t.Get("language") == "" && t.Get("domain") == "" && t.Get("task") == "" {
 		return docs, nil
 	}
-	in := make([]bool, len(docs))
-	for _, dim := range chosen {
-		// Each value of a list ("de,xx") needs a document of its own: one
-		// without any would otherwise be dropped without a word.
-		for _, v := range strings.Split(t.Get(dim), ",") {
-			n := 0
-			for i, d := range docs {
-				if tag := d.Tag(dim); tag == "" || OneOf(v, tag) {
-					in[i] = true
-					n++
-				}
-			}
-			if n == 0 {
-				return nil, fmt.Errorf("no calibration document has %s %q (known: %v); add your own calibration text with such documents (--corpus FILE)", dim, strings.TrimSpace(v), Values(docs, dim))
-			}
-		}
+	// Each value of a list ("de,xx") needs a document of its own: one
+	// without any would otherwise be dropped without a word.
+	if m := t.Missing(docs); len(m) > 0 {
+		return nil, fmt.Errorf("no calibration document has %s; add your own calibration text with such documents (--corpus FILE)", m[0].Known(docs))
 	}
 	var out []Doc
-	for i, d := range docs {
-		if in[i] {
-			out = append(out, d)
+	for _, d := range docs {
+		for _, dim := range Dims {
+			v := t.Get(dim)
+			if tag := d.Tag(dim); v != "" && (tag == "" || OneOf(v, tag)) {
+				out = append(out, d)
+				break
+			}
 		}
 	}
 	return out, nil
+}
+
+// Absent is one chosen value of a target that no document has.
+type Absent struct {
+	Dim, Value string
+}
+
+func (a Absent) String() string { return fmt.Sprintf("%s %q", a.Dim, a.Value) }
+
+// Known says which value is absent and which ones docs do have:
+// `language "xx" (known: [de en])`.
+func (a Absent) Known(docs []Doc) string {
+	return fmt.Sprintf("%s (known: %v)", a, Values(docs, a.Dim))
+}
+
+// Missing lists, in Dims order, each chosen value (each value of a list)
+// that no document is tagged with; a document that leaves the dimension
+// untagged counts for every value, as in Calibration.
+func (t Target) Missing(docs []Doc) []Absent {
+	var out []Absent
+	for _, dim := range Dims {
+		if t.Get(dim) == "" {
+			continue
+		}
+		for _, v := range strings.Split(t.Get(dim), ",") {
+			found := false
+			for _, d := range docs {
+				if tag := d.Tag(dim); tag == "" || OneOf(v, tag) {
+					found = true
+					break
+				}
+			}
+			if !found {
+				out = append(out, Absent{dim, strings.TrimSpace(v)})
+			}
+		}
+	}
+	return out
 }
 
 // Slice returns the documents matching every chosen dimension (the expert

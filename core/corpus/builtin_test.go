@@ -1,6 +1,7 @@
 package corpus
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 )
@@ -145,5 +146,33 @@ func TestCalibrationNeedsEveryValue(t *testing.T) {
 	withUser := append(docs, Doc{Text: "mine"})
 	if got, err := (Target{Language: "de,xx"}).Calibration(withUser); err != nil || len(got) != 2 {
 		t.Errorf("de,xx with an untagged document: %d docs, %v", len(got), err)
+	}
+}
+
+// TestMissing lists every chosen value that no document has, in order,
+// values of lists each on its own; names count under their canonical value.
+func TestMissing(t *testing.T) {
+	docs := []Doc{
+		{Text: "a", Language: "de", Domain: "news"},
+		{Text: "b", Language: "fr", Domain: "law"},
+	}
+	for _, k := range []struct {
+		target Target
+		want   string
+	}{
+		{Target{}, "[]"},
+		{Target{Language: "any", Domain: "any"}, "[]"},
+		{Target{Language: "German,fr"}, "[]"},
+		{Target{Language: "de,xx,yy"}, `[language "xx" language "yy"]`},
+		{Target{Language: "xx", Domain: "legal,medicine"}, `[language "xx" domain "medicine"]`},
+		{Target{Task: "qa"}, "[]"}, // no document tags a task: each stands for any
+	} {
+		if got := fmt.Sprint(k.target.Missing(docs)); got != k.want {
+			t.Errorf("%+v: missing %s, want %s", k.target, got, k.want)
+		}
+	}
+	// An untagged document counts for every value.
+	if m := (Target{Language: "xx"}).Missing(append(docs, Doc{Text: "mine"})); len(m) != 0 {
+		t.Errorf("xx with an untagged document: missing %v", m)
 	}
 }

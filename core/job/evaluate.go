@@ -85,6 +85,34 @@ func HeldOut(t corpus.Target, maxDocs int) ([]Slice, error) {
 	}, nil
 }
 
+// HeldOut is the job's evaluation text: the expert's own held-out
+// documents (EvalData) as the expert slice when given, else the built-in
+// one, and the built-in general mix. note is not empty when the built-in
+// held-out text has no document with a value the target chose: the expert
+// slice then holds only the other values' documents, or is empty and the
+// expert's retention is not measured, and note says which.
+func (o *Options) HeldOut() (slices []Slice, note string, err error) {
+	if slices, err = HeldOut(o.Target(), o.EvalDocs); err != nil {
+		return nil, "", err
+	}
+	if o.EvalData != nil {
+		slices[0].Docs = Cap(o.EvalData, o.EvalDocs)
+		return slices, "", nil
+	}
+	held, err := corpus.Builtin("heldout")
+	if err != nil {
+		return nil, "", err
+	}
+	if m := o.Target().Missing(held); len(m) > 0 {
+		what := "the expert slice holds the documents of the rest of the target"
+		if len(slices[0].Docs) == 0 {
+			what = "the expert's retention is not measured"
+		}
+		note = fmt.Sprintf("the built-in held-out text has no document with %s: %s; give your own held-out documents to measure it (prune --eval-data FILE)", m[0], what)
+	}
+	return slices, note, nil
+}
+
 // Side is one model of a comparison with the tokenizer that reads for it.
 type Side struct {
 	Model *model.Model

@@ -46,6 +46,10 @@ type Options struct {
 	NoEval     bool `json:"noEval"`     // Run skips the before/after evaluation
 	EvalDocs   int  `json:"evalDocs"`   // held-out documents per slice at most (0: all)
 	EvalTokens int  `json:"evalTokens"` // held-out document length (0: MaxTokens)
+	// EvalData, when not nil, are the expert's own held-out documents: the
+	// expert slice measures them (capped to EvalDocs) instead of the
+	// built-in held-out text of the target; the general mix stays built in.
+	EvalData []corpus.Doc `json:"-"`
 
 	// SourceName names the source model in the expert's model card (a
 	// folder or file name; the card says "a llama model" without it).

@@ -125,7 +125,7 @@ func PlanOnly(ctx context.Context, folder source.Folder, m *model.Model, tok *to
 	rate := layerParams * float64(len(probe[0])) / max(perLayer, 1e-6) // parameter-tokens per second
 	est.Seconds["score"] = float64(before.Decoder) * float64(ntok) / rate
 	if !o.NoEval {
-		slices, err := HeldOut(o.Target(), o.EvalDocs)
+		slices, _, err := o.HeldOut()
 		if err != nil {
 			return nil, err
 		}

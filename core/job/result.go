@@ -44,6 +44,10 @@ type Result struct {
 	// (copied the source's quant blocks, requantized, converted) and the
 	// type written.
 	Tensors map[string]string `json:"tensors,omitempty"`
+	// Notes are what the user should know about the result that is not an
+	// error: a part of the target the built-in held-out text has nothing
+	// for, say.
+	Notes []string `json:"notes,omitempty"`
 }
 
 // PerLayer is how many FFN neurons and attention groups each layer lost.

@@ -241,16 +241,18 @@ func (j *Job) OpenWritten(src source.Source) (*model.Model, error) {
 	return out, nil
 }
 
-// Evaluate measures the dense model and the expert on the built-in
-// held-out slices of the job's target and records it in the result. The
-// dense model's figures are kept for the next expert of the same scoring.
+// Evaluate measures the dense model and the expert on the held-out slices
+// of the job (Options.HeldOut) and records it in the result, with a note
+// when the built-in text lacks part of the target. The dense model's
+// figures are kept for the next expert of the same scoring.
 func (j *Job) Evaluate(ctx context.Context, be model.Backend, expert *model.Model, progress prune.Progress) error {
 	t0 := time.Now()
 	o := j.Options
-	slices, err := HeldOut(o.Target(), o.EvalDocs)
+	slices, note, err := o.HeldOut()
 	if err != nil {
 		return err
 	}
+	j.note(note)
 	dense := Side{Model: j.Model, Tok: j.Tok}
 	key := [2]int{o.EvalDocs, o.EvalTokens}
 	s := j.scored
@@ -280,6 +282,18 @@ func (j *Job) Evaluate(ctx context.Context, be model.Backend, expert *model.Mode
 	j.Result.Eval = ev
 	j.Result.Seconds["evaluate"] = time.Since(t0).Seconds()
 	return nil
+}
+
+// note adds a note to the result once (Evaluate runs once per expert).
+func (j *Job) note(n string) {
+	for _, have := range j.Result.Notes {
+		if have == n {
+			return
+		}
+	}
+	if n != "" {
+		j.Result.Notes = append(j.Result.Notes, n)
+	}
 }
 
 // anyAbove says some ratio is above r.

@@ -514,7 +514,7 @@ func (s *Session) EvaluateShard(ctx context.Context, o Options, maxDocs, maxToke
 	if maxTokens > 0 {
 		o.EvalTokens = maxTokens
 	}
-	slices, err := job.HeldOut(o.Target(), o.EvalDocs)
+	slices, _, err := o.HeldOut()
 	if err != nil {
 		return job.Measured{}, err
 	}

@@ -1,0 +1,86 @@
+package cli
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// TestHeldOutForOwnTargets: a target the built-in held-out text has
+// nothing for is refused by eval (which would measure nothing of it) and
+// noted by prune, whose --eval-data then measures the user's own held-out
+// documents as the expert slice.
+func TestHeldOutForOwnTargets(t *testing.T) {
+	dir := t.TempDir()
+	src := synthSource(t, dir, "llama", "tiny", nil)
+	// Documents in a language with no built-in text, tagged as such.
+	write := func(name string, n int) string {
+		var b strings.Builder
+		for i := 0; i < n; i++ {
+			fmt.Fprintf(&b, "{\"text\": \"Mba'éichapa, kóva peteĩ kuatia %d, ñe'ẽ ambuépe.\", \"language\": \"gn\"}\n", i)
+		}
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte(b.String()), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	calib, held := write("calib.jsonl", 4), write("held.jsonl", 3)
+	fast := []string{"--max-tokens", "16", "--eval-docs", "2", "--cache", "off", "--ratio", "0.2"}
+
+	// eval: each value of the target must have built-in held-out text, and
+	// the target flags do not combine with --data.
+	for _, k := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"eval", "--model", src, "--language", "de,gn"}, `language "gn"`},
+		{[]string{"eval", "--model", src, "--language", "gn"}, `language "gn"`},
+		{[]string{"eval", "--model", src, "--domain", "astrology"}, `domain "astrology"`},
+		{[]string{"eval", "--model", src, "--language", "de", "--data", held}, "--data"},
+		{[]string{"prune", "--model", src, "--language", "gn", "--corpus", calib, "--eval-data", held, "--eval=false", "--ratio", "0.2", "--out", filepath.Join(dir, "o1")}, "--eval"},
+		{[]string{"prune", "--model", src, "--language", "gn", "--corpus", calib, "--eval-data", filepath.Join(dir, "none.jsonl"), "--ratio", "0.2", "--out", filepath.Join(dir, "o2")}, "--eval-data"},
+	} {
+		_, errs, code := call(append(k.args, fast[:2]...)...)
+		lines := strings.Split(strings.TrimSpace(errs), "\n")
+		if code == 0 || !strings.Contains(lines[len(lines)-1], k.want) {
+			t.Errorf("%v: exit %d, last line %q, want one naming %s", k.args, code, lines[len(lines)-1], k.want)
+		}
+	}
+	for _, o := range []string{"o1", "o2"} {
+		if _, err := os.Stat(filepath.Join(dir, o)); !os.IsNotExist(err) {
+			t.Errorf("%s was written: %v", o, err)
+		}
+	}
+
+	type summary struct {
+		Retention map[string]float64
+		Eval      map[string]struct{ Docs int }
+		Notes     []string
+	}
+	prune := func(out string, extra ...string) summary {
+		t.Helper()
+		args := append([]string{"prune", "--model", src, "--language", "gn", "--corpus", calib, "--out", filepath.Join(dir, out)}, fast...)
+		res := mustCall(t, append(args, extra...)...)
+		raw, _ := json.Marshal(res)
+		var s summary
+		if err := json.Unmarshal(raw, &s); err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
+	// Without held-out text of its own, the expert's retention is missing
+	// and the result says why.
+	s := prune("e1")
+	if _, ok := s.Retention["expert"]; ok || len(s.Notes) != 1 || !strings.Contains(s.Notes[0], `language "gn"`) || !strings.Contains(s.Notes[0], "--eval-data") {
+		t.Errorf("without --eval-data: retention %v, notes %q; want no expert slice and a note naming gn and --eval-data", s.Retention, s.Notes)
+	}
+	// With it, the expert slice is those documents (capped by --eval-docs).
+	s = prune("e2", "--eval-data", held)
+	if _, ok := s.Retention["expert"]; !ok || s.Eval["expert"].Docs != 2 || len(s.Notes) != 0 {
+		t.Errorf("with --eval-data: retention %v, expert docs %d, notes %q; want an expert slice of 2 documents and no note", s.Retention, s.Eval["expert"].Docs, s.Notes)
+	}
+}
