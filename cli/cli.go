@@ -92,6 +92,11 @@ func Main(args []string) int {
 			return 0
 		}
 		if err := json.NewEncoder(Stdout).Encode(out); err != nil {
+			var uv *json.UnsupportedValueError
+			if errors.As(err, &uv) {
+				// The encoder writes nothing when it fails, so stdout stays empty.
+				err = fmt.Errorf("the result holds %s, which is no number: the model's weights or config make its arithmetic overflow", uv.Str)
+			}
 			fmt.Fprintf(Stderr, "cusprun %s: %v\n", args[0], err)
 			return 1
 		}

@@ -84,3 +84,45 @@ func TestHeldOutForOwnTargets(t *testing.T) {
 		t.Errorf("with --eval-data: retention %v, expert docs %d, notes %q; want an expert slice of 2 documents and no note", s.Retention, s.Eval["expert"].Docs, s.Notes)
 	}
 }
+
+// TestAlignedWidthsNoted: a quantized GGUF rounds the FFN widths to whole
+// 32-value blocks; the summary, the report and the plan say so, and say
+// nothing for an unquantized one.
+func TestAlignedWidthsNoted(t *testing.T) {
+	dir := t.TempDir()
+	src := synthSource(t, dir, "llama", "tiny", nil) // FFN 160: 0.2 asks for a width off the 32 grid
+	fast := []string{"--max-tokens", "16", "--eval=false", "--cache", "off", "--ratio", "0.2", "--format", "gguf"}
+	type summary struct {
+		Kept  struct{ FFN []int }
+		Notes []string
+	}
+	run := func(args ...string) summary {
+		t.Helper()
+		raw, _ := json.Marshal(mustCall(t, append(append([]string{"prune", "--model", src}, fast...), args...)...))
+		var s summary
+		json.Unmarshal(raw, &s)
+		return s
+	}
+	q := run("--quant", "q8_0", "--out", filepath.Join(dir, "q.gguf"))
+	if len(q.Notes) != 1 || !strings.Contains(q.Notes[0], "32-value blocks") || !strings.Contains(q.Notes[0], fmt.Sprintf("%d per layer, not ", q.Kept.FFN[0])) {
+		t.Errorf("q8_0: kept %v, notes %q; want a note on the rounded widths", q.Kept.FFN, q.Notes)
+	}
+	for _, w := range q.Kept.FFN {
+		if w%32 != 0 {
+			t.Errorf("q8_0: FFN width %d is not whole blocks", w)
+		}
+	}
+	if f := run("--quant", "f16", "--out", filepath.Join(dir, "f.gguf")); len(f.Notes) != 0 || f.Kept.FFN[0] == q.Kept.FFN[0] {
+		t.Errorf("f16: kept %v, notes %q; want the unrounded width and no note", f.Kept.FFN, f.Notes)
+	}
+	rep, err := os.ReadFile(filepath.Join(dir, "q.report.json"))
+	if err != nil || !strings.Contains(string(rep), "32-value blocks") {
+		t.Errorf("the report does not carry the note: %v", err)
+	}
+	var plan struct{ Experts []struct{ Note string } }
+	raw, _ := json.Marshal(mustCall(t, "prune", "--model", src, "--max-tokens", "16", "--cache", "off", "--ratio", "0.2", "--format", "gguf", "--quant", "q8_0", "--plan"))
+	json.Unmarshal(raw, &plan)
+	if len(plan.Experts) != 1 || !strings.Contains(plan.Experts[0].Note, "32-value blocks") {
+		t.Errorf("--plan: %s; want the note on the rounded widths", raw)
+	}
+}

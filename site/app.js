@@ -880,6 +880,7 @@ function showResult(res, o) {
     ...(res.vocab ? [['Vocabulary', `${fmtCount(res.vocab.before)} → ${fmtCount(res.vocab.after)} tokens`]] : []),
     ['Method', `${res.method}, ${res.placement} placement`],
     ['Calibration', `${res.calibration.docs} documents, ${res.calibration.tokens} tokens`],
+    ...(res.notes && res.notes.length ? [['Note', res.notes.join(' ')]] : []),
   ]);
   const a = $('download');
   a.href = state.output.url;

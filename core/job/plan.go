@@ -3,6 +3,7 @@ package job
 import (
 	"context"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/cusprun/cusprun/core/gguf"
@@ -56,6 +57,7 @@ func (s *Scored) Select(ratio float64, progress prune.Progress) (*Job, error) {
 		progress("select", 0, 1)
 	}
 	scores := s.Scorer.Scores(o.Method, o.Seed)
+	var alignNote string
 	plan, err := prune.Select(m.Config, scores, o.Method, o.Ratio, o.Placement, o.ffnOnly(m.Config))
 	if err != nil {
 		return nil, err
@@ -63,7 +65,9 @@ func (s *Scored) Select(ratio float64, progress prune.Progress) (*Job, error) {
 	if o.Format == "gguf" && prune.QuantizedOutput(o.Quant, m.DType) {
 		// Quantized rows must be whole blocks: an FFN width that is not a
 		// multiple of 32 would leave ffn_down in F16.
+		asked := plan
 		plan = prune.AlignFFN(plan, scores, prune.QuantBlockRows)
+		alignNote = alignedNote(asked, plan)
 	}
 	if o.Compensate && !removesUnits(plan) {
 		o.Compensate = false // nothing removed (ratio 0): nothing to refit
@@ -121,12 +125,32 @@ func (s *Scored) Select(ratio float64, progress prune.Progress) (*Job, error) {
 	res.Seconds["select"] = time.Since(t0).Seconds()
 	res.Calibration = map[string]int{"docs": len(s.seqs), "tokens": s.tokens}
 	res.ScoresCached = s.Cached
+	if alignNote != "" {
+		res.Notes = append(res.Notes, fmt.Sprintf("%s (%.3f of the parameters removed, %.3g asked)", alignNote, res.RatioActual, ratio))
+	}
 	if vr != nil {
 		res.Vocab = map[string]int{"before": m.Config.Vocab, "after": plan.To.Vocab, "tokenizer_before": tok.VocabSize()}
 	}
 	out.Files = append(out.Files, card(res, o))
 	return &Job{Options: o, Folder: s.Folder, Model: m, Tok: tok, TokAfter: tokAfter, Scorer: s.Scorer, Plan: plan,
 		Slicer: sl, Output: out, Result: res, scored: s}, nil
+}
+
+// alignedNote says how rounding the FFN widths to whole quant blocks
+// changed them, "" if it did not.
+func alignedNote(asked, aligned *prune.Plan) string {
+	var was, now []int
+	for l := range asked.KeepFFN {
+		was, now = append(was, len(asked.KeepFFN[l])), append(now, len(aligned.KeepFFN[l]))
+	}
+	if slices.Equal(was, now) {
+		return ""
+	}
+	widths := fmt.Sprintf("%v, not %v", now, was)
+	if slices.Min(now) == slices.Max(now) && slices.Min(was) == slices.Max(was) {
+		widths = fmt.Sprintf("%d per layer, not %d", now[0], was[0])
+	}
+	return fmt.Sprintf("a quantized GGUF keeps ffn_down in whole %d-value blocks, so the FFN widths are %s", prune.QuantBlockRows, widths)
 }
 
 // summary describes a plan: parameter counts and per-layer widths.

@@ -83,8 +83,11 @@ func PlanOnly(ctx context.Context, folder source.Folder, m *model.Model, tok *to
 		if err != nil {
 			return nil, err
 		}
+		aligned := ""
 		if o.Format == "gguf" && prune.QuantizedOutput(o.Quant, m.DType) {
+			asked := plan
 			plan = prune.AlignFFN(plan, *scores, prune.QuantBlockRows) // as the job does
+			aligned = alignedNote(asked, plan)
 		}
 		res := summary(c, plan, o)
 		after, err := (&prune.Slicer{M: m, Plan: plan}).TensorBytes(o.Format, o.Quant)
@@ -95,6 +98,9 @@ func PlanOnly(ctx context.Context, folder source.Folder, m *model.Model, tok *to
 			BytesBefore: m.DType.ByteSize(before.Total), BytesAfter: after, Pruned: res.Pruned, Kept: res.Kept}
 		if !est.Cached {
 			p.Note = "counts assume the budget comes from FFN neurons; scoring decides the split with attention groups"
+		}
+		if aligned != "" {
+			p.Note = strings.TrimPrefix(p.Note+"; "+aligned, "; ")
 		}
 		if o.Vocab == "target" {
 			// The tokens the target needs are known only once its text is

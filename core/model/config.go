@@ -6,6 +6,7 @@ package model
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"math"
 	"reflect"
@@ -156,8 +157,10 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("config: %d attention heads is not a multiple of %d KV heads", c.Heads, c.KVHeads)
 	case c.Rope.Dim <= 0 || c.Rope.Dim > c.HeadDim || c.Rope.Dim%2 != 0:
 		return fmt.Errorf("config: rotary dimension %d must be even and within head dim %d", c.Rope.Dim, c.HeadDim)
-	case c.Rope.Theta <= 0:
+	case !(c.Rope.Theta > 0) || math.IsInf(c.Rope.Theta, 1):
 		return fmt.Errorf("config: rope theta %g must be positive", c.Rope.Theta)
+	case !(c.NormEps >= 0) || c.NormEps > 1:
+		return fmt.Errorf("config: norm epsilon %g must be a small number, at least 0", c.NormEps)
 	case c.Window < 0:
 		return fmt.Errorf("config: sliding window %d must not be negative", c.Window)
 	case c.Hidden > 1<<16 || c.Layers > 1024 || c.Vocab > 1<<22 || c.FFN > 1<<20 || c.Heads > 1024:
@@ -174,7 +177,7 @@ func (c *Config) Validate() error {
 	default:
 		return fmt.Errorf("config: rope scaling type %q is not supported (default, linear, llama3, longrope)", c.Rope.Type)
 	}
-	if (c.Rope.Type == "linear" || c.Rope.Type == "llama3") && c.Rope.Factor <= 0 {
+	if (c.Rope.Type == "linear" || c.Rope.Type == "llama3") && !(c.Rope.Factor > 0) {
 		return fmt.Errorf("config: rope scaling factor %g must be positive", c.Rope.Factor)
 	}
 	if c.Rope.Type == "llama3" && (c.Rope.OrigMax <= 0 || c.Rope.HighFreq <= c.Rope.LowFreq) {
@@ -187,6 +190,28 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("config: longrope long_factor has %d entries, want %d", len(c.Rope.Long), c.Rope.Dim/2)
 	}
 	return nil
+}
+
+// jsonError says what a JSON type mismatch is in the file's own terms
+// ("tie_word_embeddings is a JSON string, want a boolean") rather than
+// naming the Go struct it was read into.
+func jsonError(err error) error {
+	var te *json.UnmarshalTypeError
+	if !errors.As(err, &te) || te.Field == "" {
+		return err
+	}
+	want := map[reflect.Kind]string{reflect.Bool: "boolean", reflect.String: "string", reflect.Float32: "number", reflect.Float64: "number",
+		reflect.Slice: "list", reflect.Map: "object", reflect.Struct: "object"}[te.Type.Kind()]
+	if want == "" {
+		want = "whole number" // the int kinds (and pointers to them)
+		if te.Type.Kind() == reflect.Pointer {
+			want = map[reflect.Kind]string{reflect.Bool: "boolean", reflect.Float64: "number", reflect.Float32: "number"}[te.Type.Elem().Kind()]
+			if want == "" {
+				want = "whole number"
+			}
+		}
+	}
+	return fmt.Errorf("%s is a JSON %s, want a %s", te.Field, te.Value, want)
 }
 
 // hfConfig is the subset of a Hugging Face config.json this engine reads.
@@ -237,7 +262,7 @@ type hfScaling struct {
 func ParseHFConfig(data []byte) (*Config, error) {
 	var h hfConfig
 	if err := json.Unmarshal(data, &h); err != nil {
-		return nil, fmt.Errorf("config.json: %v", err)
+		return nil, fmt.Errorf("config.json: %v", jsonError(err))
 	}
 	if err := h.foldRopeParameters(); err != nil {
 		return nil, err
@@ -331,7 +356,7 @@ func ParseHFConfig(data []byte) (*Config, error) {
 	if given(h.Scaling) {
 		var s hfScaling
 		if err := json.Unmarshal(h.Scaling, &s); err != nil {
-			return nil, fmt.Errorf("config.json: rope_scaling: %v", err)
+			return nil, fmt.Errorf("config.json: rope_scaling: %v", jsonError(err))
 		}
 		t := s.RopeType
 		if t == "" {
@@ -447,7 +472,7 @@ func (h *hfConfig) foldRopeParameters() error {
 		Partial *float64 `json:"partial_rotary_factor"`
 	}
 	if err := json.Unmarshal(h.RopeParams, &p); err != nil {
-		return fmt.Errorf("config.json: rope_parameters: %v", err)
+		return fmt.Errorf("config.json: rope_parameters: %v", jsonError(err))
 	}
 	if p.Theta == nil {
 		// Models that mix attention kinds give one object per layer type.
