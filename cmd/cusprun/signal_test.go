@@ -21,6 +21,9 @@ func TestMain(m *testing.M) {
 	os.Setenv("CUSPRUN_CACHE", dir)
 	code := m.Run()
 	os.RemoveAll(dir)
+	if wasmBuilt.path != "" {
+		os.RemoveAll(filepath.Dir(wasmBuilt.path))
+	}
 	os.Exit(code)
 }
 

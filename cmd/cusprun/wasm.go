@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -116,8 +117,9 @@ func runWasm(verb string, args []string) (any, error) {
 		fsc = fsc.WithDirMount(w, w)
 	}
 	var stdout bytes.Buffer
+	stderr := &guestStderr{prefix: "cusprun " + verb + ": ", w: cli.Stderr}
 	mc := wazero.NewModuleConfig().WithName("cusprun").WithArgs(append([]string{"cusprun", verb}, gargs...)...).
-		WithStdout(&stdout).WithStderr(os.Stderr).WithFSConfig(fsc).
+		WithStdout(&stdout).WithStderr(stderr).WithFSConfig(fsc).
 		WithSysWalltime().WithSysNanotime().WithStartFunctions().
 		// Linear memory only grows: a tighter heap limit than natively keeps
 		// the high-water mark near what is live (one layer and one tensor).
@@ -128,15 +130,20 @@ func runWasm(verb string, args []string) (any, error) {
 	}
 	_, err = inst.ExportedFunction("_start").Call(ctx)
 	pages := inst.Memory().Size()
-	fmt.Fprintf(os.Stderr, "wasm: peak linear memory %.1f MiB\n", float64(pages)/(1<<20))
+	fmt.Fprintf(cli.Stderr, "wasm: peak linear memory %.1f MiB\n", float64(pages)/(1<<20))
 	var exit *sys.ExitError
 	if errors.As(err, &exit) {
 		if exit.ExitCode() != 0 {
+			// The guest's own one-line error becomes this command's.
+			if msg := stderr.failure(); msg != "" {
+				return nil, &cli.ExitError{Code: int(exit.ExitCode()), Msg: msg}
+			}
 			return nil, fmt.Errorf("the wasm engine failed (exit %d)", exit.ExitCode())
 		}
 	} else if err != nil {
 		return nil, err
 	}
+	stderr.flush()
 	out := bytes.TrimSpace(stdout.Bytes())
 	if !json.Valid(out) {
 		return nil, fmt.Errorf("the wasm engine printed no JSON")
@@ -151,4 +158,55 @@ func wasmMemLimit() string {
 		return v
 	}
 	return "640MiB"
+}
+
+// guestStderr passes the guest's stderr through line by line, but holds
+// back its error lines ("cusprun VERB: ..."): when the guest fails, the last
+// of them is the host's error, printed once, rather than followed by a
+// line that only says the guest failed.
+type guestStderr struct {
+	prefix string
+	w      io.Writer
+	part   []byte   // an unfinished line
+	held   []string // error lines not yet printed
+}
+
+func (g *guestStderr) Write(p []byte) (int, error) {
+	g.part = append(g.part, p...)
+	for {
+		i := bytes.IndexByte(g.part, '\n')
+		if i < 0 {
+			return len(p), nil
+		}
+		line := string(g.part[:i+1])
+		g.part = g.part[i+1:]
+		if strings.HasPrefix(line, g.prefix) {
+			g.held = append(g.held, line)
+			continue
+		}
+		if _, err := io.WriteString(g.w, line); err != nil {
+			return len(p), err
+		}
+	}
+}
+
+// failure prints all but the last held error line and returns the last
+// one without its prefix ("" if there is none).
+func (g *guestStderr) failure() string {
+	if len(g.held) == 0 {
+		return ""
+	}
+	last := g.held[len(g.held)-1]
+	g.held = g.held[:len(g.held)-1]
+	g.flush()
+	return strings.TrimSpace(strings.TrimPrefix(last, g.prefix))
+}
+
+// flush prints the held lines and any unfinished one.
+func (g *guestStderr) flush() {
+	for _, l := range g.held {
+		io.WriteString(g.w, l)
+	}
+	g.w.Write(g.part)
+	g.held, g.part = nil, nil
 }

@@ -7,6 +7,8 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
+	"sync"
 	"testing"
 
 	"github.com/cusprun/cusprun/cli"
@@ -14,19 +16,35 @@ import (
 	"github.com/cusprun/cusprun/core/tensor"
 )
 
-// buildWasm compiles the WASI build once for the tests of this package.
+var wasmBuilt struct {
+	sync.Once
+	path string
+	err  error
+	log  []byte
+}
+
+// buildWasm compiles the WASI build once for the tests of this package
+// (into a folder TestMain removes).
 func buildWasm(t *testing.T) string {
 	t.Helper()
 	if p := os.Getenv("CUSPRUN_WASM"); p != "" {
 		return p
 	}
-	out := filepath.Join(t.TempDir(), "cusprun.wasm")
-	cmd := exec.Command("go", "build", "-o", out, "../../wasm/wasi")
-	cmd.Env = append(os.Environ(), "GOOS=wasip1", "GOARCH=wasm")
-	if b, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("building the WASI module: %v\n%s", err, b)
+	wasmBuilt.Do(func() {
+		dir, err := os.MkdirTemp("", "cusprun-wasm-test")
+		if err != nil {
+			wasmBuilt.err = err
+			return
+		}
+		wasmBuilt.path = filepath.Join(dir, "cusprun.wasm")
+		cmd := exec.Command("go", "build", "-o", wasmBuilt.path, "../../wasm/wasi")
+		cmd.Env = append(os.Environ(), "GOOS=wasip1", "GOARCH=wasm")
+		wasmBuilt.log, wasmBuilt.err = cmd.CombinedOutput()
+	})
+	if wasmBuilt.err != nil {
+		t.Fatalf("building the WASI module: %v\n%s", wasmBuilt.err, wasmBuilt.log)
 	}
-	return out
+	return wasmBuilt.path
 }
 
 // run calls a verb in-process and decodes its JSON.
@@ -81,5 +99,34 @@ func TestWasmEngineMatchesCPU(t *testing.T) {
 				t.Errorf("wasm engine is not bit for bit equal to cpu: %d logits differ, max %.3g", diff, worst)
 			}
 		})
+	}
+}
+
+// TestWasmErrorIsOneLine: when the guest refuses a job, its own one-line
+// error is the command's last line, printed once, with its exit status
+// (not a line that only says the wasm engine failed).
+func TestWasmErrorIsOneLine(t *testing.T) {
+	t.Setenv("CUSPRUN_WASM", buildWasm(t))
+	dir := t.TempDir()
+	c, err := synth.Config(synth.Options{Family: "llama", Shape: "tiny"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	src := filepath.Join(dir, "src")
+	if err := synth.WriteHF(src, c, 1, tensor.BF16, ""); err != nil {
+		t.Fatal(err)
+	}
+	var out, errb bytes.Buffer
+	cli.Stdout, cli.Stderr = &out, &errb
+	defer func() { cli.Stdout, cli.Stderr = os.Stdout, os.Stderr }()
+	code := cli.Main([]string{"prune", "--engine", "wasm", "--model", src, "--language", "xx", "--ratio", "0.2", "--cache", "off", "--out", filepath.Join(dir, "o")})
+	lines := strings.Split(strings.TrimSpace(errb.String()), "\n")
+	last := lines[len(lines)-1]
+	const want = `cusprun prune: no calibration document has language "xx"`
+	if code != 1 || !strings.HasPrefix(last, want) || strings.Count(errb.String(), want) != 1 || strings.Contains(errb.String(), "engine failed") || out.Len() != 0 {
+		t.Errorf("exit %d, stdout %q, stderr:\n%s\nwant exit 1 and the guest's error once, as the last line", code, out.String(), errb.String())
+	}
+	if _, err := os.Stat(filepath.Join(dir, "o")); !os.IsNotExist(err) {
+		t.Errorf("the output was written: %v", err)
 	}
 }
