@@ -123,6 +123,9 @@ func runEval(args []string) (any, error) {
 	if err != nil {
 		return nil, fmt.Errorf("--base: %w", err)
 	}
+	if err := job.PrunedFrom(dense.Model.Config, expert.Model.Config); err != nil {
+		return nil, fmt.Errorf("--base: %w", err)
+	}
 	ev, err := job.EvaluateBeforeAfter(ctx, be, dense, expert, slices, *maxTokens, progressLog())
 	if err != nil {
 		return nil, err

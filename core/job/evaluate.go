@@ -316,3 +316,27 @@ func MergeEvaluations(parts []Measured) (map[string]Eval, error) {
 	}
 	return out, nil
 }
+
+// PrunedFrom checks that expert can be a pruning of dense, so that a
+// retention of one against the other means something: the same family,
+// hidden size, head size and layers, no layer wider than dense's, and no
+// larger a vocabulary (a pruned vocabulary is smaller).
+func PrunedFrom(dense, expert *model.Config) error {
+	d, e := dense, expert
+	switch {
+	case d.Family != e.Family:
+		return fmt.Errorf("the expert is a %s model and the base a %s one: give the model the expert was pruned from", e.Family, d.Family)
+	case d.Hidden != e.Hidden || d.HeadDim != e.HeadDim || d.Layers != e.Layers:
+		return fmt.Errorf("the expert has hidden size %d, head size %d and %d layers, the base %d, %d and %d: give the model the expert was pruned from",
+			e.Hidden, e.HeadDim, e.Layers, d.Hidden, d.HeadDim, d.Layers)
+	case e.Vocab > d.Vocab:
+		return fmt.Errorf("the expert's vocabulary (%d) is larger than the base's (%d): give the model the expert was pruned from", e.Vocab, d.Vocab)
+	}
+	for l := 0; l < d.Layers; l++ {
+		if e.FFNAt(l) > d.FFNAt(l) || e.KVHeadsAt(l) > d.KVHeadsAt(l) {
+			return fmt.Errorf("the expert's layer %d (FFN %d, %d KV heads) is wider than the base's (FFN %d, %d KV heads): give the model the expert was pruned from",
+				l, e.FFNAt(l), e.KVHeadsAt(l), d.FFNAt(l), d.KVHeadsAt(l))
+		}
+	}
+	return nil
+}

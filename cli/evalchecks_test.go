@@ -7,6 +7,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/cusprun/cusprun/core/model"
 )
 
 // TestHeldOutForOwnTargets: a target the built-in held-out text has
@@ -124,5 +126,38 @@ func TestAlignedWidthsNoted(t *testing.T) {
 	json.Unmarshal(raw, &plan)
 	if len(plan.Experts) != 1 || !strings.Contains(plan.Experts[0].Note, "32-value blocks") {
 		t.Errorf("--plan: %s; want the note on the rounded widths", raw)
+	}
+}
+
+// TestBaseMustBeTheSource: eval --base refuses a model the expert cannot
+// have been pruned from (another family, other sizes, narrower layers),
+// naming what differs, and accepts the real source.
+func TestBaseMustBeTheSource(t *testing.T) {
+	dir := t.TempDir()
+	for _, d := range []string{"l", "q", "w"} {
+		os.Mkdir(filepath.Join(dir, d), 0o755)
+	}
+	llama := synthSource(t, filepath.Join(dir, "l"), "llama", "tiny", nil)
+	qwen := synthSource(t, filepath.Join(dir, "q"), "qwen2", "tiny", nil)
+	wide := synthSource(t, filepath.Join(dir, "w"), "llama", "tiny", func(c *model.Config) { c.FFN *= 2 })
+	expert := filepath.Join(dir, "e")
+	mustCall(t, "prune", "--model", llama, "--ratio", "0.3", "--max-tokens", "16", "--eval=false", "--cache", "off", "--out", expert)
+	for _, k := range []struct {
+		model, base, want string
+	}{
+		{expert, qwen, "a llama model and the base a qwen2 one"},
+		{llama, expert, "wider than the base's"},
+	} {
+		_, errs, code := call("eval", "--model", k.model, "--base", k.base, "--max-docs", "1", "--max-tokens", "16")
+		lines := strings.Split(strings.TrimSpace(errs), "\n")
+		if code == 0 || !strings.Contains(lines[len(lines)-1], k.want) {
+			t.Errorf("--model %s --base %s: exit %d, last line %q, want one saying %q", filepath.Base(k.model), filepath.Base(k.base), code, lines[len(lines)-1], k.want)
+		}
+	}
+	// The source, and a model wider everywhere (the expert could be its pruning), are accepted.
+	for _, base := range []string{llama, wide} {
+		if _, errs, code := call("eval", "--model", expert, "--base", base, "--max-docs", "1", "--max-tokens", "16"); code != 0 {
+			t.Errorf("--base %s: %s", filepath.Base(filepath.Dir(base)), errs)
+		}
 	}
 }
