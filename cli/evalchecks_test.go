@@ -161,3 +161,26 @@ func TestBaseMustBeTheSource(t *testing.T) {
 		}
 	}
 }
+
+// TestQuantizedToHFNoted: a Hugging Face expert of a quantized GGUF is
+// written in bf16, and the result says so (it can outgrow the source).
+func TestQuantizedToHFNoted(t *testing.T) {
+	dir := t.TempDir()
+	src := filepath.Join(dir, "q.gguf")
+	mustCall(t, "synth", "--family", "llama", "--shape", "tiny", "--format", "gguf", "--dtype", "q8_0", "--out", src)
+	fast := []string{"--max-tokens", "16", "--eval=false", "--cache", "off", "--ratio", "0.2"}
+	type summary struct{ Notes []string }
+	run := func(args ...string) summary {
+		t.Helper()
+		raw, _ := json.Marshal(mustCall(t, append(append([]string{"prune", "--model", src}, fast...), args...)...))
+		var s summary
+		json.Unmarshal(raw, &s)
+		return s
+	}
+	if s := run("--out", filepath.Join(dir, "hf")); len(s.Notes) != 1 || !strings.Contains(s.Notes[0], "written in bf16") || !strings.Contains(s.Notes[0], "Q8_0") {
+		t.Errorf("hf from Q8_0: notes %q; want one saying the expert is bf16", s.Notes)
+	}
+	if s := run("--out", filepath.Join(dir, "f16"), "--quant", "f16"); len(s.Notes) != 0 {
+		t.Errorf("hf --quant f16 (asked for): notes %q; want none", s.Notes)
+	}
+}

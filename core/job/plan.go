@@ -128,6 +128,9 @@ func (s *Scored) Select(ratio float64, progress prune.Progress) (*Job, error) {
 	if alignNote != "" {
 		res.Notes = append(res.Notes, fmt.Sprintf("%s (%.3f of the parameters removed, %.3g asked)", alignNote, res.RatioActual, ratio))
 	}
+	if o.Format != "gguf" && m.DType.Quantized() && (o.Quant == "keep" || o.Quant == "") {
+		res.Notes = append(res.Notes, fmt.Sprintf("the source is quantized (%v) and a Hugging Face folder holds no quantized types, so the expert is written in bf16 and can be larger than the source; --format gguf keeps the source's types", m.DType))
+	}
 	if vr != nil {
 		res.Vocab = map[string]int{"before": m.Config.Vocab, "after": plan.To.Vocab, "tokenizer_before": tok.VocabSize()}
 	}
