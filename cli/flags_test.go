@@ -73,3 +73,24 @@ func TestSizesRefused(t *testing.T) {
 		}
 	}
 }
+
+// TestIgnoredFlagsWarned: a flag that the others make meaningless gets a
+// warning naming it, and the job still runs; meaningful ones get none.
+func TestIgnoredFlagsWarned(t *testing.T) {
+	dir := t.TempDir()
+	src := synthSource(t, dir, "llama", "tiny", nil)
+	base := []string{"prune", "--model", src, "--ratio", "0.2", "--max-tokens", "16", "--cache", "off", "--eval=false"}
+	_, errs, code := call(append(base, "--eval-docs", "3", "--compensate=false", "--reselect", "2", "--seed", "4", "--out", filepath.Join(dir, "a"))...)
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errs)
+	}
+	for _, f := range []string{"--eval-docs", "--reselect", "--seed"} {
+		if !strings.Contains(errs, "warning: "+f+" ") {
+			t.Errorf("no warning for %s in:\n%s", f, errs)
+		}
+	}
+	_, errs, code = call(append(base, "--method", "random", "--seed", "4", "--reselect", "2", "--out", filepath.Join(dir, "b"))...)
+	if code != 0 || strings.Contains(errs, "warning") {
+		t.Errorf("random with --seed and the refit's --reselect: exit %d, stderr:\n%s", code, errs)
+	}
+}

@@ -124,6 +124,24 @@ func parseRatios(s string) ([]float64, error) {
 	return out, nil
 }
 
+// ignoredFlags names the flags given that the other flags make
+// meaningless, each with why: a script that turns one setting off keeps
+// working, and the user learns the flag did nothing.
+func ignoredFlags(fs *flag.FlagSet, o *job.Options, a *pruneArgs) []string {
+	var out []string
+	fs.Visit(func(f *flag.Flag) {
+		switch {
+		case f.Name == "reselect" && !o.Compensate:
+			out = append(out, "--reselect chooses neurons inside the refit, which --compensate=false turns off")
+		case f.Name == "eval-docs" && !a.eval:
+			out = append(out, "--eval-docs sizes the evaluation, which --eval=false turns off")
+		case f.Name == "seed" && o.Method != "random":
+			out = append(out, fmt.Sprintf("--seed seeds the random method, not %s", o.Method))
+		}
+	})
+	return out
+}
+
 // formatOfOut takes the output format from --out's extension when
 // --format is not given (x.gguf: gguf, x.zip: zip), and refuses an
 // extension that names another format than --format does: writing a folder
@@ -217,6 +235,15 @@ func runPrune(args []string) (any, error) {
 	if a.out == "" && !a.plan {
 		return nil, fmt.Errorf("--out is required (where the expert goes)")
 	}
+	// What is checked here is checked again inside the WASI build, which
+	// says it then: said here too, each line would print twice.
+	say := Logf
+	if inWasm(a.engine) {
+		say = func(string, ...any) {}
+	}
+	for _, w := range ignoredFlags(fs, &o, &a) {
+		say("warning: %s: it has no effect", w)
+	}
 	if err := formatOfOut(fs, &o.Format, a.out); err != nil {
 		return nil, err
 	}
@@ -251,7 +278,7 @@ func runPrune(args []string) (any, error) {
 		if err != nil {
 			return nil, err
 		}
-		Logf("corpus %s: %s", c, describeDocs(docs))
+		say("corpus %s: %s", c, describeDocs(docs))
 	}
 	if a.evalData != "" {
 		if !a.eval {
@@ -265,11 +292,11 @@ func runPrune(args []string) (any, error) {
 			return nil, fmt.Errorf("--eval-data %s holds no document", a.evalData)
 		}
 		o.EvalData = docs
-		Logf("held-out %s: %s", a.evalData, describeDocs(docs))
+		say("held-out %s: %s", a.evalData, describeDocs(docs))
 	}
 	for _, r := range ratios {
 		if r == 0 {
-			Logf("warning: --ratio 0 removes nothing: the expert is a re-export of the source")
+			say("warning: --ratio 0 removes nothing: the expert is a re-export of the source")
 		}
 	}
 	if inWasm(a.engine) {
