@@ -94,3 +94,14 @@ func TestIgnoredFlagsWarned(t *testing.T) {
 		t.Errorf("random with --seed and the refit's --reselect: exit %d, stderr:\n%s", code, errs)
 	}
 }
+
+// TestTokenizeTakesModel: tokenize names the model --model, as every other
+// verb does, and means by it what --tokenizer means.
+func TestTokenizeTakesModel(t *testing.T) {
+	src := synthSource(t, t.TempDir(), "llama", "tiny", nil)
+	a, errs, code := call("tokenize", "--tokenizer", src, "--text", "hello world")
+	b, errs2, code2 := call("tokenize", "--model", src, "--text", "hello world")
+	if code != 0 || code2 != 0 || a != b || !strings.Contains(a, `"ids"`) {
+		t.Errorf("--tokenizer: %q (%s); --model: %q (%s)", a, errs, b, errs2)
+	}
+}

@@ -13,6 +13,8 @@ func init() {
 func runTokenize(args []string) (any, error) {
 	fs := newFlags("tokenize")
 	path := fs.String("tokenizer", "", "model folder, tokenizer.json or .gguf file")
+	// --model, as every other verb names the model, means the same.
+	fs.Var(stringAlias{path}, "model", "the same as --tokenizer")
 	text := fs.String("text", "", "text to encode")
 	bos := fs.Bool("bos", false, "put the BOS token first")
 	special := fs.Bool("special", false, "let special-token text (\"<s>\", \"<|endoftext|>\") become those tokens")
@@ -21,7 +23,7 @@ func runTokenize(args []string) (any, error) {
 		return nil, err
 	}
 	if *path == "" {
-		return nil, fmt.Errorf("--tokenizer is required")
+		return nil, fmt.Errorf("--tokenizer (or --model) is required")
 	}
 	tok, err := tokenizer.LoadPath(*path)
 	if err != nil {
@@ -45,3 +47,15 @@ func runTokenize(args []string) (any, error) {
 	}
 	return map[string]any{"ids": ids}, nil
 }
+
+// stringAlias is a second name for a string flag.
+type stringAlias struct{ p *string }
+
+func (a stringAlias) String() string {
+	if a.p == nil {
+		return ""
+	}
+	return *a.p
+}
+
+func (a stringAlias) Set(v string) error { *a.p = v; return nil }
