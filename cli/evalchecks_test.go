@@ -93,17 +93,8 @@ func TestHeldOutForOwnTargets(t *testing.T) {
 func TestAlignedWidthsNoted(t *testing.T) {
 	dir := t.TempDir()
 	src := synthSource(t, dir, "llama", "tiny", nil) // FFN 160: 0.2 asks for a width off the 32 grid
-	fast := []string{"--max-tokens", "16", "--eval=false", "--cache", "off", "--ratio", "0.2", "--format", "gguf"}
-	type summary struct {
-		Kept  struct{ FFN []int }
-		Notes []string
-	}
-	run := func(args ...string) summary {
-		t.Helper()
-		raw, _ := json.Marshal(mustCall(t, append(append([]string{"prune", "--model", src}, fast...), args...)...))
-		var s summary
-		json.Unmarshal(raw, &s)
-		return s
+	run := func(args ...string) notedSummary {
+		return pruneQuick(t, src, append([]string{"--format", "gguf"}, args...)...)
 	}
 	q := run("--quant", "q8_0", "--out", filepath.Join(dir, "q.gguf"))
 	if len(q.Notes) != 1 || !strings.Contains(q.Notes[0], "32-value blocks") || !strings.Contains(q.Notes[0], fmt.Sprintf("%d per layer, not ", q.Kept.FFN[0])) {
@@ -168,19 +159,30 @@ func TestQuantizedToHFNoted(t *testing.T) {
 	dir := t.TempDir()
 	src := filepath.Join(dir, "q.gguf")
 	mustCall(t, "synth", "--family", "llama", "--shape", "tiny", "--format", "gguf", "--dtype", "q8_0", "--out", src)
-	fast := []string{"--max-tokens", "16", "--eval=false", "--cache", "off", "--ratio", "0.2"}
-	type summary struct{ Notes []string }
-	run := func(args ...string) summary {
-		t.Helper()
-		raw, _ := json.Marshal(mustCall(t, append(append([]string{"prune", "--model", src}, fast...), args...)...))
-		var s summary
-		json.Unmarshal(raw, &s)
-		return s
-	}
+	run := func(args ...string) notedSummary { return pruneQuick(t, src, args...) }
 	if s := run("--out", filepath.Join(dir, "hf")); len(s.Notes) != 1 || !strings.Contains(s.Notes[0], "written in bf16") || !strings.Contains(s.Notes[0], "Q8_0") {
 		t.Errorf("hf from Q8_0: notes %q; want one saying the expert is bf16", s.Notes)
 	}
 	if s := run("--out", filepath.Join(dir, "f16"), "--quant", "f16"); len(s.Notes) != 0 {
 		t.Errorf("hf --quant f16 (asked for): notes %q; want none", s.Notes)
 	}
+}
+
+// notedSummary is what the note tests read of prune's summary.
+type notedSummary struct {
+	Kept  struct{ FFN []int }
+	Notes []string
+}
+
+// pruneQuick prunes src at 0.2 on short documents, without evaluation or
+// cache, with args added, and decodes the summary.
+func pruneQuick(t *testing.T, src string, args ...string) notedSummary {
+	t.Helper()
+	fast := []string{"prune", "--model", src, "--max-tokens", "16", "--eval=false", "--cache", "off", "--ratio", "0.2"}
+	raw, _ := json.Marshal(mustCall(t, append(fast, args...)...))
+	var s notedSummary
+	if err := json.Unmarshal(raw, &s); err != nil {
+		t.Fatal(err)
+	}
+	return s
 }
